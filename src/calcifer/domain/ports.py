@@ -1,0 +1,59 @@
+"""Ports: what the domain needs from the outside world, as small Protocols.
+
+Adapters implement these; each port has one contract test suite every adapter passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol, runtime_checkable
+
+from calcifer.domain.types import ChatRequest, ChatResponse, StreamChunk
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """An upstream LLM provider. Providers only translate; pricing and policy stay in the domain."""
+
+    name: str
+    models: frozenset[str]
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        """Answer a non-streamed request in OpenAI's `chat.completion` shape."""
+        ...
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        """Answer a streamed request as OpenAI `chat.completion.chunk`s, the usage chunk last."""
+        ...
+
+    def supports(self, model: str) -> bool:
+        """Whether this provider serves `model`."""
+        ...
+
+
+@runtime_checkable
+class Lifecycle(Protocol):
+    """An adapter that holds resources (connection pools): opened at start-up, closed at shutdown."""
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Credentialed(Protocol):
+    """A provider that may lack credentials: it names the setting that would supply them."""
+
+    @property
+    def configured(self) -> bool: ...
+
+    @property
+    def credential_setting(self) -> str: ...
+
+
+class Clock(Protocol):
+    """Time, injectable so that retries and budgets are testable without sleeping."""
+
+    def now(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...

@@ -1,0 +1,111 @@
+"""Prices as data: per-model `PricingConfig`s, long-context tiers and dated price changes.
+
+Rates are USD per 1K tokens (the original design's unit) and always `Decimal`.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+_PER_1K_FROM_PER_1M = Decimal(1000)
+
+
+@dataclass(frozen=True, slots=True)
+class PricingConfig:
+    """USD per 1K tokens for each token class. A missing special rate falls back to its base rate.
+
+    `tiers` hold long-context prices: once the prompt has more than `threshold` tokens, every token of
+    the request is priced with that tier's config (cliff semantics, as Google and OpenAI bill).
+    """
+
+    input_cost_per_1k: Decimal
+    output_cost_per_1k: Decimal
+    cached_input_cost_per_1k: Decimal | None = None
+    cache_write_cost_per_1k: Decimal | None = None
+    reasoning_cost_per_1k: Decimal | None = None
+    tiers: tuple[PriceTier, ...] = ()
+
+    @classmethod
+    def per_million(
+        cls,
+        input: Decimal | str,
+        output: Decimal | str,
+        *,
+        cached_input: Decimal | str | None = None,
+        cache_write: Decimal | str | None = None,
+        reasoning: Decimal | str | None = None,
+        tiers: tuple[PriceTier, ...] = (),
+    ) -> PricingConfig:
+        """Build a config from USD-per-1M rates, the unit price lists use."""
+
+        def k(v: Decimal | str | None) -> Decimal | None:
+            return None if v is None else Decimal(v) / _PER_1K_FROM_PER_1M
+
+        return cls(
+            input_cost_per_1k=Decimal(input) / _PER_1K_FROM_PER_1M,
+            output_cost_per_1k=Decimal(output) / _PER_1K_FROM_PER_1M,
+            cached_input_cost_per_1k=k(cached_input),
+            cache_write_cost_per_1k=k(cache_write),
+            reasoning_cost_per_1k=k(reasoning),
+            tiers=tiers,
+        )
+
+    def for_prompt(self, prompt_tokens: int) -> PricingConfig:
+        """The config in force for a request with this many prompt tokens."""
+        chosen = self
+        for tier in self.tiers:
+            if prompt_tokens > tier.threshold:
+                chosen = tier.config
+        return chosen
+
+
+@dataclass(frozen=True, slots=True)
+class PriceTier:
+    threshold: int
+    config: PricingConfig
+
+
+@dataclass(frozen=True, slots=True)
+class _Dated:
+    since: datetime | None
+    config: PricingConfig
+
+
+class PricingRegistry:
+    """Model → prices, with the price history of each model. Built at start-up, read per request."""
+
+    def __init__(self, version: str = "builtin") -> None:
+        self.version = version
+        self._prices: dict[str, list[_Dated]] = {}
+
+    def register(self, model: str, config: PricingConfig, *, since: datetime | None = None) -> None:
+        """Add a price for `model`, in force from `since` (always, when None) until a later one."""
+        history = self._prices.setdefault(model, [])
+        history.append(_Dated(since, config))
+        history.sort(key=lambda d: (d.since is not None, d.since or datetime.min))
+
+    def get(self, model: str, at: datetime | None = None) -> PricingConfig | None:
+        """The price of `model` in force at `at` (the newest when None), or None when unpriced."""
+        history = self._prices.get(model)
+        if not history:
+            return None
+        if at is None or len(history) == 1:
+            return history[-1].config
+        keys = [d.since for d in history]
+        dated = [k for k in keys if k is not None]
+        undated = len(keys) - len(dated)
+        index = bisect_right(dated, at) + undated - 1
+        return history[max(index, 0)].config
+
+    def __contains__(self, model: object) -> bool:
+        return model in self._prices
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._prices)
+
+    def __len__(self) -> int:
+        return len(self._prices)

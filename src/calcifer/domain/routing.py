@@ -1,0 +1,66 @@
+"""Provider registry: a model → provider reverse index, built once, O(1) per request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+
+from calcifer.domain.errors import DuplicateModel, ModelNotFound
+from calcifer.domain.ports import Provider
+
+
+class ProviderRegistry:
+    """Maps each model name (and alias) to the one provider that serves it.
+
+    A model claimed by two providers is a configuration error and fails start-up.
+    """
+
+    def __init__(self, providers: Iterable[Provider] = (), aliases: Mapping[str, str] | None = None) -> None:
+        self._by_model: dict[str, Provider] = {}
+        self._providers: dict[str, Provider] = {}
+        self._aliases: dict[str, str] = {}
+        for provider in providers:
+            self.register(provider)
+        for alias, target in (aliases or {}).items():
+            self.alias(alias, target)
+
+    def register(self, provider: Provider) -> None:
+        if provider.name in self._providers:
+            raise DuplicateModel(f"provider name {provider.name!r} is registered twice")
+        for model in provider.models:
+            owner = self._by_model.get(model)
+            if owner is not None:
+                raise DuplicateModel(
+                    f"model {model!r} is claimed by both {owner.name!r} and {provider.name!r}"
+                )
+        self._providers[provider.name] = provider
+        for model in provider.models:
+            self._by_model[model] = provider
+
+    def alias(self, alias: str, target: str) -> None:
+        """Route `alias` to the model `target` (which must already be routable)."""
+        if alias in self._by_model or alias in self._aliases:
+            raise DuplicateModel(f"alias {alias!r} collides with a model or alias of that name")
+        if target not in self._by_model:
+            raise ModelNotFound(target)
+        self._aliases[alias] = target
+
+    def resolve(self, model: str) -> tuple[Provider, str]:
+        """The provider for `model` and the model name to send it (aliases resolved)."""
+        target = self._aliases.get(model, model)
+        provider = self._by_model.get(target)
+        if provider is None:
+            raise ModelNotFound(model)
+        return provider, target
+
+    def get_by_model(self, model: str) -> Provider:
+        return self.resolve(model)[0]
+
+    def models(self) -> Iterator[tuple[str, Provider]]:
+        """Every routable name (models, then aliases) with its provider."""
+        yield from self._by_model.items()
+        for alias, target in self._aliases.items():
+            yield alias, self._by_model[target]
+
+    @property
+    def providers(self) -> Mapping[str, Provider]:
+        return self._providers

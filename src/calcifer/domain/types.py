@@ -1,0 +1,85 @@
+"""Domain values: requests, responses, stream chunks and token usage.
+
+The lingua franca between the HTTP edge and providers is OpenAI's chat-completions shape, held as a
+plain JSON object: the gateway must pass fields it does not know through untouched, so it never
+re-models the whole body. Only what routing and pricing need is lifted into typed fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+JSONObject = dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one request, by class.
+
+    `cached_tokens` and `cache_write_tokens` are parts of `prompt_tokens`; `reasoning_tokens` is part of
+    `completion_tokens` (OpenAI's semantics). Adapters normalise their vendor's counts to this.
+    """
+
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    estimated: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """One chat request, routed by `model`; `body` is the client's OpenAI-shaped JSON object."""
+
+    model: str
+    body: Mapping[str, object]
+    stream: bool = False
+    include_usage: bool = False
+    max_output_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatResponse:
+    """A provider's answer in OpenAI's `chat.completion` shape, with its usage lifted out."""
+
+    body: JSONObject
+    usage: Usage | None
+    provider: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamChunk:
+    """One OpenAI `chat.completion.chunk`; `usage` is set on the chunk that carries usage."""
+
+    data: JSONObject
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """What the gateway learned about a finished request: its usage and exact cost (None = unpriced)."""
+
+    usage: Usage | None
+    cost: Decimal | None
+    provider: str
+    model: str
+
+
+@dataclass(slots=True)
+class StreamOutcome:
+    """Filled in while a stream runs; complete once the stream has ended (or been cut)."""
+
+    provider: str = ""
+    usage: Usage | None = None
+    cost: Decimal | None = None
+    finish_reason: str | None = None
+    error: str | None = None
+    chunks: int = 0
+    extra: dict[str, str] = field(default_factory=dict)

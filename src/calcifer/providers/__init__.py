@@ -1,0 +1,1 @@
+"""Provider adapters: each translates between OpenAI's chat shape and one vendor's wire format."""

@@ -1,0 +1,151 @@
+"""The shared I/O shell of HTTP providers: one pooled client, SSE reading, and error mapping, once."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
+
+import aiohttp
+import orjson
+
+from calcifer.domain.errors import (
+    ProviderError,
+    UpstreamRateLimited,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+# Upstream statuses that mean "try again" rather than "your request is wrong".
+_RETRYABLE_4XX = {408, 409, 429}
+ErrorFields = tuple[str, str | None, str | None, str | None]  # message, type, code, param
+
+
+def new_session(timeout: float, headers: Mapping[str, str]) -> aiohttp.ClientSession:
+    """A keep-alive connection pool for one provider, owned by the app's lifespan."""
+    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30.0)
+    return aiohttp.ClientSession(
+        connector=connector,
+        headers=dict(headers),
+        timeout=aiohttp.ClientTimeout(total=None, connect=min(timeout, 10.0), sock_read=timeout),
+        auto_decompress=True,
+        skip_auto_headers=("User-Agent",),
+    )
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from `retry-after-ms`, or `Retry-After` given in seconds or as an HTTP date."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(0.0, float(millis) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def openai_error_fields(body: bytes) -> ErrorFields | None:
+    """Message, type, code and param of an OpenAI-shaped error body, when it is one."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    if not isinstance(error, dict):
+        return None
+    message = error.get("message")
+    if not isinstance(message, str):
+        return None
+
+    def text(key: str) -> str | None:
+        value = error.get(key)
+        return value if isinstance(value, str) else None
+
+    return message, text("type"), text("code"), text("param")
+
+
+def error_for_status(
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str],
+    provider: str,
+    parse: Callable[[bytes], ErrorFields | None] = openai_error_fields,
+) -> ProviderError:
+    """The typed error for an upstream's non-2xx answer, keeping its status, message and retry hint."""
+    fields = parse(body)
+    if fields is None:
+        snippet = body[:200].decode("utf-8", "replace").strip()
+        fields = (
+            f"{provider} answered HTTP {status}" + (f": {snippet}" if snippet else ""),
+            None,
+            None,
+            None,
+        )
+    message, kind, code, param = fields
+    retry_after = retry_after_seconds(headers)
+    if status == 429:
+        return UpstreamRateLimited(
+            message,
+            status=429,
+            kind=kind or "rate_limit_error",
+            code=code,
+            param=param,
+            retry_after=retry_after,
+        )
+    if status >= 500 or status in _RETRYABLE_4XX:
+        return UpstreamUnavailable(
+            message,
+            status=status,
+            kind=kind or "server_error",
+            code=code,
+            param=param,
+            retry_after=retry_after,
+        )
+    return UpstreamRejected(
+        message, status=status, kind=kind or "invalid_request_error", code=code, param=param
+    )
+
+
+@contextmanager
+def transport_errors(provider: str) -> Iterator[None]:
+    """Turn transport failures into typed provider errors (never leaking headers or keys)."""
+    try:
+        yield
+    except TimeoutError as exc:
+        raise UpstreamTimeout(f"{provider} did not answer in time", status=504) from exc
+    except aiohttp.ClientPayloadError as exc:
+        raise UpstreamUnavailable(f"{provider} broke off its answer: {type(exc).__name__}") from exc
+    except aiohttp.ClientError as exc:
+        raise UpstreamUnavailable(f"could not reach {provider}: {type(exc).__name__}") from exc
+
+
+async def sse_events(content: aiohttp.StreamReader) -> AsyncIterator[tuple[str, bytes]]:
+    """Server-sent events from a response body, as (event name, data) pairs, as they arrive."""
+    event = ""
+    data: list[bytes] = []
+    async for raw in content:
+        line = raw.rstrip(b"\r\n")
+        if not line:
+            if data:
+                yield event, b"\n".join(data)
+            event, data = "", []
+        elif line.startswith(b"data:"):
+            data.append(line[6:] if line[5:6] == b" " else line[5:])
+        elif line.startswith(b"event:"):
+            event = line[6:].strip().decode("utf-8", "replace")
+    if data:
+        yield event, b"\n".join(data)

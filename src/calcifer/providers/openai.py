@@ -1,0 +1,160 @@
+"""OpenAI (and any server that speaks its chat-completions API): the body passes through untouched."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+
+import aiohttp
+import orjson
+
+from calcifer.domain.errors import UpstreamUnavailable
+from calcifer.domain.types import ChatRequest, ChatResponse, JSONObject, StreamChunk, Usage
+from calcifer.providers._http import (
+    error_for_status,
+    new_session,
+    openai_error_fields,
+    sse_events,
+    transport_errors,
+)
+
+_DONE = b"[DONE]"
+
+
+def usage_from_openai(raw: object) -> Usage | None:
+    """OpenAI's usage object as domain `Usage` (cached ⊂ prompt, reasoning ⊂ completion)."""
+    if not isinstance(raw, Mapping):
+        return None
+    prompt = _int(raw.get("prompt_tokens"))
+    completion = _int(raw.get("completion_tokens"))
+    prompt_details = raw.get("prompt_tokens_details")
+    completion_details = raw.get("completion_tokens_details")
+    pd = prompt_details if isinstance(prompt_details, Mapping) else {}
+    cd = completion_details if isinstance(completion_details, Mapping) else {}
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cached_tokens=_int(pd.get("cached_tokens")),
+        cache_write_tokens=_int(pd.get("cache_write_tokens")),
+        reasoning_tokens=_int(cd.get("reasoning_tokens")),
+    )
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def upstream_body(request: ChatRequest) -> JSONObject:
+    """The client's body as the upstream must get it: only the model (after routing) and, for streams,
+    `stream_options.include_usage` (so every stream is priced) are changed."""
+    body = dict(request.body)
+    body["model"] = request.model
+    if request.stream:
+        options = body.get("stream_options")
+        merged = dict(options) if isinstance(options, Mapping) else {}
+        merged["include_usage"] = True
+        body["stream_options"] = merged
+    return body
+
+
+class OpenAIProvider:
+    """Speaks OpenAI's `/chat/completions`; also serves every OpenAI-compatible server."""
+
+    def __init__(
+        self,
+        *,
+        models: frozenset[str],
+        api_key: str | None,
+        base_url: str = "https://api.openai.com/v1",
+        timeout: float = 60.0,
+        name: str = "openai",
+        credential_setting: str = "OPENAI_API_KEY",
+        key_required: bool = True,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.models = models
+        self._api_key = api_key
+        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._timeout = timeout
+        self._key_required = key_required
+        self._credential_setting = credential_setting
+        self._headers = dict(headers or {})
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._api_key) or not self._key_required
+
+    @property
+    def credential_setting(self) -> str:
+        return self._credential_setting
+
+    def supports(self, model: str) -> bool:
+        return model in self.models
+
+    async def start(self) -> None:
+        if self._session is None:
+            headers = {"Content-Type": "application/json", **self._headers}
+            if self._api_key:
+                headers["Authorization"] = f"Bearer {self._api_key}"
+            self._session = new_session(self._timeout, headers)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise UpstreamUnavailable(f"{self.name} client is not started")
+        return self._session
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        payload = orjson.dumps(upstream_body(request))
+        with transport_errors(self.name):
+            async with self._client().post(
+                self._url, data=payload, timeout=aiohttp.ClientTimeout(total=self._timeout)
+            ) as response:
+                raw = await response.read()
+                if response.status != 200:
+                    raise error_for_status(
+                        response.status, raw, response.headers, self.name, openai_error_fields
+                    )
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamUnavailable(f"{self.name} answered with a body that is not JSON") from exc
+        if not isinstance(body, dict):
+            raise UpstreamUnavailable(f"{self.name} answered with JSON that is not an object")
+        return ChatResponse(body=body, usage=usage_from_openai(body.get("usage")), provider=self.name)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        payload = orjson.dumps(upstream_body(request))
+        with transport_errors(self.name):
+            async with self._client().post(self._url, data=payload) as response:
+                if response.status != 200:
+                    raw = await response.read()
+                    raise error_for_status(
+                        response.status, raw, response.headers, self.name, openai_error_fields
+                    )
+                async for _event, data in sse_events(response.content):
+                    if data == _DONE:
+                        return
+                    chunk = _parse_chunk(data, self.name)
+                    yield StreamChunk(chunk, usage_from_openai(chunk.get("usage")))
+        raise UpstreamUnavailable(f"{self.name} ended the stream without [DONE]")
+
+
+def _parse_chunk(data: bytes, provider: str) -> JSONObject:
+    try:
+        chunk = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise UpstreamUnavailable(f"{provider} sent a stream event that is not JSON") from exc
+    if not isinstance(chunk, dict):
+        raise UpstreamUnavailable(f"{provider} sent a stream event that is not a JSON object")
+    error = chunk.get("error")
+    if error:
+        fields = openai_error_fields(orjson.dumps({"error": error}))
+        message = fields[0] if fields else "upstream stream error"
+        raise UpstreamUnavailable(f"{provider} stream failed: {message}")
+    return chunk
