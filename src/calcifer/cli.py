@@ -1,0 +1,65 @@
+"""The `calcifer` command: `calcifer serve` starts the gateway."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from calcifer.config import ConfigError, Settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    if args.port is not None:
+        env["SERVER_PORT"] = str(args.port)
+    if args.host is not None:
+        env["SERVER_HOST"] = args.host
+    if args.workers is not None:
+        env["CALCIFER_WORKERS"] = str(args.workers)
+    try:
+        settings = Settings.from_env(env)
+    except ConfigError as exc:
+        print(f"calcifer: configuration error: {exc}", file=sys.stderr)
+        return 2
+    os.environ.update({k: env[k] for k in ("SERVER_PORT", "SERVER_HOST", "CALCIFER_WORKERS") if k in env})
+    import uvicorn
+
+    from calcifer.observability.logging import configure_logging
+
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        "calcifer.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers if settings.workers > 1 else None,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        timeout_keep_alive=max(1, int(settings.read_timeout)),
+        timeout_graceful_shutdown=max(1, int(settings.shutdown_grace)),
+        backlog=4096,
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="calcifer", description="Calcifer, an AI gateway.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="start the gateway")
+    serve.add_argument("--host", help="address to bind (default SERVER_HOST or 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="port (default SERVER_PORT or 8080)")
+    serve.add_argument("--workers", type=int, help="worker processes sharing the port (default 1)")
+    serve.set_defaults(handler=_serve)
+    args = parser.parse_args(argv)
+    handler = args.handler
+    result: int = handler(args)
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Settings from the environment, validated once at start-up.
+
+An invalid value stops start-up with a `ConfigError` naming the variable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_SIZE = re.compile(r"^\s*(\d+)\s*(b|kib|kb|mib|mb|gib|gb)?\s*$", re.IGNORECASE)
+_SIZE_BYTES = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3, "gib": 1024**3}
+
+
+class ConfigError(ValueError):
+    """A setting is invalid; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSettings:
+    api_key: str | None
+    base_url: str
+    timeout: float
+    max_retries: int
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "0.0.0.0"
+    port: int = 8080
+    read_timeout: float = 30.0
+    write_timeout: float = 30.0
+    cors_origins: tuple[str, ...] = ("*",)
+    cors_methods: tuple[str, ...] = ("GET", "POST", "PUT", "DELETE", "OPTIONS")
+    cors_headers: tuple[str, ...] = ("Content-Type", "Authorization")
+    openai: ProviderSettings = ProviderSettings(None, "https://api.openai.com/v1", 60.0, 3)
+    max_body_bytes: int = 32 * 1024 * 1024
+    shutdown_grace: float = 30.0
+    log_level: str = "info"
+    workers: int = 1
+    env: Mapping[str, str] | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        return cls(
+            host=env.get("SERVER_HOST", "0.0.0.0").strip() or "0.0.0.0",
+            port=_port(env, "SERVER_PORT", 8080),
+            read_timeout=duration(env, "SERVER_READ_TIMEOUT", "30s"),
+            write_timeout=duration(env, "SERVER_WRITE_TIMEOUT", "30s"),
+            cors_origins=_csv(env, "CORS_ALLOWED_ORIGINS", "*"),
+            cors_methods=tuple(
+                m.upper() for m in _csv(env, "CORS_ALLOWED_METHODS", "GET,POST,PUT,DELETE,OPTIONS")
+            ),
+            cors_headers=_csv(env, "CORS_ALLOWED_HEADERS", "Content-Type,Authorization"),
+            openai=provider_settings(env, "OPENAI", "https://api.openai.com/v1"),
+            max_body_bytes=_size(env, "CALCIFER_MAX_BODY_SIZE", "32MiB"),
+            shutdown_grace=duration(env, "CALCIFER_SHUTDOWN_GRACE", "30s"),
+            log_level=_choice(env, "CALCIFER_LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
+            workers=_int(env, "CALCIFER_WORKERS", 1, minimum=1),
+            env=dict(env),
+        )
+
+
+def provider_settings(env: Mapping[str, str], prefix: str, default_url: str) -> ProviderSettings:
+    """`<PREFIX>_API_KEY`, `_BASE_URL`, `_TIMEOUT` (default 60s) and `_MAX_RETRIES` (default 3)."""
+    base_url = env.get(f"{prefix}_BASE_URL", "").strip() or default_url
+    if not re.match(r"^https?://[^\s/]+", base_url):
+        raise ConfigError(f"{prefix}_BASE_URL must be an http(s) URL, got {base_url!r}")
+    key = env.get(f"{prefix}_API_KEY", "").strip() or None
+    return ProviderSettings(
+        api_key=key,
+        base_url=base_url.rstrip("/"),
+        timeout=duration(env, f"{prefix}_TIMEOUT", "60s"),
+        max_retries=_int(env, f"{prefix}_MAX_RETRIES", 3, minimum=0),
+    )
+
+
+def duration(env: Mapping[str, str], name: str, default: str) -> float:
+    """A duration such as `30s`, `500ms`, `2m`, `1h` (a bare number is seconds), in seconds."""
+    raw = env.get(name, "").strip() or default
+    match = _DURATION.match(raw)
+    if not match:
+        raise ConfigError(f"{name} must be a duration such as 30s, 500ms or 2m, got {raw!r}")
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ConfigError(f"{name} must be greater than zero, got {raw!r}")
+    return seconds
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default, minimum=0)
+    if value > 65535:
+        raise ConfigError(f"{name} must be a TCP port (0-65535), got {value}")
+    return value
+
+
+def _size(env: Mapping[str, str], name: str, default: str) -> int:
+    raw = env.get(name, "").strip() or default
+    match = _SIZE.match(raw)
+    if not match or int(match.group(1)) <= 0:
+        raise ConfigError(f"{name} must be a size such as 32MiB or 1048576, got {raw!r}")
+    return int(match.group(1)) * _SIZE_BYTES[(match.group(2) or "b").lower()]
+
+
+def _csv(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...]:
+    raw = env.get(name)
+    items = tuple(p.strip() for p in (default if raw is None else raw).split(",") if p.strip())
+    if not items:
+        raise ConfigError(f"{name} must list at least one value (comma-separated)")
+    return items
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    raw = (env.get(name, "").strip() or default).lower()
+    if raw not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
