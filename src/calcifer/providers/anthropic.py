@@ -1,0 +1,126 @@
+"""Anthropic's Messages API behind the OpenAI chat-completions shape: the I/O shell.
+
+The translation itself is pure and lives in `anthropic_wire.py` (requests, responses, usage, errors)
+and `anthropic_stream.py` (stream events).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Mapping
+
+import aiohttp
+import orjson
+
+from calcifer.domain.errors import ProviderError, UpstreamUnavailable
+from calcifer.domain.types import ChatRequest, ChatResponse, StreamChunk
+from calcifer.providers._http import error_for_status, new_session, sse_events, transport_errors
+from calcifer.providers.anthropic_stream import AnthropicChunker
+from calcifer.providers.anthropic_wire import anthropic_error_fields, from_anthropic, to_anthropic
+
+# 2023-06-01 accepts `temperature`/`top_p`; the 2026-10-21 version rejects them (PROVIDER_FACTS §2).
+ANTHROPIC_VERSION = "2023-06-01"
+DEFAULT_MAX_OUTPUT = 4096
+
+
+class AnthropicProvider:
+    """Speaks Anthropic's `/v1/messages`, translating to and from OpenAI's chat-completions shape."""
+
+    def __init__(
+        self,
+        *,
+        models: frozenset[str],
+        max_output: Mapping[str, int] | None = None,
+        api_key: str | None,
+        base_url: str = "https://api.anthropic.com",
+        timeout: float = 600.0,
+        name: str = "anthropic",
+        credential_setting: str = "ANTHROPIC_API_KEY",
+    ) -> None:
+        self.name = name
+        self.models = models
+        self._max_output = dict(max_output or {})
+        self._api_key = api_key
+        self._url = base_url.rstrip("/") + "/v1/messages"
+        self._timeout = timeout
+        self._credential_setting = credential_setting
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._api_key)
+
+    @property
+    def credential_setting(self) -> str:
+        return self._credential_setting
+
+    def supports(self, model: str) -> bool:
+        return model in self.models
+
+    def max_tokens_for(self, model: str) -> int:
+        """`max_tokens` when the client gives none (Anthropic requires it): the model's maximum output."""
+        return self._max_output.get(model, DEFAULT_MAX_OUTPUT)
+
+    async def start(self) -> None:
+        if self._session is None:
+            headers = {"Content-Type": "application/json", "anthropic-version": ANTHROPIC_VERSION}
+            if self._api_key:
+                headers["x-api-key"] = self._api_key
+            self._session = new_session(self._timeout, headers)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise UpstreamUnavailable(f"{self.name} client is not started")
+        return self._session
+
+    def _payload(self, request: ChatRequest, stream: bool) -> bytes:
+        wire = to_anthropic(request.body, request.model, self.max_tokens_for(request.model), stream)
+        return orjson.dumps(wire)
+
+    def _error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProviderError:
+        # 529 `overloaded_error` is Anthropic's own status; clients know it as 503.
+        return error_for_status(
+            503 if status == 529 else status, body, headers, self.name, anthropic_error_fields
+        )
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        payload = self._payload(request, stream=False)
+        with transport_errors(self.name):
+            async with self._client().post(
+                self._url, data=payload, timeout=aiohttp.ClientTimeout(total=self._timeout)
+            ) as response:
+                raw = await response.read()
+                if response.status != 200:
+                    raise self._error(response.status, raw, response.headers)
+        message = _json_object(raw, self.name)
+        return from_anthropic(message, int(time.time()), self.name)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        payload = self._payload(request, stream=True)
+        chunker = AnthropicChunker(int(time.time()), self.name)
+        with transport_errors(self.name):
+            async with self._client().post(self._url, data=payload) as response:
+                if response.status != 200:
+                    raw = await response.read()
+                    raise self._error(response.status, raw, response.headers)
+                async for _event, data in sse_events(response.content):
+                    for chunk in chunker.feed(_json_object(data, self.name)):
+                        yield chunk
+                    if chunker.finished:
+                        return
+        raise UpstreamUnavailable(f"{self.name} ended the stream without message_stop")
+
+
+def _json_object(data: bytes, provider: str) -> dict[str, object]:
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise UpstreamUnavailable(f"{provider} answered with data that is not JSON") from exc
+    if not isinstance(parsed, dict):
+        raise UpstreamUnavailable(f"{provider} answered with JSON that is not an object")
+    return parsed

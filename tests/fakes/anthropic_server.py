@@ -1,0 +1,149 @@
+"""A loopback fake of Anthropic's Messages API (aiohttp.web, real HTTP, SSE), scripted by the test.
+
+`POST /v1/messages`. The key must come in `x-api-key` and `anthropic-version` must be sent; a wrong
+key gets Anthropic's 401 `authentication_error`, a missing `max_tokens` its 400. Scripted replies are
+answered in order: a JSON body with any status and headers (e.g. 529 `overloaded_error` with
+`retry-after`), a list of SSE events, or raw SSE bytes (a golden file as captured). Without a script,
+the fake answers with the last user text and a fixed usage, streamed when `"stream": true`.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+API_KEY = "sk-ant-test-key"
+
+
+def error_body(kind: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_fake"}
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None
+    events: list[dict[str, Any]] | None = None
+    raw: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    cut: bool = False  # end the SSE body without `message_stop`
+
+
+class AnthropicFake:
+    def __init__(self, api_key: str = API_KEY) -> None:
+        self.api_key = api_key
+        self.received: list[Received] = []
+        self.script: list[Reply] = []
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+
+    def reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        self.script.append(Reply(status=status, body=body, headers=headers or {}))
+
+    def stream(self, events: list[dict[str, Any]], *, cut: bool = False) -> None:
+        self.script.append(Reply(events=events, cut=cut))
+
+    def stream_raw(self, raw: bytes) -> None:
+        self.script.append(Reply(raw=raw))
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/messages", self._handle)
+        return app
+
+    async def __aenter__(self) -> AnthropicFake:
+        self._runner = web.AppRunner(self.app())
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        await web.SockSite(self._runner, sock).start()
+        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.received.append(Received(dict(request.headers), body))
+        if request.headers.get("x-api-key") != self.api_key:
+            return web.json_response(error_body("authentication_error", "invalid x-api-key"), status=401)
+        if "anthropic-version" not in request.headers:
+            message = "anthropic-version: header is required"
+            return web.json_response(error_body("invalid_request_error", message), status=400)
+        for name in ("model", "max_tokens", "messages"):
+            if name not in body:
+                return web.json_response(
+                    error_body("invalid_request_error", f"{name}: Field required"), status=400
+                )
+        reply = self.script.pop(0) if self.script else _default(body)
+        if reply.events is None and reply.raw is None:
+            return web.json_response(reply.body, status=reply.status, headers=reply.headers)
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        if reply.raw is not None:
+            await response.write(reply.raw)
+        for event in reply.events or []:
+            if reply.cut and event["type"] == "message_stop":
+                break
+            await response.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
+        await response.write_eof()
+        return response
+
+
+def _default(body: dict[str, Any]) -> Reply:
+    users = [m for m in body["messages"] if m.get("role") == "user"]
+    content = users[-1]["content"] if users else ""
+    if isinstance(content, list):
+        content = "".join(b.get("text", "") for b in content if b.get("type") == "text")
+    text = f"echo: {content}"
+    message = {
+        "id": "msg_fake01",
+        "type": "message",
+        "role": "assistant",
+        "model": body["model"],
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": 11,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "output_tokens": 5,
+        },
+    }
+    if not body.get("stream"):
+        return Reply(body=message)
+    start = {**message, "content": [], "stop_reason": None, "usage": {**message["usage"], "output_tokens": 1}}
+    return Reply(
+        events=[
+            {"type": "message_start", "message": start},
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            {"type": "ping"},
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "echo: "}},
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": content}},
+            {"type": "content_block_stop", "index": 0},
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": 5},
+            },
+            {"type": "message_stop"},
+        ]
+    )
