@@ -1,0 +1,134 @@
+"""Google Gemini (Developer API): `generateContent` and `streamGenerateContent?alt=sse`.
+
+The key travels in the `x-goog-api-key` header, never in the URL. Translation is in `gemini_wire`
+and `gemini_stream`; this module is the I/O shell.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Mapping
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+
+from calcifer.domain.errors import ProviderError, UpstreamUnavailable
+from calcifer.domain.types import ChatRequest, ChatResponse, JSONObject, StreamChunk
+from calcifer.providers._http import error_for_status, new_session, sse_events, transport_errors
+from calcifer.providers.gemini_stream import GeminiStream
+from calcifer.providers.gemini_wire import (
+    from_gemini,
+    gemini_error_fields,
+    gemini_status,
+    retry_delay,
+    to_gemini,
+)
+
+GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
+
+
+class GeminiProvider:
+    """Speaks Gemini's REST API, translating to and from OpenAI's chat-completions shape."""
+
+    def __init__(
+        self,
+        *,
+        models: frozenset[str],
+        api_key: str | None,
+        base_url: str = GEMINI_BASE_URL,
+        timeout: float = 60.0,
+        name: str = "gemini",
+        credential_setting: str = "GEMINI_API_KEY",
+        api_version: str = "v1beta",
+    ) -> None:
+        self.name = name
+        self.models = models
+        self._api_key = api_key
+        self._base = f"{base_url.rstrip('/')}/{api_version}/models/"
+        self._timeout = timeout
+        self._credential_setting = credential_setting
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._api_key)
+
+    @property
+    def credential_setting(self) -> str:
+        return self._credential_setting
+
+    def supports(self, model: str) -> bool:
+        return model in self.models
+
+    async def start(self) -> None:
+        if self._session is None:
+            headers = {"Content-Type": "application/json"}
+            if self._api_key:
+                headers["x-goog-api-key"] = self._api_key
+            self._session = new_session(self._timeout, headers)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise UpstreamUnavailable(f"{self.name} client is not started")
+        return self._session
+
+    def _url(self, model: str, method: str) -> str:
+        return self._base + quote(model, safe="-._~") + method
+
+    def _error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> ProviderError:
+        delay = retry_delay(raw)
+        if delay is not None and "retry-after" not in headers:
+            headers = {**headers, "retry-after": delay}
+        return error_for_status(gemini_status(status, raw), raw, headers, self.name, gemini_error_fields)
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        payload = orjson.dumps(to_gemini(request.body))
+        url = self._url(request.model, ":generateContent")
+        with transport_errors(self.name):
+            async with self._client().post(
+                url, data=payload, timeout=aiohttp.ClientTimeout(total=self._timeout)
+            ) as response:
+                raw = await response.read()
+                if response.status != 200:
+                    raise self._error(response.status, raw, response.headers)
+        parsed = _json_object(raw, self.name)
+        body, usage = from_gemini(parsed, request.model, int(time.time()))
+        return ChatResponse(body=body, usage=usage, provider=self.name)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        payload = orjson.dumps(to_gemini(request.body))
+        url = self._url(request.model, ":streamGenerateContent?alt=sse")
+        translator = GeminiStream(request.model, int(time.time()))
+        with transport_errors(self.name):
+            async with self._client().post(url, data=payload) as response:
+                if response.status != 200:
+                    raw = await response.read()
+                    raise self._error(response.status, raw, response.headers)
+                async for _event, data in sse_events(response.content):
+                    event = _json_object(data, self.name)
+                    error = event.get("error")
+                    if isinstance(error, Mapping):
+                        raise UpstreamUnavailable(f"{self.name} stream failed: {error.get('message')}")
+                    for chunk in translator.feed(event):
+                        yield chunk
+        closing = translator.usage_chunk()
+        if closing is not None:
+            yield closing
+        if not translator.finished:
+            raise UpstreamUnavailable(f"{self.name} ended the stream without a finishReason")
+
+
+def _json_object(raw: bytes, provider: str) -> JSONObject:
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise UpstreamUnavailable(f"{provider} answered with a body that is not JSON") from exc
+    if not isinstance(parsed, dict):
+        raise UpstreamUnavailable(f"{provider} answered with JSON that is not an object")
+    return parsed

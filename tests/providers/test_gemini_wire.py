@@ -1,0 +1,215 @@
+"""Pure Gemini translation against golden fixtures in Gemini's exact REST shapes."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from calcifer.domain.errors import InvalidRequest
+from calcifer.domain.types import Usage
+from calcifer.providers.gemini_stream import GeminiStream
+from calcifer.providers.gemini_wire import (
+    finish_reason,
+    from_gemini,
+    gemini_error_fields,
+    gemini_status,
+    retry_delay,
+    to_gemini,
+    usage_from_gemini,
+)
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "gemini"
+CREATED = 1764000000
+_GENERATED = re.compile(r"^call_[0-9a-f]{24}")
+
+
+def load(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def sse_events(name: str) -> list[dict[str, Any]]:
+    raw = (FIXTURES / name).read_bytes().decode()
+    return [json.loads(block[len("data: ") :]) for block in raw.split("\r\n\r\n") if block.strip()]
+
+
+def normalise_ids(value: Any) -> Any:
+    """Replace synthesised tool-call ids (random) by a marker, keeping any signature suffix."""
+    if isinstance(value, dict):
+        out = {k: normalise_ids(v) for k, v in value.items()}
+        if isinstance(out.get("id"), str) and out.get("type") == "function":
+            out["id"] = _GENERATED.sub("<generated>", out["id"])
+        return out
+    if isinstance(value, list):
+        return [normalise_ids(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("name", ["request_tools", "request_parallel"])
+def test_requests_translate_to_gemini(name: str) -> None:
+    assert to_gemini(load(f"{name}.openai.json")) == load(f"{name}.gemini.json")
+
+
+@pytest.mark.parametrize("name", ["response_tool_call", "response_thinking", "response_blocked"])
+def test_responses_translate_to_openai(name: str) -> None:
+    body, _usage = from_gemini(load(f"{name}.gemini.json"), "requested-model", CREATED)
+    assert normalise_ids(body) == load(f"{name}.openai.json")
+
+
+def test_sample_usage_follows_openai_semantics() -> None:
+    # promptTokenCount includes cached content; thoughts are output billed as output.
+    _body, usage = from_gemini(load("response_tool_call.gemini.json"), "m", CREATED)
+    assert usage == Usage(prompt_tokens=900, completion_tokens=350, cached_tokens=512, reasoning_tokens=150)
+
+
+def test_tool_use_prompt_tokens_count_as_prompt() -> None:
+    usage = usage_from_gemini(
+        {"promptTokenCount": 12, "toolUsePromptTokenCount": 3, "candidatesTokenCount": 9}
+    )
+    assert usage == Usage(prompt_tokens=15, completion_tokens=9)
+    assert usage_from_gemini(None) is None
+
+
+def test_generated_tool_call_ids_are_unique_and_carry_signatures() -> None:
+    body, _ = from_gemini(load("response_tool_call.gemini.json"), "m", CREATED)
+    again, _ = from_gemini(load("response_tool_call.gemini.json"), "m", CREATED)
+    first = body["choices"][0]["message"]["tool_calls"][0]["id"]  # type: ignore[index]
+    second = again["choices"][0]["message"]["tool_calls"][0]["id"]  # type: ignore[index]
+    assert first != second and _GENERATED.match(first)
+
+
+def test_signature_round_trips_through_the_tool_call_id() -> None:
+    part = {"functionCall": {"name": "f", "args": {"x": 1}}, "thoughtSignature": "YWJj+/=="}
+    response = {"candidates": [{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP"}]}
+    body, _ = from_gemini(response, "m", CREATED)
+    message = body["choices"][0]["message"]  # type: ignore[index]
+    follow_up = {
+        "messages": [
+            {"role": "user", "content": "go"},
+            message,
+            {"role": "tool", "tool_call_id": message["tool_calls"][0]["id"], "content": "ok"},
+        ]
+    }
+    contents = to_gemini(follow_up)["contents"]
+    assert contents[1]["parts"] == [part]  # type: ignore[index]
+    assert contents[2]["parts"][0]["functionResponse"]["name"] == "f"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("reason", "tools", "expected"),
+    [
+        ("STOP", False, "stop"),
+        ("STOP", True, "tool_calls"),
+        ("MAX_TOKENS", False, "length"),
+        ("MAX_TOKENS", True, "length"),
+        ("SAFETY", False, "content_filter"),
+        ("RECITATION", False, "content_filter"),
+        ("PROHIBITED_CONTENT", False, "content_filter"),
+        ("MALFORMED_FUNCTION_CALL", False, "stop"),
+    ],
+)
+def test_finish_reasons(reason: str, tools: bool, expected: str) -> None:
+    assert finish_reason(reason, tools) == expected
+
+
+@pytest.mark.parametrize("name", ["stream_text", "stream_tool_call"])
+def test_streams_translate_to_openai_chunks(name: str) -> None:
+    stream = GeminiStream("requested-model", CREATED)
+    chunks = [c for event in sse_events(f"{name}.sse") for c in stream.feed(event)]
+    closing = stream.usage_chunk()
+    assert closing is not None and closing.usage is not None
+    assert stream.finished
+    assert all(c.usage is None for c in chunks)
+    assert normalise_ids([c.data for c in [*chunks, closing]]) == load(f"{name}.chunks.json")
+
+
+def test_stream_usage_is_the_last_cumulative_report() -> None:
+    stream = GeminiStream("m", CREATED)
+    for event in sse_events("stream_text.sse"):
+        stream.feed(event)
+    assert stream.usage == Usage(prompt_tokens=8, completion_tokens=26, cached_tokens=4, reasoning_tokens=20)
+
+
+def test_stream_cut_before_finish_reports_unfinished() -> None:
+    stream = GeminiStream("m", CREATED)
+    stream.feed(sse_events("stream_text.sse")[0])
+    assert not stream.finished
+
+
+def test_bad_key_maps_to_401_with_openai_fields() -> None:
+    raw = (FIXTURES / "error_bad_key.json").read_bytes()
+    assert gemini_status(400, raw) == 401
+    assert gemini_error_fields(raw) == (
+        "API key not valid. Please pass a valid API key.",
+        "authentication_error",
+        "invalid_api_key",
+        None,
+    )
+
+
+def test_other_errors_keep_status_and_name_their_kind() -> None:
+    quota = (FIXTURES / "error_quota.json").read_bytes()
+    missing = (FIXTURES / "error_not_found.json").read_bytes()
+    assert gemini_status(429, quota) == 429
+    fields = gemini_error_fields(quota)
+    assert fields is not None and fields[1:] == ("rate_limit_error", "resource_exhausted", None)
+    assert retry_delay(quota) == "7.0"
+    assert gemini_error_fields(missing) == (
+        load("error_not_found.json")["error"]["message"],
+        "not_found_error",
+        "not_found",
+        None,
+    )
+    assert gemini_error_fields(b"<html>oops</html>") is None
+    assert gemini_error_fields(b'[{"error": {"code": 500, "message": "x", "status": "INTERNAL"}}]') == (
+        "x",
+        "server_error",
+        "internal",
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [],
+        [{"role": "tool", "tool_call_id": "nobody", "content": "x"}],
+        [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png,abc"}}]}],
+        [{"role": "user", "content": [{"type": "refusal", "refusal": "no"}]}],
+        [{"role": "wizard", "content": "x"}],
+    ],
+)
+def test_untranslatable_requests_are_client_errors(messages: list[object]) -> None:
+    with pytest.raises(InvalidRequest):
+        to_gemini({"messages": messages})
+
+
+def test_plain_urls_become_file_data_and_audio_becomes_inline_data() -> None:
+    request = to_gemini(
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}},
+                        {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
+                    ],
+                }
+            ],
+            "tool_choice": "none",
+        }
+    )
+    assert request["contents"] == [
+        {
+            "role": "user",
+            "parts": [
+                {"fileData": {"mimeType": "image/jpeg", "fileUri": "https://example.com/cat.jpg"}},
+                {"inlineData": {"mimeType": "audio/wav", "data": "UklGRg=="}},
+            ],
+        }
+    ]
+    assert request["toolConfig"] == {"functionCallingConfig": {"mode": "NONE"}}
+    assert "generationConfig" not in request
