@@ -1,0 +1,1 @@
+"""Loopback fakes of upstream providers: real HTTP servers speaking each wire protocol exactly."""
