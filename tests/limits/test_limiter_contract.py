@@ -1,0 +1,379 @@
+"""The `Limiter` contract: every adapter passes the same tests, Redis against a real Redis server.
+
+Redis is at `CALCIFER_TEST_REDIS_URL` (default redis://127.0.0.1:6379/0); each test uses its own key
+prefix and deletes its keys afterwards. When Redis is unreachable the Redis cases skip loudly, unless
+`CALCIFER_REQUIRE_SERVICES` is set (CI): then they fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+
+import pytest
+import redis
+import redis.asyncio
+
+from calcifer.domain.limits import (
+    MAX_BUDGET,
+    BudgetExceeded,
+    Limiter,
+    LimiterUnavailable,
+    RateDecision,
+    budget_window,
+)
+from calcifer.limits.memory import MemoryLimiter
+from calcifer.limits.redis import RedisLimiter
+
+REDIS_URL = os.environ.get("CALCIFER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+START = 1_800_000_000.0  # a minute boundary: 2027-01-15T08:00:00Z
+D = Decimal
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> float:
+        return self.now
+
+
+Make = Callable[..., Awaitable[Limiter]]
+
+
+def _redis_reachable() -> bool:
+    try:
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def make(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Make]:
+    """Builds limiters of one adapter sharing one state (for Redis: separate connections, one prefix)."""
+    kind: str = request.param
+    prefix = f"calcifer-test:{uuid.uuid4().hex}:"
+    if kind == "redis" and not _redis_reachable():
+        message = f"Redis is not reachable at {REDIS_URL}: the RedisLimiter contract tests did not run"
+        if os.environ.get("CALCIFER_REQUIRE_SERVICES"):
+            pytest.fail(message)
+        pytest.skip(message)
+    built: list[Limiter] = []
+    memory: MemoryLimiter | None = None
+
+    async def build(**options: object) -> Limiter:
+        nonlocal memory
+        limiter: Limiter
+        if kind == "memory":
+            if memory is None or options:
+                memory = MemoryLimiter(clock=clock, **options)  # type: ignore[arg-type]
+            limiter = memory
+        else:
+            limiter = RedisLimiter(REDIS_URL, prefix=prefix, clock=clock, **options)  # type: ignore[arg-type]
+        await limiter.start()
+        built.append(limiter)
+        return limiter
+
+    yield build
+    for limiter in built:
+        await limiter.aclose()
+    if kind == "redis":
+        client = redis.asyncio.Redis.from_url(REDIS_URL)
+        keys = [key async for key in client.scan_iter(match=prefix + "*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+async def test_both_adapters_implement_the_port(make: Make) -> None:
+    assert isinstance(await make(), Limiter)
+
+
+async def test_reserve_settle_and_release_are_exact(make: Make) -> None:
+    limiter = await make()
+    held = await limiter.reserve("k", D("0.3"), D("1"), "total")
+    assert held.amount == D("0.3")
+    assert await limiter.spent("k", "total") == D("0.3")
+    await limiter.settle(held, D("0.123456789012"))
+    assert await limiter.spent("k", "total") == D("0.123456789012")
+    failed = await limiter.reserve("k", D("0.5"), D("1"), "total")
+    assert await limiter.spent("k", "total") == D("0.623456789012")
+    await limiter.release(failed)
+    assert await limiter.spent("k", "total") == D("0.123456789012")
+    # What is left fits exactly, to the last 1e-12 USD; one unit more does not.
+    last = await limiter.reserve("k", D("0.876543210988"), D("1"), "total")
+    with pytest.raises(BudgetExceeded) as refused:
+        await limiter.reserve("k", D("0.000000000001"), D("1"), "total")
+    assert refused.value.remaining == 0
+    await limiter.settle(last, D("0.8"))
+    assert await limiter.spent("k", "total") == D("0.923456789012")
+
+
+async def test_unpriced_settle_charges_the_reserved_worst_case(make: Make) -> None:
+    limiter = await make()
+    held = await limiter.reserve("k", D("0.25"), D("1"), "total")
+    await limiter.settle(held, None)
+    assert await limiter.spent("k", "total") == D("0.25")
+
+
+async def test_refusal_reports_the_remaining_budget(make: Make) -> None:
+    limiter = await make()
+    await limiter.settle(await limiter.reserve("k", D("0.5"), D("5"), "total"), D("0.25"))
+    with pytest.raises(BudgetExceeded) as refused:
+        await limiter.reserve("k", D("4.80"), D("5"), "total")
+    assert refused.value.remaining == D("4.75")
+    assert refused.value.kind == "budget_exceeded"
+    assert "$4.75" in refused.value.message and "$4.80" in refused.value.message
+    assert await limiter.spent("k", "total") == D("0.25")  # a refusal holds nothing
+
+
+async def test_amounts_round_up_and_limits_round_down(make: Make) -> None:
+    limiter = await make()
+    held = await limiter.reserve("k", D("1e-13"), D("1"), "total")
+    assert await limiter.spent("k", "total") == D("1e-12")
+    await limiter.release(held)
+    with pytest.raises(BudgetExceeded):
+        await limiter.reserve("k", D("1.0000000000001"), D("1.0000000000009"), "total")
+
+
+async def test_release_is_idempotent_and_keys_and_windows_are_separate(make: Make) -> None:
+    limiter = await make()
+    keep = await limiter.reserve("a", D("0.2"), D("1"), "2026-11-27")
+    held = await limiter.reserve("a", D("0.3"), D("1"), "2026-11-27")
+    await limiter.reserve("b", D("0.7"), D("1"), "2026-11-27")
+    await limiter.reserve("a", D("0.9"), D("1"), "2026-11-28")
+    await limiter.release(held)
+    await limiter.release(held)
+    assert await limiter.spent("a", "2026-11-27") == D("0.2")
+    await limiter.settle(keep, D("0.1"))
+    assert await limiter.spent("a", "2026-11-27") == D("0.1")
+    assert await limiter.spent("b", "2026-11-27") == D("0.7")
+    assert await limiter.spent("a", "2026-11-28") == D("0.9")
+    assert await limiter.spent("nobody", "total") == 0
+
+
+async def test_a_budget_as_large_as_supported_stays_exact(make: Make) -> None:
+    # 9e6 USD is 9e18 units: far past 2**53, where a double would lose the last units.
+    limiter = await make()
+    await limiter.reserve("big", MAX_BUDGET - D("1e-12"), MAX_BUDGET, "total")
+    await limiter.reserve("big", D("1e-12"), MAX_BUDGET, "total")
+    with pytest.raises(BudgetExceeded):
+        await limiter.reserve("big", D("1e-12"), MAX_BUDGET, "total")
+    assert await limiter.spent("big", "total") == MAX_BUDGET
+    with pytest.raises(ValueError, match="largest supported"):
+        await limiter.reserve("big", D("1"), MAX_BUDGET + 1, "total")
+    with pytest.raises(ValueError, match="negative"):
+        await limiter.reserve("big", D("-1"), D("1"), "total")
+
+
+async def test_an_abandoned_hold_expires_but_a_late_settle_still_charges(
+    make: Make, clock: FakeClock
+) -> None:
+    limiter = await make(reservation_ttl=30.0)
+    held = await limiter.reserve("k", D("0.6"), D("1"), "total")
+    clock.now += 29
+    with pytest.raises(BudgetExceeded):
+        await limiter.reserve("k", D("0.6"), D("1"), "total")
+    clock.now += 2
+    assert await limiter.spent("k", "total") == 0
+    await limiter.settle(held, D("0.5"))
+    assert await limiter.spent("k", "total") == D("0.5")
+
+
+async def test_a_daily_budget_rolls_over_at_midnight_utc(make: Make, clock: FakeClock) -> None:
+    limiter = await make()
+    clock.now = START + 16 * 3600 - 1  # 23:59:59 on 2027-01-15
+    today = budget_window("daily", clock())
+    await limiter.settle(await limiter.reserve("k", D("1"), D("1"), today), D("1"))
+    with pytest.raises(BudgetExceeded):
+        await limiter.reserve("k", D("0.01"), D("1"), budget_window("daily", clock()))
+    clock.now += 1
+    tomorrow = budget_window("daily", clock())
+    assert (today, tomorrow) == ("2027-01-15", "2027-01-16")
+    await limiter.reserve("k", D("0.01"), D("1"), tomorrow)
+    assert await limiter.spent("k", today) == D("1")
+    assert await limiter.spent("k", tomorrow) == D("0.01")
+
+
+async def test_a_baseline_fills_a_window_the_limiter_has_not_seen(make: Make) -> None:
+    asked: list[tuple[str, str]] = []
+
+    async def baseline(budget_key: str, window: str) -> Decimal:
+        asked.append((budget_key, window))
+        return D("0.4") if budget_key == "old" else D(0)
+
+    limiter = await make(baseline=baseline)
+    assert await limiter.spent("old", "2026-11") == D("0.4")
+    with pytest.raises(BudgetExceeded) as refused:
+        await limiter.reserve("old", D("0.7"), D("1"), "2026-11")
+    assert refused.value.remaining == D("0.6")
+    await limiter.reserve("old", D("0.6"), D("1"), "2026-11")
+    assert await limiter.spent("old", "2026-11") == D("1")
+    assert asked.count(("old", "2026-11")) == 1
+
+
+async def _race(limiters: list[Limiter], tasks: int, amount: Decimal, limit: Decimal) -> int:
+    async def one(index: int) -> bool:
+        limiter = limiters[index % len(limiters)]
+        try:
+            held = await limiter.reserve("shared", amount, limit, "total")
+        except BudgetExceeded:
+            return False
+        await asyncio.sleep(0)
+        await limiter.settle(held, amount / 2)
+        return True
+
+    return sum(await asyncio.gather(*(one(i) for i in range(tasks))))
+
+
+async def test_concurrent_reservations_never_exceed_the_limit(make: Make) -> None:
+    limiters = [await make(), await make()]  # Redis: two clients, two connection pools
+    admitted = await _race(limiters, 300, D("0.01"), D("1"))
+    spent = await limiters[0].spent("shared", "total")
+    # Each admitted request settled at half its hold, freeing room for more: at least 100, and never
+    # more than the budget allows.
+    assert 100 <= admitted < 300
+    assert spent == D("0.005") * admitted
+    assert spent <= D("1")
+    assert await limiters[1].spent("shared", "total") == spent
+
+
+async def test_concurrent_holds_admit_exactly_what_fits(make: Make) -> None:
+    limiters = [await make(), await make()]
+
+    async def one(index: int) -> bool:
+        try:
+            await limiters[index % 2].reserve("held", D("0.03"), D("3"), "total")
+        except BudgetExceeded:
+            return False
+        return True
+
+    results = await asyncio.gather(*(one(i) for i in range(400)))
+    assert sum(results) == 100
+    assert await limiters[0].spent("held", "total") == D("3")
+
+
+def _headers(decision: RateDecision) -> tuple[int | None, int | None, int | None, int | None]:
+    return (
+        decision.limit_requests,
+        decision.remaining_requests,
+        decision.limit_tokens,
+        decision.remaining_tokens,
+    )
+
+
+async def test_requests_per_minute(make: Make, clock: FakeClock) -> None:
+    limiter = await make()
+    clock.now = START + 15
+    for remaining in (2, 1, 0):
+        decision = await limiter.hit("key", 3, None, 10)
+        assert decision.allowed and decision.retry_after is None
+        assert _headers(decision) == (3, remaining, None, None)
+        assert decision.reset_requests == pytest.approx(45)
+    refused = await limiter.hit("key", 3, None, 10)
+    assert not refused.allowed
+    assert _headers(refused) == (3, 0, None, None)
+    assert refused.retry_after == pytest.approx(45)
+    assert (await limiter.hit("other key", 3, None, 10)).allowed
+    clock.now = START + 60
+    decision = await limiter.hit("key", 3, None, 10)
+    assert decision.allowed and decision.remaining_requests == 2
+    assert decision.reset_requests == pytest.approx(60)
+
+
+async def test_tokens_per_minute_and_corrections(make: Make, clock: FakeClock) -> None:
+    limiter = await make()
+    clock.now = START + 50.5
+    first = await limiter.hit("key", 10, 100, 60)
+    assert _headers(first) == (10, 9, 100, 40)
+    assert first.reset_tokens == pytest.approx(9.5)
+    refused = await limiter.hit("key", 10, 100, 50)
+    assert not refused.allowed
+    assert _headers(refused) == (10, 9, 100, 40)  # a refused request counts nothing
+    assert refused.retry_after == pytest.approx(9.5)
+    await limiter.add_tokens("key", -30)  # the request used 30 tokens, not 60
+    assert (await limiter.hit("key", 10, 100, 70)).remaining_tokens == 0
+    await limiter.add_tokens("key", -500)  # never below zero
+    assert (await limiter.hit("key", None, 100, 100)).allowed
+    await limiter.add_tokens("key", 1)
+    assert not (await limiter.hit("key", None, 100, 0)).allowed
+
+
+async def test_a_correction_after_the_window_rolled_counts_in_the_new_window(
+    make: Make, clock: FakeClock
+) -> None:
+    limiter = await make()
+    await limiter.hit("key", 5, 100, 10)
+    clock.now += 60
+    await limiter.add_tokens("key", 30)
+    decision = await limiter.hit("key", 5, 100, 10)
+    assert _headers(decision) == (5, 4, 100, 60)
+    await limiter.add_tokens("unseen", -5)
+    assert (await limiter.hit("unseen", None, 10, 10)).remaining_tokens == 0
+
+
+async def test_no_limits_means_no_refusal(make: Make) -> None:
+    limiter = await make()
+    for _ in range(3):
+        decision = await limiter.hit("key", None, None, 10**9)
+        assert decision.allowed
+        assert _headers(decision) == (None, None, None, None)
+
+
+async def test_a_request_larger_than_the_token_limit_never_fits(make: Make) -> None:
+    limiter = await make()
+    refused = await limiter.hit("key", None, 100, 101)
+    assert not refused.allowed
+    assert refused.retry_after is not None and 0 < refused.retry_after <= 60
+
+
+async def test_concurrent_hits_admit_exactly_the_limit(make: Make) -> None:
+    limiters = [await make(), await make()]
+    decisions = await asyncio.gather(*(limiters[i % 2].hit("burst", 50, 1000, 10) for i in range(200)))
+    assert sum(d.allowed for d in decisions) == 50
+    assert sorted(d.remaining_requests or 0 for d in decisions if d.allowed) == list(range(50))
+    assert all(d.retry_after is not None and d.retry_after > 0 for d in decisions if not d.allowed)
+
+
+async def test_redis_clock_defaults_to_the_server_time() -> None:
+    if not _redis_reachable():
+        if os.environ.get("CALCIFER_REQUIRE_SERVICES"):
+            pytest.fail(f"Redis is not reachable at {REDIS_URL}")
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}: RedisLimiter did not run")
+    prefix = f"calcifer-test:{uuid.uuid4().hex}:"
+    limiter = RedisLimiter(REDIS_URL, prefix=prefix, reservation_ttl=60)
+    await limiter.start()
+    try:
+        held = await limiter.reserve("k", D("0.5"), D("1"), "total")
+        assert await limiter.spent("k", "total") == D("0.5")  # the hold is not taken as expired
+        await limiter.settle(held, D("0.2"))
+        assert await limiter.spent("k", "total") == D("0.2")
+        decision = await limiter.hit("k", 1, None, 0)
+        assert decision.allowed and 0 < decision.reset_requests <= 60
+        assert not (await limiter.hit("k", 1, None, 0)).allowed
+    finally:
+        client = redis.asyncio.Redis.from_url(REDIS_URL)
+        keys = [key async for key in client.scan_iter(match=prefix + "*")]
+        await client.delete(*keys)
+        await client.aclose()
+        await limiter.aclose()
+
+
+async def test_redis_unreachable_fails_closed() -> None:
+    limiter = RedisLimiter("redis://127.0.0.1:1/0")
+    with pytest.raises(LimiterUnavailable):
+        await limiter.start()
+    with pytest.raises(RuntimeError, match="before start"):
+        await limiter.spent("k", "total")
