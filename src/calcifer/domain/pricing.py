@@ -55,11 +55,11 @@ class PricingConfig:
         )
 
     def for_prompt(self, prompt_tokens: int) -> PricingConfig:
-        """The config in force for a request with this many prompt tokens."""
-        chosen = self
+        """The config in force for a request with this many prompt tokens: the highest tier passed."""
+        chosen, passed = self, -1
         for tier in self.tiers:
-            if prompt_tokens > tier.threshold:
-                chosen = tier.config
+            if passed < tier.threshold < prompt_tokens:
+                chosen, passed = tier.config, tier.threshold
         return chosen
 
 

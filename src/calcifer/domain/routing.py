@@ -32,6 +32,8 @@ class ProviderRegistry:
                 raise DuplicateModel(
                     f"model {model!r} is claimed by both {owner.name!r} and {provider.name!r}"
                 )
+            if model in self._aliases:
+                raise DuplicateModel(f"model {model!r} of {provider.name!r} collides with an alias")
         self._providers[provider.name] = provider
         for model in provider.models:
             self._by_model[model] = provider
