@@ -1,0 +1,1 @@
+"""Unit tests of the domain: no network, no sleeping."""
