@@ -40,8 +40,8 @@ def json_object(raw: bytes) -> JSONObject:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         reason = str(exc)
-        if "recursion" in reason.lower():
-            reason = "it is nested too deeply"
+        if "recursion" in reason.lower() or "depth limit" in reason.lower():
+            reason = "it is nested too deeply (more than 1024 levels)"
         raise InvalidRequest(f"Request body is not valid JSON: {reason}") from None
     if not isinstance(body, dict):
         raise InvalidRequest(f"Request body must be a JSON object, not {_json_type(body)}.")

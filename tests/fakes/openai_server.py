@@ -1,0 +1,171 @@
+"""A fake OpenAI upstream: `/v1/chat/completions` in OpenAI's exact JSON and SSE wire format.
+
+Tests script what each next request gets (a reply, an error with headers, a hang, a reset, a stream
+cut short); unscripted requests get a normal answer. Every request received is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from tests.fakes.threaded import AiohttpServer
+
+CREATED = 1764000000
+
+
+@dataclass
+class Script:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    reset: bool = False
+    chunks: list[dict[str, Any]] | None = None
+    cut_after: int | None = None
+    stream_error: dict[str, Any] | None = None
+    raw: bytes | None = None
+
+
+def completion(
+    model: str, text: str = "Hello! How can I help?", usage: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake1",
+        "object": "chat.completion",
+        "created": CREATED,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None, "annotations": []},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": usage
+        or {
+            "prompt_tokens": 12,
+            "completion_tokens": 25,
+            "total_tokens": 37,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        },
+        "service_tier": "default",
+        "system_fingerprint": "fp_fake",
+    }
+
+
+def stream_chunks(model: str, words: list[str], usage: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            "id": "chatcmpl-fake2",
+            "object": "chat.completion.chunk",
+            "created": CREATED,
+            "model": model,
+            "system_fingerprint": "fp_fake",
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            "usage": None,
+        }
+
+    chunks = [chunk({"role": "assistant", "content": "", "refusal": None})]
+    chunks += [chunk({"content": w}) for w in words]
+    chunks.append(chunk({}, "stop"))
+    chunks.append(
+        {
+            "id": "chatcmpl-fake2",
+            "object": "chat.completion.chunk",
+            "created": CREATED,
+            "model": model,
+            "system_fingerprint": "fp_fake",
+            "choices": [],
+            "usage": usage
+            or {"prompt_tokens": 10, "completion_tokens": len(words), "total_tokens": 10 + len(words)},
+        }
+    )
+    return chunks
+
+
+def error_body(message: str, kind: str, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+class FakeOpenAI:
+    def __init__(self) -> None:
+        self.scripts: deque[Script] = deque()
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.cancelled = 0
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        self.server = AiohttpServer(app)
+
+    @property
+    def base_url(self) -> str:
+        return self.server.url + "/v1"
+
+    def script(self, *scripts: Script) -> None:
+        self.scripts.extend(scripts)
+
+    def close(self) -> None:
+        self.server.close()
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json(loads=orjson.loads)
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        script = self.scripts.popleft() if self.scripts else Script()
+        try:
+            if script.delay:
+                await asyncio.sleep(script.delay)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        if script.reset:
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response(status=200)
+        if script.raw is not None:
+            return web.Response(status=script.status, body=script.raw, headers=script.headers)
+        if script.status != 200:
+            return web.json_response(script.body, status=script.status, headers=script.headers, dumps=_dumps)
+        model = body.get("model", "gpt-4o")
+        if not body.get("stream"):
+            return web.json_response(script.body or completion(model), dumps=_dumps, headers=script.headers)
+        return await self._stream(request, script, model)
+
+    async def _stream(self, request: web.Request, script: Script, model: str) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        chunks = script.chunks or stream_chunks(model, ["Hel", "lo", "!"])
+        try:
+            for i, chunk in enumerate(chunks):
+                if script.cut_after is not None and i == script.cut_after:
+                    assert request.transport is not None
+                    request.transport.abort()
+                    return response
+                if script.stream_error is not None and i == 2:
+                    await response.write(b"data: " + orjson.dumps(script.stream_error) + b"\n\n")
+                    return response
+                await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+                if script.delay:
+                    await asyncio.sleep(script.delay)
+            await response.write(b"data: [DONE]\n\n")
+        except (asyncio.CancelledError, ConnectionResetError):
+            self.cancelled += 1
+            raise
+        return response
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
