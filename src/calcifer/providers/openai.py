@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 import aiohttp
 import orjson
 
-from calcifer.domain.errors import UpstreamUnavailable
+from calcifer.domain.errors import ProviderError, UpstreamUnavailable
 from calcifer.domain.types import ChatRequest, ChatResponse, JSONObject, StreamChunk, Usage
 from calcifer.providers._http import (
     error_for_status,
@@ -94,10 +94,24 @@ class OpenAIProvider:
 
     async def start(self) -> None:
         if self._session is None:
-            headers = {"Content-Type": "application/json", **self._headers}
-            if self._api_key:
-                headers["Authorization"] = f"Bearer {self._api_key}"
+            headers = {"Content-Type": "application/json", **self._headers, **self._auth_headers()}
             self._session = new_session(self._timeout, headers)
+
+    # Hooks for OpenAI-shaped services that differ only in URL, auth, error bodies or extra chunks
+    # (Azure OpenAI); the defaults are OpenAI's own behaviour.
+
+    def _auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+
+    def _endpoint(self, request: ChatRequest) -> str:
+        return self._url
+
+    def _error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> ProviderError:
+        return error_for_status(status, raw, headers, self.name, openai_error_fields)
+
+    def _relayed(self, chunk: JSONObject) -> bool:
+        """Whether a stream chunk goes to the client (a subclass may absorb vendor-only chunks)."""
+        return True
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -113,13 +127,11 @@ class OpenAIProvider:
         payload = orjson.dumps(upstream_body(request))
         with transport_errors(self.name):
             async with self._client().post(
-                self._url, data=payload, timeout=aiohttp.ClientTimeout(total=self._timeout)
+                self._endpoint(request), data=payload, timeout=aiohttp.ClientTimeout(total=self._timeout)
             ) as response:
                 raw = await response.read()
                 if response.status != 200:
-                    raise error_for_status(
-                        response.status, raw, response.headers, self.name, openai_error_fields
-                    )
+                    raise self._error(response.status, raw, response.headers)
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -131,17 +143,16 @@ class OpenAIProvider:
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         payload = orjson.dumps(upstream_body(request))
         with transport_errors(self.name):
-            async with self._client().post(self._url, data=payload) as response:
+            async with self._client().post(self._endpoint(request), data=payload) as response:
                 if response.status != 200:
                     raw = await response.read()
-                    raise error_for_status(
-                        response.status, raw, response.headers, self.name, openai_error_fields
-                    )
+                    raise self._error(response.status, raw, response.headers)
                 async for _event, data in sse_events(response.content):
                     if data == _DONE:
                         return
                     chunk = _parse_chunk(data, self.name)
-                    yield StreamChunk(chunk, usage_from_openai(chunk.get("usage")))
+                    if self._relayed(chunk):
+                        yield StreamChunk(chunk, usage_from_openai(chunk.get("usage")))
         raise UpstreamUnavailable(f"{self.name} ended the stream without [DONE]")
 
 

@@ -1,0 +1,101 @@
+"""A loopback fake of Azure OpenAI chat completions (aiohttp.web, real HTTP, SSE), scripted by the test.
+
+`POST /openai/deployments/{deployment}/chat/completions?api-version=...` with an `api-key` header.
+A wrong key, an unknown deployment or a missing api-version get Azure's own error bodies. Without a
+script, the fake answers from `tests/fixtures/azure/` (stream replies start with the empty
+`prompt_filter_results` chunk, as Azure's do).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "azure"
+
+
+def fixture(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+@dataclass
+class Received:
+    deployment: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None
+    sse: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class AzureFake:
+    def __init__(self, deployments: set[str], api_key: str = "azure-test-key") -> None:
+        self.deployments = deployments
+        self.api_key = api_key
+        self.received: list[Received] = []
+        self.script: list[Reply] = []
+        self._runner: web.AppRunner | None = None
+        self.endpoint = ""
+
+    def reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        self.script.append(Reply(status=status, body=body, headers=headers or {}))
+
+    def stream(self, sse: bytes) -> None:
+        self.script.append(Reply(sse=sse))
+
+    async def __aenter__(self) -> AzureFake:
+        app = web.Application()
+        app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        await web.SockSite(self._runner, sock).start()
+        self.endpoint = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        deployment = request.match_info["deployment"]
+        body = await request.json()
+        self.received.append(Received(deployment, dict(request.query), dict(request.headers), body))
+        if request.headers.get("api-key") != self.api_key:
+            return web.json_response(fixture("error_bad_key.json"), status=401)
+        if "api-version" not in request.query:
+            missing = {"error": {"code": "404", "message": "Resource not found"}}
+            return web.json_response(missing, status=404)
+        if deployment not in self.deployments:
+            return web.json_response(fixture("error_deployment_not_found.json"), status=404)
+        stream = bool(body.get("stream"))
+        if self.script:
+            reply = self.script.pop(0)
+        elif stream:
+            reply = Reply(sse=(FIXTURES / "stream.sse").read_bytes())
+        else:
+            reply = Reply(body=fixture("response.json"))
+        if reply.sse is None:
+            return web.json_response(reply.body, status=reply.status, headers=reply.headers)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for event in reply.sse.split(b"\n\n"):
+            if event.strip():
+                await response.write(event + b"\n\n")
+        await response.write_eof()
+        return response
