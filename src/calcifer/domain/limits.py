@@ -14,6 +14,7 @@ i.e. $9.2M: budgets above `MAX_BUDGET` are refused.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -217,7 +218,7 @@ class RateLimited(GatewayError):
             parts.append(f"{decision.limit_tokens} tokens per minute (this request needs {tokens})")
         what = " and ".join(parts) or "the rate limit"
         wait = decision.retry_after if decision.retry_after is not None else decision.reset_requests
-        super().__init__(f"Rate limit reached: {what}. Try again in {max(wait, 0):.0f}s.")
+        super().__init__(f"Rate limit reached: {what}. Try again in {max(math.ceil(wait), 1)}s.")
         self.decision = decision
 
 
