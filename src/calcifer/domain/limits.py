@@ -14,6 +14,7 @@ i.e. $9.2M: budgets above `MAX_BUDGET` are refused.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -118,6 +119,7 @@ def window_bounds(window: str) -> tuple[datetime | None, datetime | None]:
     raise ValueError(f"not a budget window id: {window!r}")
 
 
+@functools.lru_cache(maxsize=256)
 def window_ttl(window: str) -> int | None:
     """How long (seconds) an adapter keeps a window's counters after their last write; None = forever.
 
