@@ -1,0 +1,188 @@
+"""Virtual keys: what a client presents instead of a provider key, with its budget, models and limits.
+
+A key's secret is shown once, when it is issued; only its SHA-256 digest is stored, and a presented
+secret is checked against the stored digest in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Final, Literal, Protocol, get_args, runtime_checkable
+
+from calcifer.domain.errors import InvalidRequest
+
+BudgetPeriod = Literal["total", "daily", "monthly"]
+BUDGET_PERIODS: tuple[BudgetPeriod, ...] = get_args(BudgetPeriod)
+SECRET_PREFIX: Final = "sk-calc-"
+_NAME_MAX = 256
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualKey:
+    """A virtual key as stored: never its secret, only the secret's digest.
+
+    `models` empty means every model; `max_budget` None means no budget; limits None mean no limit.
+    """
+
+    id: str
+    name: str
+    secret_hash: str = field(repr=False)
+    created_at: datetime
+    max_budget: Decimal | None = None
+    budget_period: BudgetPeriod = "total"
+    models: tuple[str, ...] = ()
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    metadata: Mapping[str, object] = field(default_factory=dict)
+    revoked: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.models, list):  # a JSON array, as clients send it
+            object.__setattr__(self, "models", tuple(self.models))
+        _check(self)
+
+    def allows(self, model: str) -> bool:
+        """Whether this key may use `model`."""
+        return not self.models or model in self.models
+
+
+class _Unset(Enum):
+    UNSET = "UNSET"
+
+
+UNSET: Final = _Unset.UNSET
+
+
+@dataclass(frozen=True, slots=True)
+class KeyChanges:
+    """A partial update of a key: fields left `UNSET` keep their value (None is a value: "no limit")."""
+
+    name: str | _Unset = UNSET
+    max_budget: Decimal | _Unset | None = UNSET
+    budget_period: BudgetPeriod | _Unset = UNSET
+    models: tuple[str, ...] | _Unset = UNSET
+    rpm_limit: int | _Unset | None = UNSET
+    tpm_limit: int | _Unset | None = UNSET
+    metadata: Mapping[str, object] | _Unset = UNSET
+
+    def apply(self, key: VirtualKey) -> VirtualKey:
+        """`key` with these changes; raises `InvalidRequest` when the result is not a valid key."""
+        changed = {
+            name: getattr(self, name)
+            for name in self.__dataclass_fields__
+            if getattr(self, name) is not UNSET
+        }
+        return replace(key, **changed)
+
+
+@runtime_checkable
+class KeyStore(Protocol):
+    """Where virtual keys live."""
+
+    async def create(self, key: VirtualKey) -> None:
+        """Store a new key (build it with `issue_key`)."""
+        ...
+
+    async def get(self, key_id: str) -> VirtualKey | None: ...
+
+    async def get_by_secret_hash(self, secret_hash: str) -> VirtualKey | None:
+        """The key whose secret has this digest, revoked or not (use `authenticate` to check a secret)."""
+        ...
+
+    async def list_keys(self, include_revoked: bool = False) -> tuple[VirtualKey, ...]:
+        """Every key, oldest first."""
+        ...
+
+    async def update(self, key_id: str, changes: KeyChanges) -> VirtualKey | None:
+        """Apply `changes` to a key and return it, or None when there is no such key."""
+        ...
+
+    async def revoke(self, key_id: str) -> bool:
+        """Revoke a key for good; False when there is no such key. The row stays, for the ledger."""
+        ...
+
+
+def new_secret() -> str:
+    """A fresh key secret: the prefix and 43 url-safe characters (256 random bits)."""
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_secret(secret: str) -> str:
+    """The stored form of a secret: its SHA-256 digest in hex (the secret is random, so no salt)."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def issue_key(
+    name: str,
+    *,
+    max_budget: Decimal | None = None,
+    budget_period: BudgetPeriod = "total",
+    models: tuple[str, ...] = (),
+    rpm_limit: int | None = None,
+    tpm_limit: int | None = None,
+    metadata: Mapping[str, object] | None = None,
+    now: datetime | None = None,
+) -> tuple[VirtualKey, str]:
+    """A new key and its secret. Show the secret once; store only the key."""
+    secret = new_secret()
+    key = VirtualKey(
+        id="key_" + secrets.token_hex(8),
+        name=name,
+        secret_hash=hash_secret(secret),
+        created_at=now or datetime.now(UTC),
+        max_budget=max_budget,
+        budget_period=budget_period,
+        models=models,
+        rpm_limit=rpm_limit,
+        tpm_limit=tpm_limit,
+        metadata=dict(metadata or {}),
+    )
+    return key, secret
+
+
+async def authenticate(store: KeyStore, presented: str) -> VirtualKey | None:
+    """The live key whose secret is `presented`, or None (unknown or revoked)."""
+    digest = hash_secret(presented)
+    key = await store.get_by_secret_hash(digest)
+    if key is None or not hmac.compare_digest(key.secret_hash, digest) or key.revoked:
+        return None
+    return key
+
+
+def _check(key: VirtualKey) -> None:
+    if not isinstance(key.name, str) or not key.name.strip() or len(key.name) > _NAME_MAX:
+        raise InvalidRequest(
+            f"'name' must be a non-empty string of at most {_NAME_MAX} characters.", param="name"
+        )
+    if key.max_budget is not None and (
+        not isinstance(key.max_budget, Decimal) or not key.max_budget.is_finite() or key.max_budget < 0
+    ):
+        raise InvalidRequest(
+            "'max_budget' must be a non-negative number of USD, or null.", param="max_budget"
+        )
+    if key.budget_period not in BUDGET_PERIODS:
+        raise InvalidRequest(
+            f"'budget_period' must be one of {', '.join(BUDGET_PERIODS)}.", param="budget_period"
+        )
+    if not isinstance(key.models, tuple) or not all(isinstance(m, str) and m for m in key.models):
+        raise InvalidRequest("'models' must be a list of model names.", param="models")
+    for param in ("rpm_limit", "tpm_limit"):
+        limit = getattr(key, param)
+        if limit is not None and (type(limit) is not int or limit <= 0):
+            raise InvalidRequest(f"'{param}' must be a positive integer, or null.", param=param)
+    if not isinstance(key.metadata, Mapping) or not all(isinstance(k, str) for k in key.metadata):
+        raise InvalidRequest("'metadata' must be a JSON object.", param="metadata")
+    try:
+        json.dumps(key.metadata)
+    except (TypeError, ValueError):
+        raise InvalidRequest("'metadata' must be a JSON object.", param="metadata") from None
+    if key.created_at.tzinfo is None:
+        raise ValueError("VirtualKey.created_at must be timezone-aware (UTC)")

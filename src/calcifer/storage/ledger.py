@@ -1,0 +1,272 @@
+"""`SqlLedger`: the spend ledger on SQLite or PostgreSQL, written in batches off the response path.
+
+`record()` puts the row on a bounded queue and returns. One tracked background task takes rows off the
+queue in batches (up to `batch_size` rows, or whatever arrived within `max_delay` seconds of the first)
+and inserts each batch in one transaction; a batch that fails for a transient reason (connection lost,
+database locked) is retried with backoff, never dropped while the ledger runs. `aclose()` writes every
+row queued before it, then stops the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import BigInteger, ColumnElement, cast, func, insert, select
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
+
+from calcifer.domain.ledger import GroupBy, SpendGroup, SpendRecord, SpendReport
+from calcifer.storage.database import Database
+from calcifer.storage.schema import from_pico, spend, tidy
+
+_log = logging.getLogger("calcifer.ledger")
+_STOP: Final = None
+_SPLIT = 10**6  # SQLite sums pico-dollars as (x / 1e6) and (x % 1e6) so that no sum overflows int64
+_MAX_BACKOFF = 5.0
+
+
+class SqlLedger:
+    """The `SpendLedger` on a `Database` opened by `open_database`."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        max_queue: int = 100_000,
+        batch_size: int = 500,
+        max_delay: float = 0.05,
+        retry_delay: float = 0.2,
+        close_attempts: int = 5,
+    ) -> None:
+        self._db = database
+        self._queue: asyncio.Queue[SpendRecord | None] = asyncio.Queue(max_queue)
+        self._batch_size = batch_size
+        self._max_delay = max_delay
+        self._retry_delay = retry_delay
+        self._close_attempts = close_attempts
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.written = 0
+        self.dropped = 0
+
+    def record(self, row: SpendRecord) -> None:
+        """Queue `row`. If the queue is full (the database has been failing for a while) or the ledger
+        is closed, the row is counted in `dropped` and logged as an error: it never blocks the caller."""
+        if self._closing:
+            self._drop(1, "the ledger is closed")
+            return
+        try:
+            self._queue.put_nowait(row)
+        except asyncio.QueueFull:
+            self._drop(1, "the ledger queue is full (is the database reachable?)")
+
+    @property
+    def pending(self) -> int:
+        """Rows queued and not yet written."""
+        return self._queue.qsize()
+
+    async def start(self) -> None:
+        if self._task is None and not self._closing:
+            self._task = asyncio.create_task(self._run(), name="calcifer-ledger-writer")
+
+    async def flush(self) -> None:
+        """Wait until every row queued so far is written (or dropped). The writer must be running."""
+        if self._task is None:
+            raise RuntimeError("SqlLedger.flush() needs the writer: call start() first")
+        await self._queue.join()
+
+    async def aclose(self) -> None:
+        """Write every queued row, then stop. Idempotent."""
+        if not self._closing:
+            self._closing = True
+            if self._task is None:
+                self._task = asyncio.create_task(self._run(), name="calcifer-ledger-writer")
+            await self._queue.put(_STOP)
+        if self._task is not None:
+            await self._task
+
+    async def query(
+        self,
+        group_by: GroupBy,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        key_id: str | None = None,
+    ) -> SpendReport:
+        group = self._group_column(group_by).label("grp")
+        statement = select(
+            group,
+            func.count().label("requests"),
+            func.coalesce(func.sum(spend.c.prompt_tokens), 0).label("prompt_tokens"),
+            func.coalesce(func.sum(spend.c.completion_tokens), 0).label("completion_tokens"),
+            func.count(spend.c.cost).label("priced"),
+            *self._cost_sums(),
+        ).group_by(group)
+        if since is not None:
+            statement = statement.where(spend.c.time >= since)
+        if until is not None:
+            statement = statement.where(spend.c.time < until)
+        if key_id is not None:
+            statement = statement.where(spend.c.key_id == key_id)
+        async with self._db.engine.connect() as connection:
+            rows = (await connection.execute(statement)).all()
+        groups = [self._group(row._mapping) for row in rows]
+        if group_by == "day":
+            groups.sort(key=lambda g: g.group or "")
+        else:
+            groups.sort(key=lambda g: (g.cost is None, -(g.cost or 0), g.group is None, g.group or ""))
+        return SpendReport(group_by, since, until, tuple(groups))
+
+    # The writer.
+
+    async def _run(self) -> None:
+        stop = False
+        while not stop:
+            first = await self._queue.get()
+            if first is _STOP:
+                self._queue.task_done()
+                return
+            batch = [first]
+            stop = await self._fill(batch)
+            await self._write(batch)
+            for _ in range(len(batch) + stop):
+                self._queue.task_done()
+
+    async def _fill(self, batch: list[SpendRecord]) -> bool:
+        """Add to `batch` what arrives within `max_delay`; True when the stop sentinel was reached."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._max_delay
+        while len(batch) < self._batch_size:
+            try:
+                item = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return False
+                try:
+                    async with asyncio.timeout(remaining):
+                        item = await self._queue.get()
+                except TimeoutError:
+                    return False
+            if item is _STOP:
+                return True
+            batch.append(item)
+        return False
+
+    async def _write(self, batch: list[SpendRecord]) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self._insert(batch)
+                self.written += len(batch)
+                return
+            except Exception as error:  # classified below: the writer must outlive any one bad row
+                if _refused(error):
+                    # The database refused some row as data: keep every row it accepts, drop the others.
+                    if len(batch) == 1:
+                        self._drop(1, f"the database refused request {batch[0].request_id!r}: {error!r}")
+                        return
+                    for row in batch:
+                        await self._write([row])
+                    return
+                attempt += 1
+                if self._closing and attempt >= self._close_attempts:
+                    self._drop(len(batch), f"writing failed {attempt} times while closing: {error!r}")
+                    return
+                delay = min(self._retry_delay * 2 ** (attempt - 1), _MAX_BACKOFF)
+                _log.warning(
+                    "ledger write of %d rows failed (%r); retrying in %.1fs", len(batch), error, delay
+                )
+                await asyncio.sleep(delay)
+
+    async def _insert(self, batch: list[SpendRecord]) -> None:
+        async with self._db.engine.begin() as connection:
+            await connection.execute(insert(spend), [_values(row) for row in batch])
+
+    def _drop(self, count: int, why: str) -> None:
+        self.dropped += count
+        _log.error("spend ledger dropped %d row(s): %s", count, why)
+
+    # Reading.
+
+    def _group_column(self, group_by: GroupBy) -> ColumnElement[str | None]:
+        if group_by == "day":
+            if self._db.dialect == "sqlite":
+                return func.substr(spend.c.time, 1, 10)  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff', UTC
+            return func.to_char(func.timezone("UTC", spend.c.time), "YYYY-MM-DD")
+        columns: dict[GroupBy, ColumnElement[str | None]] = {
+            "key": spend.c.key_id,
+            "model": spend.c.model,
+            "provider": spend.c.provider,
+            "user": spend.c.end_user,
+            "team": spend.c.team,
+        }
+        return columns[group_by]
+
+    def _cost_sums(self) -> list[ColumnElement[Any]]:
+        if self._db.dialect == "sqlite":
+            pico = cast(spend.c.cost, BigInteger)
+            return [func.sum(pico // _SPLIT).label("cost_high"), func.sum(pico % _SPLIT).label("cost_low")]
+        return [func.sum(spend.c.cost).label("cost")]
+
+    def _group(self, values: RowMapping) -> SpendGroup:
+        requests = int(values["requests"])
+        priced = int(values["priced"])
+        cost = None
+        if priced:
+            if self._db.dialect == "sqlite":
+                cost = from_pico(int(values["cost_high"]) * _SPLIT + int(values["cost_low"]))
+            else:
+                cost = tidy(values["cost"])
+        return SpendGroup(
+            group=values["grp"],
+            requests=requests,
+            prompt_tokens=int(values["prompt_tokens"]),
+            completion_tokens=int(values["completion_tokens"]),
+            cost=cost,
+            unpriced=requests - priced,
+        )
+
+
+def _refused(error: Exception) -> bool:
+    """Whether `error` is about the rows themselves (retrying cannot help), not about the connection:
+    the database refused a value, or the driver could not bind it (SQLite's int64 overflow...)."""
+    if isinstance(error, (DataError, IntegrityError)):
+        return True
+    if isinstance(error, DBAPIError):
+        # SQLSTATE class 22 is a data exception, 23 an integrity violation (the asyncpg adapter does
+        # not map every one of them to DataError / IntegrityError).
+        sqlstate = getattr(error.orig, "sqlstate", None)
+        return isinstance(sqlstate, str) and sqlstate[:2] in ("22", "23")
+    if isinstance(error, OSError):
+        return False
+    if isinstance(error, StatementError):
+        return True
+    return not isinstance(error, SQLAlchemyError)
+
+
+def _values(row: SpendRecord) -> dict[str, object]:
+    return {
+        "time": row.time,
+        "request_id": row.request_id,
+        "key_id": row.key_id,
+        "end_user": row.user,
+        "team": row.team,
+        "model": row.model,
+        "provider": row.provider,
+        "status": row.status,
+        "prompt_tokens": row.prompt_tokens,
+        "completion_tokens": row.completion_tokens,
+        "cached_tokens": row.cached_tokens,
+        "cache_write_tokens": row.cache_write_tokens,
+        "reasoning_tokens": row.reasoning_tokens,
+        "cost": row.cost,
+        "price_version": row.price_version,
+        "latency_ms": row.latency_ms,
+        "streamed": row.streamed,
+        "cut_short": row.cut_short,
+        "estimated": row.estimated,
+        "cache_hit": row.cache_hit,
+    }

@@ -1,0 +1,1 @@
+"""Alembic migrations of the Calcifer database (run by `open_database`)."""

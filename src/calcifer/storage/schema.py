@@ -1,0 +1,160 @@
+"""The tables, once for SQLite and PostgreSQL, and the column types that keep money and time exact.
+
+Money is never a float. PostgreSQL keeps it as `NUMERIC(20, 12)`. SQLite has no exact decimal type (its
+NUMERIC affinity turns fractions into REAL), so it keeps ledger costs as whole pico-dollars (an INTEGER,
+1e-12 USD, the quantum of `domain.cost`), which SQLite also sums exactly, and budgets as decimal text.
+Times are UTC: `TIMESTAMPTZ` on PostgreSQL, fixed-width ISO text on SQLite (ordered as it sorts).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeEngine
+
+METADATA = MetaData()
+
+
+def tidy(value: Decimal) -> Decimal:
+    """The same number with no trailing zeros (so both databases return the same `Decimal`)."""
+    if value == 0:
+        return Decimal(0)
+    return value.normalize()
+
+
+def to_pico(value: Decimal) -> int:
+    """USD as whole pico-dollars (`domain.cost` already quantises to 1e-12 USD; more is rounded)."""
+    return int(value.scaleb(12).to_integral_value(ROUND_HALF_EVEN))
+
+
+def from_pico(value: int) -> Decimal:
+    return tidy(Decimal(value).scaleb(-12))
+
+
+class Money(TypeDecorator[Decimal]):
+    """An exact USD amount that SQL can sum: NUMERIC(20, 12), or INTEGER pico-dollars on SQLite."""
+
+    impl = Numeric(20, 12)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(20, 12, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> object:
+        if value is None:
+            return None
+        pico = to_pico(value)
+        return pico if dialect.name == "sqlite" else Decimal(pico).scaleb(-12)
+
+    def process_result_value(self, value: object, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return from_pico(int(str(value)))
+        return tidy(Decimal(str(value)))
+
+
+class Amount(TypeDecorator[Decimal]):
+    """An exact USD amount that is never summed (a budget): NUMERIC(20, 12), or decimal text on SQLite."""
+
+    impl = Numeric(20, 12)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(Text())
+        return dialect.type_descriptor(Numeric(20, 12, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> object:
+        if value is None:
+            return None
+        return format(value, "f") if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: object, dialect: Dialect) -> Decimal | None:
+        return None if value is None else tidy(Decimal(str(value)))
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime in, the same out, on both databases."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: the ledger stores UTC, give a timezone-aware datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+spend = Table(
+    "spend",
+    METADATA,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("time", UtcDateTime(), nullable=False),
+    Column("request_id", String(), nullable=False),
+    Column("key_id", String(), nullable=True),
+    Column("end_user", String(), nullable=True),
+    Column("team", String(), nullable=True),
+    Column("model", String(), nullable=False),
+    Column("provider", String(), nullable=False),
+    Column("status", Integer(), nullable=False),
+    Column("prompt_tokens", BigInteger(), nullable=False),
+    Column("completion_tokens", BigInteger(), nullable=False),
+    Column("cached_tokens", BigInteger(), nullable=False),
+    Column("cache_write_tokens", BigInteger(), nullable=False),
+    Column("reasoning_tokens", BigInteger(), nullable=False),
+    Column("cost", Money(), nullable=True),
+    Column("price_version", String(), nullable=False),
+    Column("latency_ms", BigInteger(), nullable=False),
+    Column("streamed", Boolean(), nullable=False),
+    Column("cut_short", Boolean(), nullable=False),
+    Column("estimated", Boolean(), nullable=False),
+    Column("cache_hit", Boolean(), nullable=False),
+    Index("ix_spend_time", "time"),
+    Index("ix_spend_key_id_time", "key_id", "time"),
+)
+
+virtual_keys = Table(
+    "virtual_keys",
+    METADATA,
+    Column("id", String(), primary_key=True),
+    Column("name", String(), nullable=False),
+    Column("secret_hash", String(), nullable=False),
+    Column("max_budget", Amount(), nullable=True),
+    Column("budget_period", String(), nullable=False),
+    Column("models", Text(), nullable=False),
+    Column("rpm_limit", BigInteger(), nullable=True),
+    Column("tpm_limit", BigInteger(), nullable=True),
+    Column("metadata", Text(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("revoked", Boolean(), nullable=False),
+    UniqueConstraint("secret_hash", name="uq_virtual_keys_secret_hash"),
+)

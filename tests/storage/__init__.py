@@ -1,0 +1,1 @@
+"""Tests of the SQL storage adapters, on SQLite and a real PostgreSQL."""

@@ -1,0 +1,290 @@
+"""The `SpendLedger` contract, run against SQLite and a real PostgreSQL (see conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select, text
+
+from calcifer.domain.ledger import GROUP_BY, GroupBy, SpendLedger, SpendRecord
+from calcifer.storage.database import Database
+from calcifer.storage.ledger import SqlLedger
+from calcifer.storage.schema import METADATA, spend
+
+D = Decimal
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+PLUS_5 = timezone(timedelta(hours=5))
+
+
+def row(n: int = 0, **fields: Any) -> SpendRecord:
+    base = SpendRecord(
+        time=T0 + timedelta(seconds=n),
+        request_id=f"req-{n}",
+        key_id="key_a",
+        user="alice",
+        team="red",
+        model="gpt-4o",
+        provider="openai",
+        status=200,
+        prompt_tokens=10,
+        completion_tokens=5,
+        cost=D("0.000125"),
+        price_version="genai-prices 0.0.1",
+        latency_ms=12,
+    )
+    return replace(base, **fields)
+
+
+async def count_rows(db: Database) -> int:
+    async with db.engine.connect() as connection:
+        return int((await connection.execute(select(func.count()).select_from(spend))).scalar_one())
+
+
+async def stored(db: Database) -> list[Any]:
+    async with db.engine.connect() as connection:
+        return list((await connection.execute(select(spend).order_by(spend.c.id))).mappings().all())
+
+
+async def started(db: Database, **options: Any) -> SqlLedger:
+    ledger = SqlLedger(db, **options)
+    await ledger.start()
+    return ledger
+
+
+async def test_is_a_spend_ledger(db: Database) -> None:
+    assert isinstance(SqlLedger(db), SpendLedger)
+
+
+async def test_every_field_round_trips_and_cost_is_exact(db: Database) -> None:
+    costs = [D("0.000000000001"), D("12345.678901234567"), D("0.1"), D("0.2"), D(0), None]
+    ledger = await started(db)
+    first = row(
+        0,
+        cached_tokens=3,
+        cache_write_tokens=2,
+        reasoning_tokens=1,
+        streamed=True,
+        cut_short=True,
+        estimated=True,
+        cache_hit=True,
+        status=499,
+        latency_ms=2**40,
+        time=datetime(2026, 3, 1, 14, 0, 0, 123456, tzinfo=UTC) + timedelta(hours=-1),
+    )
+    ledger.record(first)
+    for n, cost in enumerate(costs, start=1):
+        ledger.record(row(n, cost=cost, key_id=None, user=None, team=None))
+    await ledger.aclose()
+    rows = await stored(db)
+    assert len(rows) == 1 + len(costs)
+    got = rows[0]
+    for name in ("request_id", "key_id", "team", "model", "provider", "status", "price_version"):
+        assert got[name] == getattr(first, name)
+    assert got["end_user"] == "alice"
+    assert (got["cached_tokens"], got["cache_write_tokens"], got["reasoning_tokens"]) == (3, 2, 1)
+    assert (got["streamed"], got["cut_short"], got["estimated"], got["cache_hit"]) == (True,) * 4
+    assert got["latency_ms"] == 2**40
+    assert got["time"] == first.time and got["time"].tzinfo is not None
+    assert [r["cost"] for r in rows[1:]] == costs
+    assert all(type(r["cost"]) is Decimal for r in rows[1:] if r["cost"] is not None)
+    assert rows[1]["key_id"] is None and rows[1]["end_user"] is None
+    # The sum is exact too: a float sum of these would not be.
+    report = await ledger.query("model")
+    assert report.groups[0].cost == D("12345.678901234567") + D("0.3") + D("0.000125") + D("0.000000000001")
+
+
+async def test_null_cost_is_unpriced_not_zero(db: Database) -> None:
+    ledger = await started(db)
+    ledger.record(row(1, model="priced", cost=D("0.5")))
+    ledger.record(row(2, model="priced", cost=None))
+    ledger.record(row(3, model="unpriced", cost=None))
+    ledger.record(row(4, model="unpriced", cost=None))
+    ledger.record(row(5, model="free", cost=D(0)))
+    await ledger.aclose()
+    groups = {g.group: g for g in (await ledger.query("model")).groups}
+    assert (groups["priced"].cost, groups["priced"].unpriced, groups["priced"].requests) == (D("0.5"), 1, 2)
+    assert (groups["unpriced"].cost, groups["unpriced"].unpriced) == (None, 2)
+    assert (groups["free"].cost, groups["free"].unpriced) == (D(0), 0)
+    total = (await ledger.query("model")).total
+    assert (total.requests, total.cost, total.unpriced) == (5, D("0.5"), 3)
+    assert [r["cost"] for r in await stored(db)] == [D("0.5"), None, None, None, D(0)]
+
+
+async def test_sums_stay_exact_beyond_64_bit_pico_dollars(db: Database) -> None:
+    # 2,000 requests of $9,999.999999999999 = $19,999,999.999999998: past 2**63 pico-dollars.
+    ledger = await started(db)
+    for n in range(2000):
+        ledger.record(row(n, cost=D("9999.999999999999")))
+    await ledger.aclose()
+    assert (await ledger.query("key")).total.cost == D("9999.999999999999") * 2000
+
+
+async def test_writes_in_batches(db: Database) -> None:
+    inserts: list[int] = []
+
+    def count(_conn: object, _cursor: object, statement: str, params: Any, _ctx: object, many: bool) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO SPEND"):
+            inserts.append(len(params) if many else 1)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    ledger = await started(db, batch_size=500)
+    for n in range(1200):
+        ledger.record(row(n))
+    await ledger.flush()
+    assert sum(inserts) == 1200
+    assert len(inserts) <= 3  # 500 + 500 + 200, never row by row
+    await ledger.aclose()
+
+
+async def test_rows_arriving_within_max_delay_share_a_batch_and_are_written_without_flush(
+    db: Database,
+) -> None:
+    ledger = await started(db, max_delay=0.3)
+    ledger.record(row(1))
+    await asyncio.sleep(0.05)
+    ledger.record(row(2))
+    await asyncio.sleep(0.02)
+    assert await count_rows(db) == 0  # still gathering the batch
+    for _ in range(100):
+        if await count_rows(db) == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert await count_rows(db) == 2
+    await ledger.aclose()
+
+
+async def test_aclose_drains_thousands_of_queued_rows(db: Database) -> None:
+    ledger = await started(db)
+    for n in range(5000):
+        ledger.record(row(n))
+    assert ledger.pending == 5000
+    await ledger.aclose()
+    assert await count_rows(db) == 5000
+    assert (ledger.written, ledger.dropped, ledger.pending) == (5000, 0, 0)
+    assert sorted(r["request_id"] for r in await stored(db)) == sorted(f"req-{n}" for n in range(5000))
+    await ledger.aclose()  # idempotent
+
+
+async def test_aclose_writes_rows_recorded_before_start(db: Database) -> None:
+    ledger = SqlLedger(db)
+    ledger.record(row(1))
+    await ledger.aclose()
+    assert await count_rows(db) == 1
+
+
+async def test_rows_after_close_or_past_the_queue_bound_are_counted_as_dropped(db: Database) -> None:
+    ledger = SqlLedger(db, max_queue=3)
+    for n in range(5):
+        ledger.record(row(n))
+    assert ledger.dropped == 2
+    await ledger.aclose()
+    ledger.record(row(9))
+    assert (ledger.written, ledger.dropped) == (3, 3)
+    assert await count_rows(db) == 3
+
+
+async def test_a_row_the_database_refuses_does_not_lose_its_batch(db: Database) -> None:
+    ledger = await started(db)
+    ledger.record(row(1))
+    ledger.record(row(2, cost=D("1e15")))  # beyond NUMERIC(20, 12) and int64 pico-dollars
+    ledger.record(row(3))
+    await ledger.aclose()
+    assert sorted(r["request_id"] for r in await stored(db)) == ["req-1", "req-3"]
+    assert (ledger.written, ledger.dropped) == (2, 1)
+
+
+async def test_a_failing_database_is_retried_until_it_recovers(db: Database) -> None:
+    ledger = await started(db, retry_delay=0.01)
+    async with db.engine.begin() as connection:
+        await connection.execute(text("DROP TABLE spend"))
+    ledger.record(row(1))
+    ledger.record(row(2))
+    await asyncio.sleep(0.3)  # a few failed attempts
+    async with db.engine.begin() as connection:
+        await connection.run_sync(lambda sync: METADATA.create_all(sync, tables=[spend]))
+    await asyncio.wait_for(ledger.flush(), 10)
+    assert await count_rows(db) == 2
+    assert ledger.dropped == 0
+    await ledger.aclose()
+
+
+async def test_aclose_gives_up_on_a_dead_database_and_counts_the_loss(db: Database) -> None:
+    ledger = await started(db, retry_delay=0.01, close_attempts=2)
+    async with db.engine.begin() as connection:
+        await connection.execute(text("DROP TABLE spend"))
+    for n in range(3):
+        ledger.record(row(n))
+    await asyncio.wait_for(ledger.aclose(), 10)
+    assert (ledger.written, ledger.dropped) == (0, 3)
+
+
+@pytest.mark.parametrize("group_by", GROUP_BY)
+async def test_groups_by_each_dimension(db: Database, group_by: GroupBy) -> None:
+    ledger = await started(db)
+    day2 = T0 + timedelta(days=1)
+    ledger.record(row(1, key_id="k1", model="m1", provider="p1", user="u1", team="t1", cost=D("1.5")))
+    ledger.record(row(2, key_id="k1", model="m1", provider="p1", user="u1", team="t1", cost=D("0.25")))
+    ledger.record(row(3, key_id="k2", model="m2", provider="p2", user="u2", team="t2", time=day2))
+    ledger.record(
+        row(4, key_id=None, model="m3", provider="p3", user=None, team=None, time=day2 + timedelta(days=1))
+    )
+    await ledger.aclose()
+    report = await ledger.query(group_by)
+    got = {g.group: (g.requests, g.prompt_tokens, g.completion_tokens, g.cost) for g in report.groups}
+    first, second, third = {
+        "key": ("k1", "k2", None),
+        "model": ("m1", "m2", "m3"),
+        "provider": ("p1", "p2", "p3"),
+        "user": ("u1", "u2", None),
+        "team": ("t1", "t2", None),
+        "day": ("2026-03-01", "2026-03-02", "2026-03-03"),
+    }[group_by]
+    assert got == {
+        first: (2, 20, 10, D("1.75")),
+        second: (1, 10, 5, D("0.000125")),
+        third: (1, 10, 5, D("0.000125")),
+    }
+    assert report.group_by == group_by
+    assert (report.total.requests, report.total.prompt_tokens, report.total.cost) == (4, 40, D("1.75025"))
+    if group_by == "day":
+        assert [g.group for g in report.groups] == [first, second, third]
+    else:
+        assert report.groups[0].group == first  # the most expensive first
+
+
+async def test_day_is_the_utc_day(db: Database) -> None:
+    ledger = await started(db)
+    late = datetime(2026, 3, 1, 23, 30, tzinfo=UTC).astimezone(PLUS_5)  # 2026-03-02 04:30 at +05:00
+    ledger.record(row(1, time=late))
+    ledger.record(row(2, time=datetime(2026, 3, 2, 0, 30, tzinfo=UTC)))
+    await ledger.aclose()
+    assert [g.group for g in (await ledger.query("day")).groups] == ["2026-03-01", "2026-03-02"]
+
+
+async def test_since_is_inclusive_until_exclusive_and_key_filters(db: Database) -> None:
+    ledger = await started(db)
+    for hour in range(5):
+        ledger.record(row(hour, time=T0 + timedelta(hours=hour), key_id="k1" if hour % 2 else "k2"))
+    await ledger.aclose()
+
+    async def requests(**window: Any) -> int:
+        return (await ledger.query("model", **window)).total.requests
+
+    assert await requests() == 5
+    assert await requests(since=T0 + timedelta(hours=1)) == 4
+    assert await requests(until=T0 + timedelta(hours=1)) == 1
+    assert await requests(since=T0 + timedelta(hours=1), until=T0 + timedelta(hours=3)) == 2
+    assert await requests(since=T0 + timedelta(hours=1, seconds=1), until=T0 + timedelta(hours=3)) == 1
+    # The same instant in another zone is the same instant.
+    other_zone = (T0 + timedelta(hours=1)).astimezone(PLUS_5)
+    assert await requests(since=other_zone) == 4
+    assert await requests(key_id="k1") == 2
+    assert await requests(key_id="k1", since=T0 + timedelta(hours=2)) == 1
+    assert await requests(key_id="nobody") == 0
+    empty = await ledger.query("key", key_id="nobody")
+    assert (empty.groups, empty.total.cost) == ((), None)
