@@ -1,0 +1,427 @@
+"""The YAML file named by `CALCIFER_CONFIG`: OpenAI-compatible providers, Azure deployments, model
+aliases and price overrides.
+
+```yaml
+providers:                      # any server that speaks OpenAI's chat-completions API
+  - name: groq
+    base_url: https://api.groq.com/openai/v1
+    api_key_env: GROQ_API_KEY   # the NAME of the env var holding the key; omit for keyless servers
+    timeout: 30                 # seconds (optional)
+    max_retries: 2              # optional
+    headers: {X-Title: calcifer}  # optional extra request headers
+    models:
+      - llama-3.1-8b-instant                       # unpriced
+      - {name: llama-3.3-70b-versatile, input: 0.59, output: 0.79}   # USD per 1M tokens
+azure:                          # Azure OpenAI resources (a list, or one mapping)
+  - name: azure
+    endpoint: https://my-resource.openai.azure.com
+    api_key_env: AZURE_OPENAI_API_KEY
+    api_version: 2024-10-21
+    deployments:                # model name -> deployment name (or {deployment: ..., input: ..., ...})
+      gpt-4o: prod-gpt4o
+aliases: {fast: llama-3.1-8b-instant}
+prices:                         # overrides (USD per 1M): input, output, cached_input, cache_write, reasoning
+  gpt-4o: {input: 2.50, output: 10, cached_input: 1.25}
+```
+
+The file is read as YAML nodes, so every problem is reported with its line, and prices are parsed from
+their literal text into `Decimal` (never through a binary float).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import yaml
+
+from calcifer.domain.ports import Provider
+from calcifer.domain.pricing import PricingConfig
+from calcifer.providers.azure import AZURE_API_VERSION, AzureOpenAIProvider
+from calcifer.providers.openai import OpenAIProvider
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PRICE_KEYS = ("input", "output", "cached_input", "cache_write", "reasoning")
+_NULL = "tag:yaml.org,2002:null"
+_BOOL = "tag:yaml.org,2002:bool"
+DEFAULT_TIMEOUT = 60.0
+
+
+class ConfigFileError(ValueError):
+    """A problem in the config file, named with the file and the line: start-up stops on it."""
+
+    def __init__(self, path: str, line: int | None, problem: str) -> None:
+        where = f"{path}, line {line}" if line is not None else path
+        super().__init__(f"{where}: {problem}")
+        self.path = path
+        self.line = line
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    name: str
+    price: PricingConfig | None
+    line: int
+    deployment: str = ""  # Azure only
+
+
+@dataclass(frozen=True, slots=True)
+class CompatibleProviderSpec:
+    name: str
+    base_url: str
+    api_key_env: str | None
+    models: tuple[ModelSpec, ...]
+    timeout: float | None
+    max_retries: int | None
+    headers: tuple[tuple[str, str], ...]
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class AzureSpec:
+    name: str
+    endpoint: str
+    api_key_env: str
+    api_version: str
+    models: tuple[ModelSpec, ...]  # each with its deployment
+    timeout: float | None
+    max_retries: int | None
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class AliasSpec:
+    alias: str
+    target: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileConfig:
+    path: str
+    providers: tuple[CompatibleProviderSpec, ...] = ()
+    azure: tuple[AzureSpec, ...] = ()
+    aliases: tuple[AliasSpec, ...] = ()
+    price_overrides: tuple[ModelSpec, ...] = ()
+
+    def _declared(self) -> list[CompatibleProviderSpec | AzureSpec]:
+        return [*self.providers, *self.azure]
+
+    def prices(self) -> dict[str, PricingConfig]:
+        """Every price the file sets: its models' prices, then `prices:` overrides (which win)."""
+        table: dict[str, PricingConfig] = {}
+        for spec in self._declared():
+            table.update({m.name: m.price for m in spec.models if m.price is not None})
+        table.update({m.name: m.price for m in self.price_overrides if m.price is not None})
+        return table
+
+    def max_retries(self) -> dict[str, int]:
+        """Provider name -> its `max_retries`, for the providers that set one."""
+        return {p.name: p.max_retries for p in self._declared() if p.max_retries is not None}
+
+    def aliases_for(self, routable: Collection[str]) -> dict[str, str]:
+        """The alias map, checked against the routable model names (a bad alias names its line)."""
+        result: dict[str, str] = {}
+        for spec in self.aliases:
+            if spec.alias in routable:
+                raise ConfigFileError(self.path, spec.line, f"alias {spec.alias!r} is already a model name")
+            if spec.target not in routable:
+                problem = f"alias {spec.alias!r} points to {spec.target!r}, which no provider serves"
+                raise ConfigFileError(self.path, spec.line, problem)
+            result[spec.alias] = spec.target
+        return result
+
+
+def load_file_config(path: str | Path) -> FileConfig:
+    """Read and check the config file; any problem raises `ConfigFileError` naming file and line."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigFileError(name, None, f"cannot read the config file: {exc.__class__.__name__}") from exc
+    return parse_file_config(text, name)
+
+
+def parse_file_config(text: str, path: str = "<config>") -> FileConfig:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigFileError(path, line, f"invalid YAML: {exc.problem or exc.context}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigFileError(path, None, f"invalid YAML: {exc}") from exc
+    if root is None:
+        return FileConfig(path)
+    return _Reader(path).file(root)
+
+
+def build_file_providers(cfg: FileConfig, env: Mapping[str, str]) -> list[Provider]:
+    """The providers the file declares; a key is read from the env var the file names."""
+    providers: list[Provider] = []
+    for spec in cfg.providers:
+        providers.append(
+            OpenAIProvider(
+                models=frozenset(m.name for m in spec.models),
+                api_key=env.get(spec.api_key_env) if spec.api_key_env else None,
+                base_url=spec.base_url,
+                timeout=spec.timeout or DEFAULT_TIMEOUT,
+                name=spec.name,
+                credential_setting=spec.api_key_env or "",
+                key_required=spec.api_key_env is not None,
+                headers=dict(spec.headers),
+            )
+        )
+    for az in cfg.azure:
+        providers.append(
+            AzureOpenAIProvider(
+                endpoint=az.endpoint,
+                deployments={m.name: m.deployment for m in az.models},
+                api_key=env.get(az.api_key_env),
+                api_version=az.api_version,
+                timeout=az.timeout or DEFAULT_TIMEOUT,
+                name=az.name,
+                credential_setting=az.api_key_env,
+            )
+        )
+    return providers
+
+
+Node = yaml.Node
+
+
+class _Reader:
+    """Turns the composed YAML tree into `FileConfig`, checking every value where it stands."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.names: dict[str, int] = {}  # provider name -> line
+        self.models: dict[str, int] = {}  # model name -> line
+
+    def fail(self, node: Node, problem: str) -> ConfigFileError:
+        return ConfigFileError(self.path, node.start_mark.line + 1, problem)
+
+    def mapping(self, node: Node, where: str, allowed: Collection[str] | None = None) -> dict[str, Node]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, f"{where} must be a mapping")
+        out: dict[str, Node] = {}
+        for key_node, value in node.value:
+            key = self.text(key_node, f"a key in {where}")
+            if key in out:
+                raise self.fail(key_node, f"{where} has {key!r} twice")
+            if allowed is not None and key not in allowed:
+                raise self.fail(key_node, f"{where} has unknown key {key!r} (allowed: {', '.join(allowed)})")
+            out[key] = value
+        return out
+
+    def sequence(self, node: Node, where: str) -> list[Node]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, f"{where} must be a list")
+        return list(node.value)
+
+    def text(self, node: Node, where: str) -> str:
+        if not isinstance(node, yaml.ScalarNode) or node.tag in (_NULL, _BOOL) or not str(node.value).strip():
+            raise self.fail(node, f"{where} must be a non-empty string")
+        return str(node.value).strip()
+
+    def number(self, node: Node, where: str) -> Decimal:
+        if isinstance(node, yaml.ScalarNode) and node.tag not in (_NULL, _BOOL):
+            try:
+                value = Decimal(str(node.value).strip())
+            except InvalidOperation:
+                value = Decimal("NaN")
+            if value.is_finite() and value >= 0:
+                return value
+        raise self.fail(node, f"{where} must be a number >= 0")
+
+    def file(self, root: Node) -> FileConfig:
+        top = self.mapping(root, "the top level", ("providers", "azure", "aliases", "prices"))
+        providers = [
+            self.compatible(n, f"providers[{i}]")
+            for i, n in enumerate(self.sequence(top["providers"], "providers") if "providers" in top else [])
+        ]
+        azure_node = top.get("azure")
+        azure_nodes: list[Node] = [azure_node] if isinstance(azure_node, yaml.MappingNode) else []
+        if azure_node is not None and not azure_nodes:
+            azure_nodes = self.sequence(azure_node, "azure")
+        azure = [self.azure(n, f"azure[{i}]") for i, n in enumerate(azure_nodes)]
+        overrides = []
+        if "prices" in top:
+            for model, value in self.mapping(top["prices"], "prices").items():
+                price = self.price(value, f"prices.{model}", required=True)
+                overrides.append(ModelSpec(model, price, value.start_mark.line + 1))
+        aliases = self.aliases(top["aliases"]) if "aliases" in top else []
+        return FileConfig(self.path, tuple(providers), tuple(azure), tuple(aliases), tuple(overrides))
+
+    def provider_name(self, node: Node, where: str) -> str:
+        name = self.text(node, f"{where}.name")
+        if not _NAME.match(name):
+            raise self.fail(node, f"{where}.name {name!r} may use only letters, digits, '_', '.', '-'")
+        if name in self.names:
+            raise self.fail(node, f"provider name {name!r} is already used on line {self.names[name]}")
+        self.names[name] = node.start_mark.line + 1
+        return name
+
+    def env_name(self, node: Node, where: str) -> str:
+        value = self.text(node, where)
+        if not _ENV_VAR.match(value):  # never echo it: it may be a key pasted in by mistake
+            raise self.fail(node, f"{where} must name an environment variable (like GROQ_API_KEY), not a key")
+        return value
+
+    def url(self, node: Node, where: str) -> str:
+        value = self.text(node, where)
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise self.fail(node, f"{where} must be an http:// or https:// URL")
+        return value
+
+    def limits(self, fields: Mapping[str, Node], where: str) -> tuple[float | None, int | None]:
+        timeout = retries = None
+        if "timeout" in fields:
+            value = self.number(fields["timeout"], f"{where}.timeout")
+            if value == 0:
+                raise self.fail(fields["timeout"], f"{where}.timeout must be more than 0 seconds")
+            timeout = float(value)
+        if "max_retries" in fields:
+            count = self.number(fields["max_retries"], f"{where}.max_retries")
+            if count != count.to_integral_value():
+                raise self.fail(fields["max_retries"], f"{where}.max_retries must be a whole number")
+            retries = int(count)
+        return timeout, retries
+
+    def compatible(self, node: Node, where: str) -> CompatibleProviderSpec:
+        keys = ("name", "base_url", "api_key_env", "models", "timeout", "max_retries", "headers")
+        fields = self.mapping(node, where, keys)
+        for required in ("name", "base_url", "models"):
+            if required not in fields:
+                raise self.fail(node, f"{where} needs {required!r}")
+        name = self.provider_name(fields["name"], where)
+        key_env = (
+            self.env_name(fields["api_key_env"], f"{where}.api_key_env") if "api_key_env" in fields else None
+        )
+        headers = {}
+        if "headers" in fields:
+            raw = self.mapping(fields["headers"], f"{where}.headers")
+            headers = {k: self.text(v, f"{where}.headers.{k}") for k, v in raw.items()}
+        models = self.model_list(fields["models"], f"{where}.models")
+        timeout, retries = self.limits(fields, where)
+        base_url = self.url(fields["base_url"], f"{where}.base_url")
+        line = node.start_mark.line + 1
+        return CompatibleProviderSpec(
+            name, base_url, key_env, models, timeout, retries, tuple(headers.items()), line
+        )
+
+    def claim(self, node: Node, model: str) -> None:
+        if model in self.models:
+            raise self.fail(node, f"model {model!r} is already declared on line {self.models[model]}")
+        self.models[model] = node.start_mark.line + 1
+
+    def model_list(self, node: Node, where: str) -> tuple[ModelSpec, ...]:
+        specs: list[ModelSpec] = []
+        if isinstance(node, yaml.MappingNode):
+            for model, value in self.mapping(node, where).items():
+                price = None if _is_null(value) else self.price(value, f"{where}.{model}", required=False)
+                specs.append(self.model(value, model, price))
+        else:
+            for i, item in enumerate(self.sequence(node, where)):
+                if isinstance(item, yaml.ScalarNode):
+                    specs.append(self.model(item, self.text(item, f"{where}[{i}]"), None))
+                    continue
+                fields = self.mapping(item, f"{where}[{i}]", ("name", *_PRICE_KEYS))
+                if "name" not in fields:
+                    raise self.fail(item, f"{where}[{i}] needs 'name'")
+                model = self.text(fields["name"], f"{where}[{i}].name")
+                price = self.price(item, f"{where}[{i}]", required=False, extra=("name",))
+                specs.append(self.model(item, model, price))
+        if not specs:
+            raise self.fail(node, f"{where} must list at least one model")
+        return tuple(specs)
+
+    def model(self, node: Node, name: str, price: PricingConfig | None, deployment: str = "") -> ModelSpec:
+        self.claim(node, name)
+        return ModelSpec(name, price, node.start_mark.line + 1, deployment)
+
+    def price(
+        self, node: Node, where: str, *, required: bool, extra: Collection[str] = ()
+    ) -> PricingConfig | None:
+        allowed = [*_PRICE_KEYS, *extra]
+        fields = {k: v for k, v in self.mapping(node, where, allowed).items() if k in _PRICE_KEYS}
+        if not fields and not required:
+            return None
+        for needed in ("input", "output"):
+            if needed not in fields:
+                raise self.fail(node, f"{where} sets a price without {needed!r} (USD per 1M tokens)")
+        rates = {k: self.number(v, f"{where}.{k}") for k, v in fields.items()}
+        return PricingConfig.per_million(
+            rates["input"],
+            rates["output"],
+            cached_input=rates.get("cached_input"),
+            cache_write=rates.get("cache_write"),
+            reasoning=rates.get("reasoning"),
+        )
+
+    def azure(self, node: Node, where: str) -> AzureSpec:
+        keys = ("name", "endpoint", "api_key_env", "api_version", "deployments", "timeout", "max_retries")
+        fields = self.mapping(node, where, keys)
+        for required in ("endpoint", "deployments"):
+            if required not in fields:
+                raise self.fail(node, f"{where} needs {required!r}")
+        name = (
+            self.provider_name(fields["name"], where) if "name" in fields else self.default_azure_name(node)
+        )
+        key_env = "AZURE_OPENAI_API_KEY"
+        if "api_key_env" in fields:
+            key_env = self.env_name(fields["api_key_env"], f"{where}.api_key_env")
+        version = (
+            self.text(fields["api_version"], f"{where}.api_version") if "api_version" in fields else None
+        )
+        deployments: list[ModelSpec] = []
+        for model, value in self.mapping(fields["deployments"], f"{where}.deployments").items():
+            spot = f"{where}.deployments.{model}"
+            if isinstance(value, yaml.ScalarNode):
+                deployments.append(self.model(value, model, None, self.text(value, spot)))
+                continue
+            inner = self.mapping(value, spot)
+            if "deployment" not in inner:
+                raise self.fail(value, f"{spot} needs 'deployment' (the Azure deployment name)")
+            price = self.price(value, spot, required=False, extra=("deployment",))
+            deployments.append(
+                self.model(value, model, price, self.text(inner["deployment"], f"{spot}.deployment"))
+            )
+        if not deployments:
+            raise self.fail(fields["deployments"], f"{where}.deployments must map at least one model")
+        timeout, retries = self.limits(fields, where)
+        endpoint = self.url(fields["endpoint"], f"{where}.endpoint")
+        line = node.start_mark.line + 1
+        return AzureSpec(
+            name, endpoint, key_env, version or AZURE_API_VERSION, tuple(deployments), timeout, retries, line
+        )
+
+    def default_azure_name(self, node: Node) -> str:
+        if "azure" in self.names:
+            raise self.fail(node, "every Azure resource after the first needs its own 'name'")
+        self.names["azure"] = node.start_mark.line + 1
+        return "azure"
+
+    def aliases(self, node: Node) -> list[AliasSpec]:
+        specs = []
+        for alias, value in self.mapping(node, "aliases").items():
+            target = self.text(value, f"aliases.{alias}")
+            if alias in self.models:
+                raise self.fail(
+                    value, f"alias {alias!r} is also a model declared on line {self.models[alias]}"
+                )
+            specs.append(AliasSpec(alias, target, value.start_mark.line + 1))
+        names = {s.alias for s in specs}
+        for spec in specs:
+            if spec.target in names:
+                raise ConfigFileError(self.path, spec.line, f"alias {spec.alias!r} points to another alias")
+        return specs
+
+
+def _is_null(node: Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.tag == _NULL
