@@ -36,10 +36,12 @@ Dialect = Literal["sqlite", "postgresql"]
 
 @dataclass(frozen=True, slots=True)
 class Database:
-    """An open, migrated database: the engine (a connection pool) and which dialect it speaks."""
+    """An open, migrated database: the engine (a connection pool), its dialect, and the PostgreSQL schema
+    its tables live in (None: the default search path)."""
 
     engine: AsyncEngine
     dialect: Dialect
+    schema: str | None = None
 
     async def aclose(self) -> None:
         await self.engine.dispose()
@@ -79,7 +81,7 @@ async def open_database(url: str, *, schema: str | None = None, migrate: bool = 
     else:
         connect_args = {"server_settings": {"search_path": schema}} if schema else {}
         engine = create_async_engine(target, pool_pre_ping=True, connect_args=connect_args)
-    database = Database(engine, dialect)
+    database = Database(engine, dialect, schema)
     if migrate:
         try:
             await _migrate(database, schema)
@@ -111,7 +113,11 @@ def _sqlite_engine(target: URL) -> AsyncEngine:
 
 async def _migrate(database: Database, schema: str | None) -> None:
     async with database.engine.begin() as connection:
-        if database.dialect == "postgresql":
+        if database.dialect == "sqlite":
+            # Take the write lock first: the whole migration is then one transaction, and a process
+            # starting at the same moment waits for it (busy_timeout) instead of racing it.
+            await connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
             await connection.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": _MIGRATION_LOCK})
             if schema is not None:
                 await connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
