@@ -329,3 +329,15 @@ async def test_built_providers_talk_to_their_servers(
     assert azure_fake.received[-1].deployment == "prod-gpt4o"
     assert [a.usage for a in answers[:2]] == [Usage(3, 2), Usage(3, 2)]
     assert answers[2].usage == Usage(prompt_tokens=1200, completion_tokens=7, cached_tokens=1024)
+
+
+def test_the_documented_example_file_is_valid() -> None:
+    path = Path(__file__).parent.parent / "examples" / "calcifer.yaml"
+    cfg = load_file_config(path)
+    assert [p.name for p in cfg.providers] == ["groq", "openrouter", "ollama"]
+    assert [a.name for a in cfg.azure] == ["azure"]
+    assert cfg.prices()["llama-3.3-70b-versatile"] == PricingConfig.per_million("0.59", "0.79")
+    routable = {m.name for p in cfg.providers for m in p.models} | {
+        m.name for a in cfg.azure for m in a.models
+    }
+    assert cfg.aliases_for(routable) == {"fast": "llama-3.1-8b-instant", "local": "llama3.2"}

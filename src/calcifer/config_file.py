@@ -1,31 +1,8 @@
 """The YAML file named by `CALCIFER_CONFIG`: OpenAI-compatible providers, Azure deployments, model
-aliases and price overrides.
+aliases and price overrides (every key is shown in `examples/calcifer.yaml`).
 
-```yaml
-providers:                      # any server that speaks OpenAI's chat-completions API
-  - name: groq
-    base_url: https://api.groq.com/openai/v1
-    api_key_env: GROQ_API_KEY   # the NAME of the env var holding the key; omit for keyless servers
-    timeout: 30                 # seconds (optional)
-    max_retries: 2              # optional
-    headers: {X-Title: calcifer}  # optional extra request headers
-    models:
-      - llama-3.1-8b-instant                       # unpriced
-      - {name: llama-3.3-70b-versatile, input: 0.59, output: 0.79}   # USD per 1M tokens
-azure:                          # Azure OpenAI resources (a list, or one mapping)
-  - name: azure
-    endpoint: https://my-resource.openai.azure.com
-    api_key_env: AZURE_OPENAI_API_KEY
-    api_version: 2024-10-21
-    deployments:                # model name -> deployment name (or {deployment: ..., input: ..., ...})
-      gpt-4o: prod-gpt4o
-aliases: {fast: llama-3.1-8b-instant}
-prices:                         # overrides (USD per 1M): input, output, cached_input, cache_write, reasoning
-  gpt-4o: {input: 2.50, output: 10, cached_input: 1.25}
-```
-
-The file is read as YAML nodes, so every problem is reported with its line, and prices are parsed from
-their literal text into `Decimal` (never through a binary float).
+The file is read as YAML nodes, so every problem is reported with its line, and prices are parsed
+from their literal text into `Decimal` (never through a binary float).
 """
 
 from __future__ import annotations
@@ -315,16 +292,12 @@ class _Reader:
             name, base_url, key_env, models, timeout, retries, tuple(headers.items()), line
         )
 
-    def claim(self, node: Node, model: str) -> None:
-        if model in self.models:
-            raise self.fail(node, f"model {model!r} is already declared on line {self.models[model]}")
-        self.models[model] = node.start_mark.line + 1
-
     def model_list(self, node: Node, where: str) -> tuple[ModelSpec, ...]:
         specs: list[ModelSpec] = []
         if isinstance(node, yaml.MappingNode):
             for model, value in self.mapping(node, where).items():
-                price = None if _is_null(value) else self.price(value, f"{where}.{model}", required=False)
+                null = isinstance(value, yaml.ScalarNode) and value.tag == _NULL
+                price = None if null else self.price(value, f"{where}.{model}", required=False)
                 specs.append(self.model(value, model, price))
         else:
             for i, item in enumerate(self.sequence(node, where)):
@@ -342,8 +315,11 @@ class _Reader:
         return tuple(specs)
 
     def model(self, node: Node, name: str, price: PricingConfig | None, deployment: str = "") -> ModelSpec:
-        self.claim(node, name)
-        return ModelSpec(name, price, node.start_mark.line + 1, deployment)
+        line = node.start_mark.line + 1
+        if name in self.models:
+            raise self.fail(node, f"model {name!r} is already declared on line {self.models[name]}")
+        self.models[name] = line
+        return ModelSpec(name, price, line, deployment)
 
     def price(
         self, node: Node, where: str, *, required: bool, extra: Collection[str] = ()
@@ -421,7 +397,3 @@ class _Reader:
             if spec.target in names:
                 raise ConfigFileError(self.path, spec.line, f"alias {spec.alias!r} points to another alias")
         return specs
-
-
-def _is_null(node: Node) -> bool:
-    return isinstance(node, yaml.ScalarNode) and node.tag == _NULL
