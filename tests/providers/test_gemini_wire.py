@@ -12,15 +12,7 @@ import pytest
 from calcifer.domain.errors import InvalidRequest
 from calcifer.domain.types import Usage
 from calcifer.providers.gemini_stream import GeminiStream
-from calcifer.providers.gemini_wire import (
-    finish_reason,
-    from_gemini,
-    gemini_error_fields,
-    gemini_status,
-    retry_delay,
-    to_gemini,
-    usage_from_gemini,
-)
+from calcifer.providers.gemini_wire import finish_reason, from_gemini, to_gemini, usage_from_gemini
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "gemini"
 CREATED = 1764000000
@@ -137,39 +129,6 @@ def test_stream_cut_before_finish_reports_unfinished() -> None:
     stream = GeminiStream("m", CREATED)
     stream.feed(sse_events("stream_text.sse")[0])
     assert not stream.finished
-
-
-def test_bad_key_maps_to_401_with_openai_fields() -> None:
-    raw = (FIXTURES / "error_bad_key.json").read_bytes()
-    assert gemini_status(400, raw) == 401
-    assert gemini_error_fields(raw) == (
-        "API key not valid. Please pass a valid API key.",
-        "authentication_error",
-        "invalid_api_key",
-        None,
-    )
-
-
-def test_other_errors_keep_status_and_name_their_kind() -> None:
-    quota = (FIXTURES / "error_quota.json").read_bytes()
-    missing = (FIXTURES / "error_not_found.json").read_bytes()
-    assert gemini_status(429, quota) == 429
-    fields = gemini_error_fields(quota)
-    assert fields is not None and fields[1:] == ("rate_limit_error", "resource_exhausted", None)
-    assert retry_delay(quota) == "7.0"
-    assert gemini_error_fields(missing) == (
-        load("error_not_found.json")["error"]["message"],
-        "not_found_error",
-        "not_found",
-        None,
-    )
-    assert gemini_error_fields(b"<html>oops</html>") is None
-    assert gemini_error_fields(b'[{"error": {"code": 500, "message": "x", "status": "INTERNAL"}}]') == (
-        "x",
-        "server_error",
-        "internal",
-        None,
-    )
 
 
 @pytest.mark.parametrize(

@@ -16,14 +16,9 @@ import orjson
 from calcifer.domain.errors import ProviderError, UpstreamUnavailable
 from calcifer.domain.types import ChatRequest, ChatResponse, JSONObject, StreamChunk
 from calcifer.providers._http import error_for_status, new_session, sse_events, transport_errors
+from calcifer.providers.gemini_errors import gemini_error_fields, gemini_status, retry_delay
 from calcifer.providers.gemini_stream import GeminiStream
-from calcifer.providers.gemini_wire import (
-    from_gemini,
-    gemini_error_fields,
-    gemini_status,
-    retry_delay,
-    to_gemini,
-)
+from calcifer.providers.gemini_wire import from_gemini, to_gemini
 
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
 
