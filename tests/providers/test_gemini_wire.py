@@ -135,6 +135,7 @@ def test_stream_cut_before_finish_reports_unfinished() -> None:
     "messages",
     [
         [],
+        [{"role": "system", "content": "only a system prompt"}],
         [{"role": "tool", "tool_call_id": "nobody", "content": "x"}],
         [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png,abc"}}]}],
         [{"role": "user", "content": [{"type": "refusal", "refusal": "no"}]}],
@@ -172,3 +173,11 @@ def test_plain_urls_become_file_data_and_audio_becomes_inline_data() -> None:
     ]
     assert request["toolConfig"] == {"functionCallingConfig": {"mode": "NONE"}}
     assert "generationConfig" not in request
+
+
+def test_max_completion_tokens_wins_over_max_tokens_and_null_is_ignored() -> None:
+    messages = [{"role": "user", "content": "hi"}]
+    both = to_gemini({"messages": messages, "max_completion_tokens": 10, "max_tokens": 99})
+    fallback = to_gemini({"messages": messages, "max_completion_tokens": None, "max_tokens": 99})
+    assert both["generationConfig"] == {"maxOutputTokens": 10}
+    assert fallback["generationConfig"] == {"maxOutputTokens": 99}

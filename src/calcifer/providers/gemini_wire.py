@@ -69,6 +69,8 @@ def to_gemini(body: Mapping[str, object]) -> JSONObject:
             cast(list[JSONObject], contents[-1]["parts"]).extend(parts)
         else:
             contents.append({"role": gemini_role, "parts": parts})
+    if not contents:
+        raise InvalidRequest("Gemini needs at least one user or assistant message", param="messages")
     request: JSONObject = {"contents": contents}
     if system:
         request["systemInstruction"] = {"parts": system}
@@ -228,7 +230,9 @@ def _generation_config(body: Mapping[str, object]) -> JSONObject:
     for ours, theirs in renames:
         if body.get(ours) is not None:
             config[theirs] = body[ours]
-    limit = body.get("max_completion_tokens", body.get("max_tokens"))
+    limit = body.get("max_completion_tokens")
+    if limit is None:
+        limit = body.get("max_tokens")
     if limit is not None:
         config["maxOutputTokens"] = limit
     stop = body.get("stop")
