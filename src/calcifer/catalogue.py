@@ -2,35 +2,78 @@
 
 `genai-prices` (MIT, by Pydantic) carries Decimal prices per 1M tokens, cache read/write rates,
 long-context tiers and dated price changes. This module turns its data into the domain's
-`PricingConfig`s; nothing here is typed by hand.
+`PricingConfig`s; no price here is typed by hand. Token classes the domain's `Usage` does not count
+(audio, images, web searches) are not carried. Time-of-day discounts and request variants (batch,
+service tiers) are not applied: the standard price stands.
+
+Only the maximum output per Anthropic model is a hand-kept table (genai-prices has no such field),
+copied from Anthropic's model overview pages (platform.claude.com/docs/en/models/<model>/overview,
+"Max output"), checked 2026-11-27.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import cache
 from importlib.metadata import version
 
 from genai_prices import data as _gp
 from genai_prices import types as _gpt
+from genai_prices.data_snapshot import find_provider_by_id
 
-from calcifer.domain.pricing import PriceTier, PricingConfig
+from calcifer.domain.pricing import PriceTier, PricingConfig, PricingRegistry
 
-_MTOK_FIELDS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
+_MTOK_FIELDS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok")
+
+History = tuple[tuple[datetime | None, PricingConfig], ...]
 
 
 @dataclass(frozen=True, slots=True)
 class CatalogueEntry:
+    """One model of the catalogue: its prices over time, its context window and maximum output."""
+
     model: str
-    history: tuple[tuple[datetime | None, PricingConfig], ...]
+    history: History
     context_window: int | None
+    max_output_tokens: int | None = None
 
 
 def catalogue_version() -> str:
-    """Which price data is in force: the package version that carries it."""
-    return f"genai-prices {version('genai-prices')}"
+    """Which price data is in force: the genai-prices version and the newest price change it knows."""
+    newest = data_date()
+    stamp = f" (newest price dated {newest.isoformat()})" if newest else ""
+    return f"genai-prices {version('genai-prices')}{stamp}"
+
+
+@cache
+def data_date() -> date | None:
+    """The newest start date of any price in the data (the package exposes no date of its own)."""
+    starts = [
+        conditional.constraint.start_date
+        for provider in _gp.providers
+        for model in provider.models
+        if isinstance(model.prices, list)
+        for conditional in model.prices
+        if isinstance(conditional.constraint, _gpt.StartDateConstraint)
+    ]
+    return max(starts, default=None)
+
+
+def lookup(provider_id: str, model: str) -> CatalogueEntry | None:
+    """The catalogue entry of `model` at a genai-prices provider, or None when it has no price.
+
+    The model is found by the data's own `match` clauses (so a dated id such as
+    `claude-sonnet-4-20250514` finds `claude-sonnet-4-0`), with the provider's fallback providers.
+    """
+    provider = find_provider_by_id(_gp.providers, provider_id)
+    if provider is None:
+        return None
+    info = provider.find_model(model, all_providers=_gp.providers)
+    return None if info is None else _entry(info, provider.id)
 
 
 def provider_entries(provider_id: str) -> dict[str, CatalogueEntry]:
@@ -40,13 +83,134 @@ def provider_entries(provider_id: str) -> dict[str, CatalogueEntry]:
         return {}
     entries: dict[str, CatalogueEntry] = {}
     for model in provider.models:
-        history = _history(model.prices)
-        if history:
-            entries[model.id] = CatalogueEntry(model.id, history, model.context_window)
+        entry = _entry(model, provider_id)
+        if entry is not None:
+            entries[model.id] = entry
     return entries
 
 
-def _history(prices: object) -> tuple[tuple[datetime | None, PricingConfig], ...]:
+# OpenAI's price list also has models that its chat-completions endpoint does not serve.
+_NOT_OPENAI_CHAT = re.compile(
+    r"embedding|tts|whisper|transcribe|image|moderation|realtime|live|translate|davinci|babbage|curie|"
+    r"^ada$|^ft:|\.ft-|computer-use|-pro$|codex|deep-research|search-api|:extended|^gpt-oss"
+)
+# Google's list also has Claude on Vertex, embeddings, speech and Live-API models: not `generateContent`.
+_NOT_GEMINI_CHAT = re.compile(r"^claude|embedding|tts|live|native-audio")
+
+
+def openai_chat_entries() -> dict[str, CatalogueEntry]:
+    """OpenAI's chat models on today's price list, with their prices."""
+    return {m: e for m, e in provider_entries("openai").items() if not _NOT_OPENAI_CHAT.search(m)}
+
+
+def anthropic_entries() -> dict[str, CatalogueEntry]:
+    """Anthropic's models on today's price list, with their prices and maximum output."""
+    return provider_entries("anthropic")
+
+
+def gemini_entries() -> dict[str, CatalogueEntry]:
+    """Google's models served by the Gemini API's `generateContent`, with their prices."""
+    return {m: e for m, e in provider_entries("google").items() if not _NOT_GEMINI_CHAT.search(m)}
+
+
+def register_prices(
+    pricing: PricingRegistry,
+    provider_id: str,
+    models: Iterable[str],
+    overrides: Mapping[str, PricingConfig] | None = None,
+) -> list[str]:
+    """Register the price history of each routable `model` under its own name; the models left unpriced.
+
+    A model in `overrides` (the config file's prices) gets that price alone, never mixed with the
+    catalogue's history. Others are looked up at `provider_id` by the data's match clauses.
+    """
+    unpriced: list[str] = []
+    for model in models:
+        override = (overrides or {}).get(model)
+        if override is not None:
+            pricing.register(model, override)
+            continue
+        entry = lookup(provider_id, model)
+        if entry is None or not entry.history:
+            unpriced.append(model)
+            continue
+        for since, config in entry.history:
+            pricing.register(model, config, since=since)
+    return unpriced
+
+
+# Anthropic's published "Max output" per model (genai-prices model id -> tokens); see the module doc.
+_ANTHROPIC_MAX_OUTPUT = {
+    "claude-v1": 4_096,
+    "claude-2": 4_096,
+    "claude-3-haiku": 4_096,
+    "claude-3-sonnet": 4_096,
+    "claude-3-opus-latest": 4_096,
+    "claude-3-5-haiku-latest": 8_192,
+    "claude-3-5-sonnet": 8_192,
+    "claude-3-7-sonnet-latest": 64_000,
+    "claude-sonnet-4-0": 64_000,
+    "claude-opus-4-0": 32_000,
+    "claude-opus-4-1": 32_000,
+    "claude-sonnet-4-5": 64_000,
+    "claude-haiku-4-5": 64_000,
+    "claude-opus-4-5": 64_000,
+    "claude-opus-4-6": 128_000,
+    "claude-sonnet-4-6": 128_000,
+    "claude-opus-4-7": 128_000,
+    "claude-opus-4-8": 128_000,
+    "claude-opus-5": 128_000,
+    "claude-opus-5-5": 128_000,
+    "claude-sonnet-5": 128_000,
+    "claude-sonnet-5-5": 128_000,
+    "claude-haiku-5-5": 128_000,
+    "claude-fable-5": 128_000,
+    "claude-fable-5-1": 128_000,
+    "claude-fable-5-2": 128_000,
+    "claude-mythos-5-2": 128_000,
+}
+_MAX_OUTPUT = {"anthropic": _ANTHROPIC_MAX_OUTPUT}
+
+
+def max_output_tokens(provider_id: str) -> dict[str, int]:
+    """Each catalogue model's maximum output tokens, by model id and its exact aliases in the data
+    (e.g. `claude-opus-4-20250514`). Empty for a provider whose data has none."""
+    table = _MAX_OUTPUT.get(provider_id, {})
+    provider = next((p for p in _gp.providers if p.id == provider_id), None)
+    if provider is None:
+        return {}
+    result: dict[str, int] = {}
+    for model in provider.models:
+        limit = table.get(model.id)
+        if limit is not None:
+            result.update(dict.fromkeys((model.id, *_exact_names(model.match)), limit))
+    return result
+
+
+def max_output_for(provider_id: str, model: str) -> int | None:
+    """The maximum output of any name of a model (dated ids included), by the data's match clauses."""
+    provider = find_provider_by_id(_gp.providers, provider_id)
+    info = None if provider is None else provider.find_model(model, all_providers=_gp.providers)
+    return None if info is None else _MAX_OUTPUT.get(provider_id, {}).get(info.id)
+
+
+def _exact_names(clause: object) -> list[str]:
+    if isinstance(clause, _gpt.ClauseEquals):
+        return [clause.equals]
+    if isinstance(clause, _gpt.ClauseOr):
+        return [name for inner in clause.or_ for name in _exact_names(inner)]
+    return []
+
+
+def _entry(info: _gpt.ModelInfo, provider_id: str) -> CatalogueEntry | None:
+    history = _history(info.prices)
+    if not history:
+        return None
+    limit = _MAX_OUTPUT.get(provider_id, {}).get(info.id)
+    return CatalogueEntry(info.id, history, info.context_window, limit)
+
+
+def _history(prices: object) -> History:
     if isinstance(prices, _gpt.ModelPrice):
         config = _config(prices)
         return ((None, config),) if config else ()
@@ -66,6 +230,7 @@ def _history(prices: object) -> tuple[tuple[datetime | None, PricingConfig], ...
 
 
 def _midnight(day: date) -> datetime:
+    """genai-prices starts a dated price at the request's UTC date: midnight UTC of that day."""
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
@@ -84,10 +249,13 @@ def _config(price: _gpt.ModelPrice) -> PricingConfig | None:
         cached_input_cost_per_1k=base.cached_input_cost_per_1k,
         cache_write_cost_per_1k=base.cache_write_cost_per_1k,
         tiers=tiers,
+        cache_write_1h_cost_per_1k=base.cache_write_1h_cost_per_1k,
     )
 
 
 def _flat_config(values: dict[str, object], tokens: int) -> PricingConfig:
+    """The flat rates of every token class once the prompt has passed `tokens` (a tier's start)."""
+
     def at(field: str) -> Decimal | None:
         value = values[field]
         if isinstance(value, _gpt.TieredPrices):
@@ -103,16 +271,5 @@ def _flat_config(values: dict[str, object], tokens: int) -> PricingConfig:
         at("output_mtok") or Decimal(0),
         cached_input=at("cache_read_mtok"),
         cache_write=at("cache_write_mtok"),
+        cache_write_1h=at("cache_write_1h_mtok"),
     )
-
-
-# OpenAI's price list also has models that its chat-completions endpoint does not serve.
-_NOT_OPENAI_CHAT = re.compile(
-    r"embedding|tts|whisper|transcribe|image|moderation|realtime|live|translate|davinci|babbage|curie|"
-    r"^ada$|^ft:|\.ft-|computer-use|-pro$|codex|deep-research|search-api|:extended|^gpt-oss"
-)
-
-
-def openai_chat_entries() -> dict[str, CatalogueEntry]:
-    """OpenAI's chat models on today's price list, with their prices."""
-    return {m: e for m, e in provider_entries("openai").items() if not _NOT_OPENAI_CHAT.search(m)}

@@ -28,6 +28,9 @@ class PricingConfig:
     cache_write_cost_per_1k: Decimal | None = None
     reasoning_cost_per_1k: Decimal | None = None
     tiers: tuple[PriceTier, ...] = ()
+    # Anthropic's 1-hour cache write rate, carried for display: `Usage` has no 1h count, so every
+    # cache write is priced at `cache_write_cost_per_1k` (the 5-minute rate).
+    cache_write_1h_cost_per_1k: Decimal | None = None
 
     @classmethod
     def per_million(
@@ -39,6 +42,7 @@ class PricingConfig:
         cache_write: Decimal | str | None = None,
         reasoning: Decimal | str | None = None,
         tiers: tuple[PriceTier, ...] = (),
+        cache_write_1h: Decimal | str | None = None,
     ) -> PricingConfig:
         """Build a config from USD-per-1M rates, the unit price lists use."""
 
@@ -52,6 +56,7 @@ class PricingConfig:
             cache_write_cost_per_1k=k(cache_write),
             reasoning_cost_per_1k=k(reasoning),
             tiers=tiers,
+            cache_write_1h_cost_per_1k=k(cache_write_1h),
         )
 
     def for_prompt(self, prompt_tokens: int) -> PricingConfig:
@@ -100,6 +105,10 @@ class PricingRegistry:
         undated = len(keys) - len(dated)
         index = bisect_right(dated, at) + undated - 1
         return history[max(index, 0)].config
+
+    def history(self, model: str) -> tuple[tuple[datetime | None, PricingConfig], ...]:
+        """Every price registered for `model`, oldest first, each with the date it took effect."""
+        return tuple((d.since, d.config) for d in self._prices.get(model, ()))
 
     def __contains__(self, model: object) -> bool:
         return model in self._prices
