@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -22,8 +23,9 @@ def fake_openai() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture
-def gateway_env(fake_openai: FakeOpenAI) -> dict[str, str]:
+def gateway_env(fake_openai: FakeOpenAI, tmp_path: Path) -> dict[str, str]:
     return {
+        "CALCIFER_DATABASE_URL": f"sqlite:///{tmp_path}/calcifer.db",
         "OPENAI_API_KEY": "sk-test-provider-key-123",
         "OPENAI_BASE_URL": fake_openai.base_url,
         "OPENAI_MAX_RETRIES": "2",

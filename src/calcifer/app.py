@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import time
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
 
 from starlette.applications import Starlette
+from starlette.datastructures import State
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -20,16 +24,27 @@ from calcifer.config import Settings
 from calcifer.domain.cost import CostCalculator
 from calcifer.domain.errors import GatewayError
 from calcifer.domain.gateway import GatewayService
+from calcifer.domain.keys import KeyStore
+from calcifer.domain.ledger import SpendLedger, SpendRecord
+from calcifer.domain.limits import Limiter, window_bounds
 from calcifer.domain.ports import Clock, Lifecycle, Provider
 from calcifer.domain.pricing import PricingRegistry
 from calcifer.domain.retry import RetryPolicy
 from calcifer.domain.routing import ProviderRegistry
+from calcifer.domain.spending import SpendControl
+from calcifer.http.admin import admin_routes
+from calcifer.http.auth import Authenticator, AuthMiddleware
 from calcifer.http.errors import MethodNotAllowed, RouteNotFound, error_response, internal_error_response
-from calcifer.http.middleware import RequestContext
+from calcifer.http.middleware import RequestContext, RequestFacts
 from calcifer.http.routes import models_body, routes
-from calcifer.observability.logging import configure_logging
+from calcifer.limits.memory import MemoryLimiter
+from calcifer.limits.redis import RedisLimiter
+from calcifer.observability.logging import access_line, configure_logging
 from calcifer.providers.echo import ECHO_MODEL, ECHO_PRICING, EchoProvider
 from calcifer.providers.openai import OpenAIProvider
+from calcifer.storage.database import open_database
+from calcifer.storage.keys import SqlKeyStore
+from calcifer.storage.ledger import SqlLedger
 
 _log = logging.getLogger("calcifer")
 
@@ -39,8 +54,6 @@ class SystemClock:
         return time.time()
 
     async def sleep(self, seconds: float) -> None:
-        import asyncio
-
         await asyncio.sleep(seconds)
 
 
@@ -65,34 +78,101 @@ def create_app(
     providers: Sequence[Provider] | None = None,
     pricing: PricingRegistry | None = None,
     clock: Clock | None = None,
+    ledger: SpendLedger | None = None,
+    keys: KeyStore | None = None,
+    limiter: Limiter | None = None,
 ) -> Starlette:
-    """Build the gateway from settings. Tests pass their own providers, prices and clock."""
+    """Build the gateway from settings. Tests pass their own providers, prices, clock and stores;
+    the ledger and key store are otherwise opened at start-up from `CALCIFER_DATABASE_URL`."""
     pricing = pricing or PricingRegistry(version=catalogue_version())
     pricing.register(ECHO_MODEL, ECHO_PRICING)
     chosen = list(providers) if providers is not None else default_providers(settings, pricing)
     registry = ProviderRegistry([EchoProvider(), *chosen])
     policies = {"openai": RetryPolicy(max_retries=settings.openai.max_retries)}
-    gateway = GatewayService(registry, CostCalculator(pricing), clock or SystemClock(), policies=policies)
+    clock = clock or SystemClock()
+    calculator = CostCalculator(pricing)
+    gateway = GatewayService(registry, calculator, clock, policies=policies)
+    state = State()
+
+    async def baseline(budget_key: str, window: str) -> Decimal:
+        """What a key already spent in a budget window, from the ledger (after a restart)."""
+        since, until = window_bounds(window)
+        report = await state.ledger.query("key", since, until, key_id=budget_key)
+        return report.total.cost or Decimal(0)
+
+    if limiter is None:
+        limiter = (
+            RedisLimiter(settings.redis_url, baseline=baseline)
+            if settings.redis_url
+            else MemoryLimiter(baseline=baseline)
+        )
+    authenticator = Authenticator(settings.master_key, keys)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        started: list[Lifecycle] = []
+        opened: list[Lifecycle] = []
+        database = None
         try:
-            for provider in registry.providers.values():
-                if isinstance(provider, Lifecycle):
-                    await provider.start()
-                    started.append(provider)
-            app.state.ready = True
+            if ledger is None:
+                database = await open_database(settings.database_url, schema=settings.database_schema)
+                state.ledger = SqlLedger(database)
+                state.keys = keys or SqlKeyStore(database)
+            else:
+                state.ledger = ledger
+                state.keys = keys
+            authenticator.attach(state.keys)
+            for resource in (state.ledger, limiter, *registry.providers.values()):
+                if isinstance(resource, Lifecycle):
+                    await resource.start()
+                    opened.append(resource)
+            state.ready = True
             yield
         finally:
-            app.state.ready = False
-            for resource in reversed(started):
+            state.ready = False
+            for resource in reversed(opened):
                 await resource.aclose()
+            if database is not None:
+                await database.aclose()
+
+    def record(facts: RequestFacts) -> None:
+        if facts.model is None or getattr(state, "ledger", None) is None:
+            return
+        usage = facts.usage
+        cost = facts.cost
+        if cost is None and usage is None and facts.status >= 400:
+            cost = Decimal(0)  # refused or failed before anything was delivered: nothing was billed
+        state.ledger.record(
+            SpendRecord(
+                time=datetime.now(UTC),
+                request_id=facts.request_id,
+                key_id=facts.key_id,
+                user=facts.user,
+                team=facts.team,
+                model=facts.model,
+                provider=facts.provider,
+                status=facts.status,
+                prompt_tokens=usage.prompt_tokens if usage else 0,
+                completion_tokens=usage.completion_tokens if usage else 0,
+                cached_tokens=usage.cached_tokens if usage else 0,
+                cache_write_tokens=usage.cache_write_tokens if usage else 0,
+                reasoning_tokens=usage.reasoning_tokens if usage else 0,
+                cost=cost,
+                price_version=pricing.version,
+                latency_ms=round(facts.latency_ms),
+                streamed=facts.stream,
+                cut_short=facts.cut_short,
+                estimated=bool(usage and usage.estimated),
+                cache_hit=facts.cache_hit,
+            )
+        )
+
+    def log(facts: RequestFacts) -> None:
+        access_line(facts.log_line())
 
     app = Starlette(
-        routes=routes(),
+        routes=[*routes(), *admin_routes()],
         middleware=[
-            Middleware(RequestContext),
+            Middleware(RequestContext, finishers=(record, log)),
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(settings.cors_origins),
@@ -100,6 +180,7 @@ def create_app(
                 allow_headers=list(settings.cors_headers),
                 expose_headers=["x-request-id", "x-calcifer-cost", "x-calcifer-provider", "x-calcifer-model"],
             ),
+            Middleware(AuthMiddleware, authenticator=authenticator),
         ],
         exception_handlers={
             GatewayError: _gateway_error,
@@ -108,11 +189,15 @@ def create_app(
         },
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.gateway = gateway
-    app.state.pricing = pricing
-    app.state.models_body = models_body(registry)
-    app.state.ready = False
+    app.state = state
+    state.settings = settings
+    state.gateway = gateway
+    state.pricing = pricing
+    state.clock = clock
+    state.authenticator = authenticator
+    state.spend = SpendControl(limiter, calculator, clock)
+    state.models_body = models_body(registry)
+    state.ready = False
     return app
 
 

@@ -41,6 +41,11 @@ class Settings:
     shutdown_grace: float = 30.0
     log_level: str = "info"
     workers: int = 1
+    master_key: str | None = None
+    database_url: str = "sqlite:///./calcifer.db"
+    database_schema: str | None = None
+    redis_url: str | None = None
+    config_file: str | None = None
     env: Mapping[str, str] | None = None
 
     @classmethod
@@ -60,6 +65,13 @@ class Settings:
             shutdown_grace=duration(env, "CALCIFER_SHUTDOWN_GRACE", "30s"),
             log_level=_choice(env, "CALCIFER_LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
             workers=_int(env, "CALCIFER_WORKERS", 1, minimum=1),
+            master_key=_master_key(env, "CALCIFER_MASTER_KEY"),
+            database_url=_url(
+                env, "CALCIFER_DATABASE_URL", "sqlite:///./calcifer.db", ("sqlite", "postgresql")
+            ),
+            database_schema=env.get("CALCIFER_DATABASE_SCHEMA", "").strip() or None,
+            redis_url=_url(env, "CALCIFER_REDIS_URL", "", ("redis", "rediss", "unix")) or None,
+            config_file=env.get("CALCIFER_CONFIG", "").strip() or None,
             env=dict(env),
         )
 
@@ -76,6 +88,45 @@ def provider_settings(env: Mapping[str, str], prefix: str, default_url: str) -> 
         timeout=duration(env, f"{prefix}_TIMEOUT", "60s"),
         max_retries=_int(env, f"{prefix}_MAX_RETRIES", 3, minimum=0),
     )
+
+
+_WELL_KNOWN_KEYS = {
+    "sk-1234",
+    "sk-12345678",
+    "changeme",
+    "password",
+    "secret",
+    "master",
+    "admin",
+    "test",
+    "sk-master",
+    "sk-admin",
+    "letmein",
+    "12345678",
+    "sk-1234567890",
+}
+MIN_MASTER_KEY_LENGTH = 24
+
+
+def _master_key(env: Mapping[str, str], name: str) -> str | None:
+    """The master key, refused when it is short, well known, or made of one repeated character."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if raw.lower() in _WELL_KNOWN_KEYS or len(set(raw)) < 6:
+        raise ConfigError(f"{name} is a well-known or trivially guessable key; use a long random secret")
+    if len(raw) < MIN_MASTER_KEY_LENGTH:
+        raise ConfigError(f"{name} must be at least {MIN_MASTER_KEY_LENGTH} characters long")
+    return raw
+
+
+def _url(env: Mapping[str, str], name: str, default: str, schemes: tuple[str, ...]) -> str:
+    raw = env.get(name, "").strip() or default
+    if raw and raw.split(":", 1)[0].split("+", 1)[0] not in schemes:
+        raise ConfigError(
+            f"{name} must be a URL with scheme {' or '.join(schemes)}, got {raw.split(':', 1)[0]!r}"
+        )
+    return raw
 
 
 def duration(env: Mapping[str, str], name: str, default: str) -> float:

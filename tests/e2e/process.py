@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +23,10 @@ class GatewayProcess:
         full_env = {
             k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CALCIFER_", "SERVER_"))
         }
-        full_env.update({"SERVER_PORT": str(self.port), **env})
+        self.tmp = tempfile.mkdtemp(prefix="calcifer-e2e-")
+        full_env.update(
+            {"SERVER_PORT": str(self.port), "CALCIFER_DATABASE_URL": f"sqlite:///{self.tmp}/calcifer.db", **env}
+        )
         command = [sys.executable, "-m", "calcifer", "serve"] if module else [str(CALCIFER), "serve"]
         self.proc = subprocess.Popen(
             command, env=full_env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

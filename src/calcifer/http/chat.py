@@ -3,170 +3,100 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from calcifer.domain.errors import GatewayError
-from calcifer.domain.gateway import GatewayService
-from calcifer.domain.types import ChatRequest, JSONObject, Priced, StreamChunk, StreamOutcome, Usage
+from calcifer.domain.types import StreamChunk
 from calcifer.http import original
-from calcifer.http.errors import error_payload, status_of
-from calcifer.http.middleware import LOG_KEY
+from calcifer.http.errors import error_payload
+from calcifer.http.exchange import Exchange, read_json
 from calcifer.http.sse import DONE, EventStream, event
-from calcifer.http.wire import chat_request, json_object, money, read_body
-
-
-async def parse(request: Request) -> tuple[GatewayService, JSONObject]:
-    state = request.app.state
-    raw = await read_body(request, state.settings.max_body_bytes, state.settings.read_timeout)
-    return state.gateway, json_object(raw)
-
-
-def note(request: Request, chat: ChatRequest, priced: Priced | StreamOutcome | None = None) -> None:
-    """Record what the access log (and the ledger) needs about this request."""
-    log: dict[str, Any] = request.scope[LOG_KEY]
-    log["model"] = chat.model
-    log["stream"] = chat.stream
-    if priced is None:
-        return
-    log["provider"] = priced.provider
-    usage = priced.usage
-    if usage is not None:
-        log["prompt_tokens"] = usage.prompt_tokens
-        log["completion_tokens"] = usage.completion_tokens
-    log["cost"] = None if priced.cost is None else format(priced.cost, "f")
-
-
-def cost_headers(priced: Priced) -> dict[str, str]:
-    headers = {"x-calcifer-provider": priced.provider, "x-calcifer-model": priced.model}
-    if priced.cost is not None:
-        headers["x-calcifer-cost"] = format(priced.cost, "f")
-    return headers
+from calcifer.http.wire import chat_request, money
 
 
 def json_response(body: object, headers: dict[str, str]) -> Response:
     return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
 
+def event_stream(request: Request, frames: AsyncIterator[bytes], exchange: Exchange) -> EventStream:
+    return EventStream(
+        frames, headers=exchange.headers(), write_timeout=request.app.state.settings.write_timeout
+    )
+
+
 async def chat_completions(request: Request) -> Response | EventStream:
-    gateway, body = await parse(request)
+    body, size = await read_json(request)
     chat = chat_request(body)
-    note(request, chat)
+    exchange = Exchange(request, chat, size)
     if chat.stream:
-        outcome = StreamOutcome()
-        chunks = gateway.stream(chat, outcome)
-        first = await _first(chunks)
-        headers = {"x-calcifer-provider": outcome.provider, "x-calcifer-model": chat.model}
-        frames = _openai_frames(first, chunks, chat, outcome, request)
-        return EventStream(frames, headers=headers, write_timeout=request.app.state.settings.write_timeout)
-    response, priced = await gateway.complete(chat)
-    note(request, chat, priced)
+        first, chunks = await exchange.stream()
+        return event_stream(request, _openai_frames(first, chunks, exchange), exchange)
+    response, priced = await exchange.complete()
     usage = response.body.get("usage")
     if isinstance(usage, dict):
         usage["cost"] = money(priced.cost)
-    return json_response(response.body, cost_headers(priced))
+        if priced.usage is not None and priced.usage.estimated:
+            usage["estimated"] = True
+    return json_response(response.body, exchange.headers(priced))
 
 
 async def completions(request: Request) -> Response | EventStream:
     """The original API: `{model, messages}` in, `{content, usage: {cost}}` out (or OpenAI's legacy
     `prompt` form, answered in its `text_completion` shape)."""
-    gateway, body = await parse(request)
+    body, size = await read_json(request)
     legacy = "messages" not in body and "prompt" in body
     chat = chat_request(original.legacy_to_chat(body) if legacy else body)
-    note(request, chat)
+    exchange = Exchange(request, chat, size)
     if chat.stream:
-        outcome = StreamOutcome()
-        chunks = gateway.stream(chat, outcome)
-        first = await _first(chunks)
-        headers = {"x-calcifer-provider": outcome.provider, "x-calcifer-model": chat.model}
-        frames = _original_frames(first, chunks, chat, outcome, request, legacy)
-        return EventStream(frames, headers=headers, write_timeout=request.app.state.settings.write_timeout)
-    response, priced = await gateway.complete(chat)
-    note(request, chat, priced)
+        first, chunks = await exchange.stream()
+        return event_stream(request, _original_frames(first, chunks, exchange, legacy), exchange)
+    response, priced = await exchange.complete()
     shape = original.legacy_response if legacy else original.response
-    return json_response(shape(response.body, priced), cost_headers(priced))
-
-
-async def _first(chunks: AsyncIterator[StreamChunk]) -> StreamChunk | None:
-    """Wait for the first chunk before answering 200, so failures before it are proper HTTP errors."""
-    try:
-        return await anext(chunks)
-    except StopAsyncIteration:
-        return None
-
-
-async def _relay(
-    first: StreamChunk | None,
-    chunks: AsyncIterator[StreamChunk],
-    outcome: StreamOutcome,
-    request: Request,
-    chat: ChatRequest,
-) -> AsyncIterator[StreamChunk]:
-    """Every chunk of the stream; afterwards the outcome is noted, whatever ended the stream."""
-    try:
-        chunk = first
-        while chunk is not None:
-            yield chunk
-            chunk = await anext(chunks, None)
-    finally:
-        note(request, chat, outcome)
-        await chunks.aclose()  # type: ignore[attr-defined]
+    return json_response(shape(response.body, priced), exchange.headers(priced))
 
 
 async def _openai_frames(
-    first: StreamChunk | None,
-    chunks: AsyncIterator[StreamChunk],
-    chat: ChatRequest,
-    outcome: StreamOutcome,
-    request: Request,
+    first: StreamChunk | None, chunks: AsyncIterator[StreamChunk], exchange: Exchange
 ) -> AsyncIterator[bytes]:
+    include_usage = exchange.chat.include_usage
+    outcome = exchange.outcome
     try:
-        async for chunk in _relay(first, chunks, outcome, request, chat):
+        async for chunk in chunks:
             data = chunk.data
             if chunk.usage is not None and not data.get("choices"):
-                if chat.include_usage:
+                if include_usage:
                     usage = data.get("usage")
                     if isinstance(usage, dict):
                         usage["cost"] = money(outcome.cost)
                     yield event(data)
                 continue
-            if not chat.include_usage and "usage" in data and data["usage"] is None:
+            if not include_usage and "usage" in data and data["usage"] is None:
                 del data["usage"]
             yield event(data)
         yield DONE
     except GatewayError as error:
-        outcome.error = error.message
-        request.scope[LOG_KEY]["status"] = status_of(error)
         yield event(error_payload(error))
 
 
 async def _original_frames(
-    first: StreamChunk | None,
-    chunks: AsyncIterator[StreamChunk],
-    chat: ChatRequest,
-    outcome: StreamOutcome,
-    request: Request,
-    legacy: bool,
+    first: StreamChunk | None, chunks: AsyncIterator[StreamChunk], exchange: Exchange, legacy: bool
 ) -> AsyncIterator[bytes]:
     finish: str | None = None
+    outcome = exchange.outcome
     try:
-        async for chunk in _relay(first, chunks, outcome, request, chat):
+        async for chunk in chunks:
             delta, reason = original.delta_of(chunk.data)
             finish = reason or finish
             if delta:
                 yield event(original.legacy_chunk(chunk.data, delta, None) if legacy else {"content": delta})
-        usage: Usage | None = outcome.usage
         if legacy:
-            yield event(original.legacy_final(chat.model, finish, usage, outcome.cost))
+            yield event(original.legacy_final(exchange.chat.model, finish, outcome.usage, outcome.cost))
         else:
-            yield event(
-                {"content": "", "finish_reason": finish, "usage": original.usage_json(usage, outcome.cost)}
-            )
+            usage = original.usage_json(outcome.usage, outcome.cost)
+            yield event({"content": "", "finish_reason": finish, "usage": usage})
         yield DONE
     except GatewayError as error:
-        outcome.error = error.message
-        request.scope[LOG_KEY]["status"] = status_of(error)
         yield event(error_payload(error))

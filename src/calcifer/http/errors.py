@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import orjson
 from starlette.responses import Response
 
@@ -16,6 +18,8 @@ from calcifer.domain.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from calcifer.domain.limits import BudgetExceeded, LimiterUnavailable, RateLimited
+from calcifer.domain.spending import ModelNotAllowed, UnpricedUnderBudget
 
 
 class PayloadTooLarge(GatewayError):
@@ -46,6 +50,11 @@ _STATUS: tuple[tuple[type[GatewayError], int], ...] = (
     (MethodNotAllowed, 405),
     (RequestTimeout, 408),
     (PayloadTooLarge, 413),
+    (ModelNotAllowed, 403),
+    (UnpricedUnderBudget, 403),
+    (BudgetExceeded, 429),
+    (RateLimited, 429),
+    (LimiterUnavailable, 503),
     (ProviderNotConfigured, 503),
     (UpstreamRateLimited, 429),
     (UpstreamTimeout, 504),
@@ -75,8 +84,10 @@ def error_payload(error: GatewayError) -> dict[str, object]:
 def error_headers(error: GatewayError) -> dict[str, str]:
     headers: dict[str, str] = {}
     retry_after = getattr(error, "retry_after", None)
+    if isinstance(error, RateLimited):
+        retry_after = error.decision.retry_after
     if isinstance(retry_after, int | float) and retry_after > 0:
-        headers["Retry-After"] = str(max(1, round(retry_after)))
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
     if isinstance(error, ProviderNotConfigured):
         # Retrying cannot help until the operator sets the credential: tell the SDKs not to.
         headers["x-should-retry"] = "false"

@@ -1,30 +1,82 @@
-"""Pure ASGI middleware: request id, and one JSON access-log line per request."""
+"""Pure ASGI middleware: request id, and what happens once a request has ended (log line, ledger row)."""
 
 from __future__ import annotations
 
 import re
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from calcifer.observability.logging import access_line
+from calcifer.domain.types import Usage
 
 _SAFE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
-LOG_KEY = "calcifer.log"
+FACTS_KEY = "calcifer.facts"
+
+
+@dataclass(slots=True)
+class RequestFacts:
+    """What is known about one request; handlers fill it in, the middleware reports it once at the end."""
+
+    request_id: str
+    method: str
+    path: str
+    started: float
+    status: int = 499
+    model: str | None = None
+    provider: str = ""
+    stream: bool = False
+    usage: Usage | None = None
+    cost: Decimal | None = None
+    cut_short: bool = False
+    key_id: str | None = None
+    user: str | None = None
+    team: str | None = None
+    cache_hit: bool = False
+    latency_ms: float = 0.0
+
+    def log_line(self) -> dict[str, object]:
+        line: dict[str, object] = {
+            "request_id": self.request_id,
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "latency_ms": self.latency_ms,
+        }
+        if self.model is not None:
+            line["model"] = self.model
+            line["provider"] = self.provider
+            line["stream"] = self.stream
+            line["prompt_tokens"] = self.usage.prompt_tokens if self.usage else 0
+            line["completion_tokens"] = self.usage.completion_tokens if self.usage else 0
+            line["cost"] = None if self.cost is None else format(self.cost, "f")
+            if self.usage is not None and self.usage.estimated:
+                line["estimated"] = True
+            if self.cut_short:
+                line["cut_short"] = True
+            if self.key_id is not None:
+                line["key_id"] = self.key_id
+        return line
+
+
+Finisher = Callable[[RequestFacts], None]
 
 
 class RequestContext:
-    """Takes `X-Request-ID` from the request (or makes one), returns it, and logs the request."""
+    """Takes `X-Request-ID` from the request (or makes one) and returns it; once the response has been
+    sent, hands the request's facts to every finisher (access log, spend ledger)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, finishers: tuple[Finisher, ...] = ()) -> None:
         self.app = app
+        self.finishers = finishers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
         request_id = b""
         for name, value in scope["headers"]:
             if name == b"x-request-id" and _SAFE_ID.match(value):
@@ -32,22 +84,20 @@ class RequestContext:
                 break
         if not request_id:
             request_id = uuid.uuid4().hex.encode()
-        log: dict[str, object] = {
-            "request_id": request_id.decode(),
-            "method": scope["method"],
-            "path": scope["path"],
-        }
-        scope[LOG_KEY] = log
+        facts = RequestFacts(request_id.decode(), scope["method"], scope["path"], time.perf_counter())
+        scope[FACTS_KEY] = facts
+        header = (b"x-request-id", request_id)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                log["status"] = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id)]
+                if facts.status == 499:
+                    facts.status = message["status"]
+                message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            log.setdefault("status", 499)
-            log["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
-            access_line(log)
+            facts.latency_ms = round((time.perf_counter() - facts.started) * 1000, 3)
+            for finish in self.finishers:
+                finish(facts)

@@ -1,0 +1,142 @@
+"""The admin API for virtual keys (master key only): create, list, read, update, revoke."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from calcifer.domain.errors import GatewayError, InvalidRequest
+from calcifer.domain.keys import KeyChanges, KeyStore, VirtualKey, issue_key
+from calcifer.domain.limits import budget_window
+from calcifer.http.exchange import read_json
+from calcifer.http.wire import money
+
+_FIELDS = ("name", "max_budget", "budget_period", "models", "rpm_limit", "tpm_limit", "metadata")
+
+
+class KeyNotFound(GatewayError):
+    kind = "invalid_request_error"
+    code = "key_not_found"
+    http_status = 404
+
+
+class KeysDisabled(GatewayError):
+    kind = "invalid_request_error"
+    code = "keys_disabled"
+    http_status = 404
+
+
+def _store(request: Request) -> KeyStore:
+    store: KeyStore | None = getattr(request.app.state, "keys", None)
+    if store is None or not request.app.state.authenticator.enabled:
+        raise KeysDisabled("Virtual keys are off: set CALCIFER_MASTER_KEY to use the admin API.")
+    return store
+
+
+def _fields(body: Mapping[str, object], *, creating: bool) -> dict[str, Any]:
+    unknown = sorted(set(body) - set(_FIELDS))
+    if unknown:
+        raise InvalidRequest(f"Unknown field(s): {', '.join(unknown)}.", param=unknown[0])
+    if creating and "name" not in body:
+        raise InvalidRequest("Missing required parameter: 'name'.", param="name")
+    values: dict[str, Any] = dict(body)
+    if "max_budget" in values and values["max_budget"] is not None:
+        raw = values["max_budget"]
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            raise InvalidRequest("'max_budget' must be a number of USD, or null.", param="max_budget")
+        try:
+            values["max_budget"] = Decimal(str(raw))
+        except InvalidOperation:
+            raise InvalidRequest(
+                "'max_budget' must be a number of USD, or null.", param="max_budget"
+            ) from None
+    if "models" in values:
+        models = values["models"]
+        if not isinstance(models, list):
+            raise InvalidRequest("'models' must be a list of model names.", param="models")
+        values["models"] = tuple(models)
+    if "metadata" in values and values["metadata"] is None:
+        values["metadata"] = {}
+    return values
+
+
+async def _view(request: Request, key: VirtualKey) -> dict[str, object]:
+    view: dict[str, object] = {
+        "id": key.id,
+        "name": key.name,
+        "max_budget": money(key.max_budget),
+        "budget_period": key.budget_period,
+        "models": list(key.models),
+        "rpm_limit": key.rpm_limit,
+        "tpm_limit": key.tpm_limit,
+        "metadata": dict(key.metadata),
+        "created_at": key.created_at.isoformat().replace("+00:00", "Z"),
+        "revoked": key.revoked,
+    }
+    spend = getattr(request.app.state, "spend", None)
+    if spend is not None:
+        window = budget_window(key.budget_period, request.app.state.clock.now())
+        view["spend"] = money(await spend.limiter.spent(key.id, window))
+        view["budget_window"] = window
+    return view
+
+
+def _json(body: object, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+async def create_key(request: Request) -> Response:
+    store = _store(request)
+    body, _ = await read_json(request)
+    key, secret = issue_key(**_fields(body, creating=True))
+    await store.create(key)
+    return _json({**(await _view(request, key)), "key": secret}, 201)
+
+
+async def list_keys(request: Request) -> Response:
+    store = _store(request)
+    include = request.query_params.get("include_revoked", "false").lower() in ("1", "true", "yes")
+    keys = await store.list_keys(include_revoked=include)
+    return _json({"object": "list", "data": [await _view(request, k) for k in keys]})
+
+
+async def get_key(request: Request) -> Response:
+    key = await _store(request).get(request.path_params["key_id"])
+    if key is None:
+        raise KeyNotFound(f"No key with id '{request.path_params['key_id']}'.")
+    return _json(await _view(request, key))
+
+
+async def update_key(request: Request) -> Response:
+    store = _store(request)
+    body, _ = await read_json(request)
+    changes = KeyChanges(**{name: value for name, value in _fields(body, creating=False).items()})
+    key = await store.update(request.path_params["key_id"], changes)
+    if key is None:
+        raise KeyNotFound(f"No key with id '{request.path_params['key_id']}'.")
+    request.app.state.authenticator.forget()
+    return _json(await _view(request, key))
+
+
+async def revoke_key(request: Request) -> Response:
+    store = _store(request)
+    if not await store.revoke(request.path_params["key_id"]):
+        raise KeyNotFound(f"No key with id '{request.path_params['key_id']}'.")
+    request.app.state.authenticator.forget()
+    return _json({"id": request.path_params["key_id"], "revoked": True})
+
+
+def admin_routes() -> list[Route]:
+    return [
+        Route("/admin/keys", create_key, methods=["POST"]),
+        Route("/admin/keys", list_keys, methods=["GET"]),
+        Route("/admin/keys/{key_id}", get_key, methods=["GET"]),
+        Route("/admin/keys/{key_id}", update_key, methods=["PATCH"]),
+        Route("/admin/keys/{key_id}", revoke_key, methods=["DELETE"]),
+    ]

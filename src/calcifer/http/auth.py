@@ -1,0 +1,130 @@
+"""Who is calling: the master key, a virtual key, or (with no master key configured) anyone.
+
+When `CALCIFER_MASTER_KEY` is set, every `/v1/*` request needs a key (`Authorization: Bearer ...` or
+`x-api-key`), and `/admin/*` needs the master key itself. Keys are compared by digest in constant
+time; a short in-process cache keeps the key store off the hot path (revocations through this
+replica's admin API apply at once, through another replica within `ttl` seconds).
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from calcifer.domain.errors import GatewayError
+from calcifer.domain.keys import KeyStore, VirtualKey, hash_secret
+from calcifer.http.errors import error_response
+
+IDENTITY_KEY = "calcifer.identity"
+_OPEN_PATHS = ("/health", "/ready")
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    is_master: bool
+    key: VirtualKey | None
+
+
+MASTER = Identity(is_master=True, key=None)
+ANONYMOUS = Identity(is_master=False, key=None)
+
+
+class Unauthenticated(GatewayError):
+    kind = "invalid_request_error"
+    code = "invalid_api_key"
+    http_status = 401
+
+
+class Forbidden(GatewayError):
+    kind = "permission_error"
+    code = "forbidden"
+    http_status = 403
+
+
+class Authenticator:
+    def __init__(self, master_key: str | None, keys: KeyStore | None, *, ttl: float = 5.0) -> None:
+        self._master_digest = hash_secret(master_key) if master_key else None
+        self._keys = keys
+        self._ttl = ttl
+        self._cache: dict[str, tuple[float, VirtualKey | None]] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self._master_digest is not None
+
+    def attach(self, keys: KeyStore | None) -> None:
+        """Use `keys` (opened at start-up) to look virtual keys up."""
+        self._keys = keys
+        self._cache.clear()
+
+    def forget(self) -> None:
+        """Drop cached keys (after an admin change through this replica)."""
+        self._cache.clear()
+
+    async def identify(self, presented: str | None) -> Identity:
+        if self._master_digest is None:
+            return ANONYMOUS
+        if not presented:
+            raise Unauthenticated(
+                "Missing API key: send it as 'Authorization: Bearer <key>' or in the 'x-api-key' header."
+            )
+        digest = hash_secret(presented)
+        if hmac.compare_digest(digest, self._master_digest):
+            return MASTER
+        key = await self._lookup(digest)
+        if key is None:
+            raise Unauthenticated("Incorrect API key provided.")
+        return Identity(is_master=False, key=key)
+
+    async def _lookup(self, digest: str) -> VirtualKey | None:
+        now = time.monotonic()
+        cached = self._cache.get(digest)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        key = await self._keys.get_by_secret_hash(digest) if self._keys is not None else None
+        if key is not None and (key.revoked or not hmac.compare_digest(key.secret_hash, digest)):
+            key = None
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[digest] = (now + self._ttl, key)
+        return key
+
+
+def presented_key(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            text = value.decode("latin-1").strip()
+            if text[:7].lower() == "bearer ":
+                return text[7:].strip() or None
+            return text or None
+        if name == b"x-api-key":
+            return value.decode("latin-1").strip() or None
+    return None
+
+
+class AuthMiddleware:
+    """Sets `scope[IDENTITY_KEY]`, or answers 401/403 in the route's error shape."""
+
+    def __init__(self, app: ASGIApp, authenticator: Authenticator) -> None:
+        self.app = app
+        self.authenticator = authenticator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] == "OPTIONS" or scope["path"] in _OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        try:
+            identity = await self.authenticator.identify(presented_key(scope))
+            if scope["path"].startswith("/admin") and self.authenticator.enabled and not identity.is_master:
+                raise Forbidden("The admin API needs the master key.")
+        except GatewayError as error:
+            response = error_response(error)
+            await response(scope, receive, send)
+            return
+        scope[IDENTITY_KEY] = identity
+        scope["calcifer.is_master"] = identity.is_master
+        scope["calcifer.key_id"] = identity.key.id if identity.key is not None else None
+        await self.app(scope, receive, send)

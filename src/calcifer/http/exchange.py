@@ -1,0 +1,164 @@
+"""One chat request through the gateway: admit it, call it, price it and account for it exactly once.
+
+Every chat-shaped endpoint (OpenAI chat, the original API, Anthropic messages) goes through here, so
+keys, limits, budgets, the ledger and the access log behave the same on all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from starlette.requests import Request
+
+from calcifer.domain.errors import GatewayError
+from calcifer.domain.gateway import GatewayService
+from calcifer.domain.spending import OPEN, Admission, SpendControl, prompt_bound
+from calcifer.domain.types import ChatRequest, ChatResponse, JSONObject, Priced, StreamChunk, StreamOutcome
+from calcifer.http.auth import IDENTITY_KEY, Identity
+from calcifer.http.errors import status_of
+from calcifer.http.middleware import FACTS_KEY, RequestFacts
+from calcifer.http.wire import json_object, read_body
+
+
+class StreamCut(GatewayError):
+    """A stream reached what its budget reservation allows and was cut."""
+
+    kind = "budget_exceeded"
+    code = "budget_exceeded"
+    http_status = 429
+
+
+async def read_json(request: Request) -> tuple[JSONObject, int]:
+    """The request's JSON object body and its size in bytes."""
+    settings = request.app.state.settings
+    raw = await read_body(request, settings.max_body_bytes, settings.read_timeout)
+    return json_object(raw), len(raw)
+
+
+class Exchange:
+    def __init__(self, request: Request, chat: ChatRequest, body_size: int) -> None:
+        state = request.app.state
+        self.gateway: GatewayService = state.gateway
+        self.spend: SpendControl | None = getattr(state, "spend", None)
+        self.chat = chat
+        self.body_size = body_size
+        self.identity: Identity | None = request.scope.get(IDENTITY_KEY)
+        self.facts: RequestFacts = request.scope[FACTS_KEY]
+        self.admission: Admission = OPEN
+        self.outcome = StreamOutcome()
+        facts = self.facts
+        facts.model = chat.model
+        facts.stream = chat.stream
+        facts.user, facts.team = _tags(chat.body, self.identity)
+        if self.identity is not None and self.identity.key is not None:
+            facts.key_id = self.identity.key.id
+
+    async def _admit(self) -> None:
+        if self.spend is None or self.identity is None or self.identity.key is None:
+            return
+        messages = self.chat.body.get("messages")
+        count = len(messages) if isinstance(messages, list) else 0
+        images = _image_parts(messages) if isinstance(messages, list) else 0
+        bound = prompt_bound(self.body_size, count, images)
+        self.admission = await self.spend.admit(self.identity.key, self.chat, bound)
+
+    async def _close(self, usage: Any, cost: Any, delivered: bool) -> None:
+        if self.spend is not None and self.admission is not OPEN:
+            await self.spend.close(self.admission, usage, cost, delivered=delivered)
+
+    def _priced(self, priced: Priced | StreamOutcome) -> None:
+        self.facts.provider = priced.provider
+        self.facts.usage = priced.usage
+        self.facts.cost = priced.cost
+
+    async def complete(self) -> tuple[ChatResponse, Priced]:
+        await self._admit()
+        try:
+            response, priced = await self.gateway.complete(self.chat)
+        except BaseException:
+            await self._close(None, None, delivered=False)
+            raise
+        self._priced(priced)
+        await self._close(priced.usage, priced.cost, delivered=True)
+        return response, priced
+
+    async def stream(self) -> tuple[StreamChunk | None, AsyncIterator[StreamChunk]]:
+        """Open the stream and wait for its first chunk (errors before it are plain HTTP errors)."""
+        await self._admit()
+        chunks = self.gateway.stream(self.chat, self.outcome)
+        try:
+            first = await anext(chunks, None)
+        except BaseException:
+            await chunks.aclose()  # type: ignore[attr-defined]
+            self.facts.provider = self.outcome.provider
+            await self._close(None, None, delivered=False)
+            raise
+        return first, self._relay(first, chunks)
+
+    async def _relay(
+        self, first: StreamChunk | None, chunks: AsyncIterator[StreamChunk]
+    ) -> AsyncIterator[StreamChunk]:
+        delivered = 0
+        finished = False
+        try:
+            chunk = first
+            while chunk is not None:
+                if chunk.data.get("choices"):
+                    delivered += 1
+                    if not self.admission.may_deliver(delivered):
+                        raise StreamCut("The stream reached this key's remaining budget and was cut.")
+                yield chunk
+                chunk = await anext(chunks, None)
+            finished = True
+        except asyncio.CancelledError:
+            self.facts.status = 499
+            raise
+        except GatewayError as error:
+            self.facts.status = status_of(error)
+            raise
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
+            self.facts.cut_short = not finished
+            self._priced(self.outcome)
+            await self._close(self.outcome.usage, self.outcome.cost, delivered=self.outcome.chunks > 0)
+
+    def headers(self, priced: Priced | None = None) -> dict[str, str]:
+        """`x-calcifer-*` and, for keys with rate limits, `x-ratelimit-*` headers."""
+        headers = {
+            "x-calcifer-provider": priced.provider if priced else self.outcome.provider,
+            "x-calcifer-model": self.chat.model,
+        }
+        if priced is not None and priced.cost is not None:
+            headers["x-calcifer-cost"] = format(priced.cost, "f")
+        decision = self.admission.decision
+        if decision is not None:
+            for kind, limit, remaining, reset in (
+                ("requests", decision.limit_requests, decision.remaining_requests, decision.reset_requests),
+                ("tokens", decision.limit_tokens, decision.remaining_tokens, decision.reset_tokens),
+            ):
+                if limit is not None and remaining is not None:
+                    headers[f"x-ratelimit-limit-{kind}"] = str(limit)
+                    headers[f"x-ratelimit-remaining-{kind}"] = str(remaining)
+                    headers[f"x-ratelimit-reset-{kind}"] = f"{max(reset, 0):.3f}s"
+        return headers
+
+
+def _tags(body: Mapping[str, object], identity: Identity | None) -> tuple[str | None, str | None]:
+    """The user and team a request is spent for: from its `metadata`/`user`, else its key's metadata."""
+    metadata = body.get("metadata")
+    meta = metadata if isinstance(metadata, Mapping) else {}
+    key_meta = identity.key.metadata if identity is not None and identity.key is not None else {}
+    user = meta.get("user") or body.get("user") or key_meta.get("user")
+    team = meta.get("team") or key_meta.get("team")
+    return (str(user) if user else None), (str(team) if team else None)
+
+
+def _image_parts(messages: list[object]) -> int:
+    count = 0
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list):
+            count += sum(1 for part in content if isinstance(part, dict) and part.get("type") != "text")
+    return count
