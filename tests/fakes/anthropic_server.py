@@ -60,6 +60,7 @@ class AnthropicFake:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/messages", self._handle)
+        app.router.add_post("/v1/messages/count_tokens", self._count)
         return app
 
     async def __aenter__(self) -> AnthropicFake:
@@ -77,14 +78,36 @@ class AnthropicFake:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        self.received.append(Received(dict(request.headers), body))
+    def _refuse(self, request: web.Request) -> web.Response | None:
         if request.headers.get("x-api-key") != self.api_key:
             return web.json_response(error_body("authentication_error", "invalid x-api-key"), status=401)
         if "anthropic-version" not in request.headers:
             message = "anthropic-version: header is required"
             return web.json_response(error_body("invalid_request_error", message), status=400)
+        return None
+
+    async def _count(self, request: web.Request) -> web.Response:
+        """Counts one token per whitespace-separated word of every text, plus 3 per message."""
+        body = await request.json()
+        self.received.append(Received(dict(request.headers), body))
+        refused = self._refuse(request)
+        if refused is not None:
+            return refused
+        for name in body:
+            if name not in ("model", "messages", "system", "tools", "tool_choice", "output_config"):
+                message = f"{name}: Extra inputs are not permitted"
+                return web.json_response(error_body("invalid_request_error", message), status=400)
+        if self.script:
+            reply = self.script.pop(0)
+            return web.json_response(reply.body, status=reply.status, headers=reply.headers)
+        return web.json_response({"input_tokens": _words(body.get("system")) + _words(body["messages"])})
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.received.append(Received(dict(request.headers), body))
+        refused = self._refuse(request)
+        if refused is not None:
+            return refused
         for name in ("model", "max_tokens", "messages"):
             if name not in body:
                 return web.json_response(
@@ -105,6 +128,17 @@ class AnthropicFake:
             await response.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
         await response.write_eof()
         return response
+
+
+def _words(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value.split())
+    if isinstance(value, list):
+        return sum(_words(item) for item in value)
+    if isinstance(value, dict):
+        extra = 3 if "role" in value else 0
+        return extra + sum(_words(v) for k, v in value.items() if k in ("text", "content"))
+    return 0
 
 
 def _default(body: dict[str, Any]) -> Reply:

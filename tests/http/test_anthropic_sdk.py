@@ -18,7 +18,7 @@ from tests.fakes.threaded import AiohttpServer, AsgiServer
 from calcifer.app import create_app
 from calcifer.config import Settings
 from calcifer.domain.pricing import PricingConfig, PricingRegistry
-from calcifer.http.messages import messages
+from calcifer.http.messages import count_tokens, messages
 from calcifer.providers.anthropic import AnthropicProvider
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "anthropic"
@@ -48,6 +48,7 @@ def gateway(fake: AnthropicFake) -> Iterator[AsgiServer]:
     )
     app = create_app(Settings(), providers=[provider], pricing=pricing)
     app.router.routes.insert(0, Route("/v1/messages", messages, methods=["POST"]))
+    app.router.routes.insert(0, Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]))
     server = AsgiServer(app)
     yield server
     server.close()
@@ -190,3 +191,21 @@ def test_error_event_mid_stream_reaches_the_sdk(client: anthropic.Anthropic, fak
     ):
         received.extend(stream.text_stream)
     assert received == ["Par"]
+
+
+def test_count_tokens_for_claude_is_answered_by_anthropic(
+    client: anthropic.Anthropic, fake: AnthropicFake
+) -> None:
+    counted = client.messages.count_tokens(
+        model=CLAUDE, system="Be brief.", messages=[{"role": "user", "content": "hello there world"}]
+    )
+    # The fake counts words plus 3 per message: 2 (system) + 3 + 3.
+    assert counted.input_tokens == 8
+    sent = fake.received[-1].body
+    assert set(sent) == {"model", "system", "messages"}
+
+
+def test_count_tokens_elsewhere_is_an_invalid_request(client: anthropic.Anthropic) -> None:
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client.messages.count_tokens(model="echo4", messages=[{"role": "user", "content": "hi"}])
+    assert "not available" in caught.value.message

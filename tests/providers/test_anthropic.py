@@ -227,3 +227,18 @@ async def test_unreachable_upstream_is_unavailable() -> None:
             await anthropic.complete(chat())
     finally:
         await anthropic.aclose()
+
+
+async def test_count_tokens_sends_only_what_the_endpoint_accepts(
+    fake: AnthropicFake, provider: AnthropicProvider
+) -> None:
+    request = chat(max_completion_tokens=50, temperature=0.1, stop="x", user="u")
+    assert await provider.count_tokens(request) == 5  # "hello there": 2 words + 3 for the message
+    assert set(fake.received[-1].body) == {"model", "messages"}
+
+
+async def test_count_tokens_error_is_typed(fake: AnthropicFake, provider: AnthropicProvider) -> None:
+    fake.reply(404, error_body("not_found_error", "model: claude-x"))
+    with pytest.raises(UpstreamRejected) as caught:
+        await provider.count_tokens(chat())
+    assert (caught.value.status, caught.value.kind) == (404, "not_found_error")

@@ -8,19 +8,20 @@ Anthropic's shape, before and during a stream.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Protocol, runtime_checkable
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from calcifer.domain.errors import GatewayError
+from calcifer.domain.errors import GatewayError, InvalidRequest
 from calcifer.domain.gateway import GatewayService
-from calcifer.domain.types import ChatRequest, StreamChunk, StreamOutcome
+from calcifer.domain.types import ChatRequest, StreamChunk
 from calcifer.http.anthropic_inbound import anthropic_error, message_response, openai_body, sse_frame
 from calcifer.http.anthropic_stream import MessageStream
-from calcifer.http.chat import _first, _relay, cost_headers, json_response, note, parse
+from calcifer.http.chat import event_stream, json_response
 from calcifer.http.errors import error_headers
-from calcifer.http.middleware import LOG_KEY
+from calcifer.http.exchange import Exchange, read_json
 from calcifer.http.sse import EventStream
 from calcifer.http.wire import chat_request
 
@@ -30,22 +31,43 @@ ANTHROPIC_PROVIDER = "anthropic"
 
 async def messages(request: Request) -> Response | EventStream:
     try:
-        gateway, payload = await parse(request)
+        payload, size = await read_json(request)
+        gateway: GatewayService = request.app.state.gateway
         body = openai_body(payload, anthropic_upstream=_to_anthropic(gateway, payload.get("model")))
-        chat = chat_request(body)
-        note(request, chat)
-        if chat.stream:
-            outcome = StreamOutcome()
-            chunks = gateway.stream(chat, outcome)
-            first = await _first(chunks)
-            headers = {"x-calcifer-provider": outcome.provider, "x-calcifer-model": chat.model}
-            frames = _frames(first, chunks, chat, outcome, request)
-            return EventStream(
-                frames, headers=headers, write_timeout=request.app.state.settings.write_timeout
-            )
-        response, priced = await gateway.complete(chat)
-        note(request, chat, priced)
-        return json_response(message_response(response.body, priced.usage, priced.cost), cost_headers(priced))
+        exchange = Exchange(request, chat_request(body), size)
+        if exchange.chat.stream:
+            first, chunks = await exchange.stream()
+            return event_stream(request, _frames(first, chunks, exchange), exchange)
+        response, priced = await exchange.complete()
+        answer = message_response(response.body, priced.usage, priced.cost)
+        return json_response(answer, exchange.headers(priced))
+    except GatewayError as error:
+        return error_response(error)
+
+
+@runtime_checkable
+class TokenCounter(Protocol):
+    """A provider that can count a request's input tokens exactly (Anthropic does, by API).
+
+    It belongs in `domain/ports.py` beside `Provider`; it is here until the domain has it.
+    """
+
+    async def count_tokens(self, request: ChatRequest) -> int: ...
+
+
+async def count_tokens(request: Request) -> Response:
+    """`/v1/messages/count_tokens`: answered for models whose provider can count exactly."""
+    try:
+        payload, _ = await read_json(request)
+        gateway: GatewayService = request.app.state.gateway
+        payload = {"max_tokens": 1, **payload}  # this endpoint takes no `max_tokens`
+        body = openai_body(payload, anthropic_upstream=_to_anthropic(gateway, payload.get("model")))
+        provider, chat = gateway.route(chat_request(body))
+        if not isinstance(provider, TokenCounter):
+            message = f"Token counting is not available for the model '{chat.model}' ({provider.name})."
+            raise InvalidRequest(message, param="model")
+        tokens = await provider.count_tokens(chat)
+        return json_response({"input_tokens": tokens}, {"x-calcifer-provider": provider.name})
     except GatewayError as error:
         return error_response(error)
 
@@ -66,21 +88,17 @@ def _to_anthropic(gateway: GatewayService, model: object) -> bool:
 
 
 async def _frames(
-    first: StreamChunk | None,
-    chunks: AsyncIterator[StreamChunk],
-    chat: ChatRequest,
-    outcome: StreamOutcome,
-    request: Request,
+    first: StreamChunk | None, chunks: AsyncIterator[StreamChunk], exchange: Exchange
 ) -> AsyncIterator[bytes]:
-    translator = MessageStream(chat.model)
+    translator = MessageStream(exchange.chat.model)
+    outcome = exchange.outcome
     try:
-        async for chunk in _relay(first, chunks, outcome, request, chat):
+        async for chunk in chunks:
             for event in translator.feed(chunk.data):
                 yield sse_frame(event)
         for event in translator.finish(outcome.usage, outcome.cost):
             yield sse_frame(event)
     except GatewayError as error:
-        outcome.error = error.message
         status, body = anthropic_error(error)
-        request.scope[LOG_KEY]["status"] = status
+        exchange.facts.status = status
         yield sse_frame(body)

@@ -18,6 +18,8 @@ from calcifer.providers._http import error_for_status, new_session, sse_events, 
 from calcifer.providers.anthropic_stream import AnthropicChunker
 from calcifer.providers.anthropic_wire import anthropic_error_fields, from_anthropic, to_anthropic
 
+# What `/v1/messages/count_tokens` accepts of a Messages request.
+_COUNT_FIELDS = ("model", "system", "messages", "tools", "tool_choice", "output_config")
 # 2023-06-01 accepts `temperature`/`top_p`; the 2026-10-21 version rejects them (PROVIDER_FACTS §2).
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_OUTPUT = 4096
@@ -42,6 +44,7 @@ class AnthropicProvider:
         self._max_output = dict(max_output or {})
         self._api_key = api_key
         self._url = base_url.rstrip("/") + "/v1/messages"
+        self._count_url = self._url + "/count_tokens"
         self._timeout = timeout
         self._credential_setting = credential_setting
         self._session: aiohttp.ClientSession | None = None
@@ -99,6 +102,22 @@ class AnthropicProvider:
                     raise self._error(response.status, raw, response.headers)
         message = _json_object(raw, self.name)
         return from_anthropic(message, int(time.time()), self.name)
+
+    async def count_tokens(self, request: ChatRequest) -> int:
+        """The prompt's input tokens, counted by Anthropic's `/v1/messages/count_tokens` (free of charge)."""
+        wire = to_anthropic(request.body, request.model, 1, stream=False)
+        payload = orjson.dumps({k: wire[k] for k in _COUNT_FIELDS if k in wire})
+        with transport_errors(self.name):
+            async with self._client().post(
+                self._count_url, data=payload, timeout=aiohttp.ClientTimeout(total=self._timeout)
+            ) as response:
+                raw = await response.read()
+                if response.status != 200:
+                    raise self._error(response.status, raw, response.headers)
+        tokens = _json_object(raw, self.name).get("input_tokens")
+        if not isinstance(tokens, int) or isinstance(tokens, bool):
+            raise UpstreamUnavailable(f"{self.name} answered count_tokens without input_tokens")
+        return tokens
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         payload = self._payload(request, stream=True)
