@@ -9,10 +9,13 @@ from typing import Any
 import pytest
 
 from calcifer.catalogue import provider_entries
-from calcifer.domain.cost import cost_of
+from calcifer.domain.cost import CostCalculator, cost_of
 from calcifer.domain.errors import UpstreamRateLimited, UpstreamRejected, UpstreamUnavailable
+from calcifer.domain.gateway import GatewayService
 from calcifer.domain.ports import Credentialed, Lifecycle, Provider
-from calcifer.domain.types import ChatRequest, StreamChunk, Usage
+from calcifer.domain.pricing import PricingRegistry
+from calcifer.domain.routing import ProviderRegistry
+from calcifer.domain.types import ChatRequest, StreamChunk, StreamOutcome, Usage
 from calcifer.providers.gemini import GeminiProvider
 from calcifer.providers.gemini_wire import usage_from_gemini
 from tests.fakes.gemini_server import GeminiFake
@@ -145,6 +148,16 @@ async def test_server_error_is_retryable_and_not_found_is_not(
     assert missing.value.status == 404 and not missing.value.retryable
 
 
+async def test_a_base_url_that_names_the_version_is_used_as_is(fake: GeminiFake) -> None:
+    gemini = GeminiProvider(models=MODELS, api_key=fake.api_key, base_url=fake.base_url + "/v1beta/")
+    await gemini.start()
+    try:
+        response = await gemini.complete(chat("versioned"))
+    finally:
+        await gemini.aclose()
+    assert response.body["choices"][0]["message"]["content"] == "echo: versioned"  # type: ignore[index]
+
+
 async def test_unstarted_provider_fails_cleanly() -> None:
     gemini = GeminiProvider(models=MODELS, api_key="k", base_url="http://127.0.0.1:9")
     with pytest.raises(UpstreamUnavailable, match="not started"):
@@ -173,3 +186,25 @@ def test_long_context_tier_prices_every_token_at_the_tier_rate() -> None:
     large = Usage(prompt_tokens=200_001, completion_tokens=1_000)
     assert cost_of(small, price) == (200_000 * Decimal("1.25") + 1_000 * Decimal("10")) / 1_000_000
     assert cost_of(large, price) == (200_001 * Decimal("2.50") + 1_000 * Decimal("15")) / 1_000_000
+
+
+class _Clock:
+    def now(self) -> float:
+        return 1764000000.0
+
+    async def sleep(self, seconds: float) -> None:
+        return None
+
+
+async def test_gateway_prices_gemini_streams_and_answers_from_the_catalogue(provider: GeminiProvider) -> None:
+    prices = PricingRegistry("test")
+    for since, config in provider_entries("google")["gemini-2.5-flash"].history:
+        prices.register("gemini-2.5-flash", config, since=since)
+    gateway = GatewayService(ProviderRegistry([provider]), CostCalculator(prices), _Clock())
+    # The fake reports 10 prompt and 4 candidate tokens: $0.30 and $2.50 per 1M.
+    expected = (10 * Decimal("0.30") + 4 * Decimal("2.50")) / 1_000_000
+    _response, priced = await gateway.complete(chat())
+    outcome = StreamOutcome()
+    chunks = [c async for c in gateway.stream(chat(stream=True), outcome)]
+    assert priced.cost == expected and outcome.cost == expected and outcome.provider == "gemini"
+    assert chunks[-1].usage == outcome.usage

@@ -6,6 +6,7 @@ and `gemini_stream`; this module is the I/O shell.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from urllib.parse import quote
@@ -40,7 +41,10 @@ class GeminiProvider:
         self.name = name
         self.models = models
         self._api_key = api_key
-        self._base = f"{base_url.rstrip('/')}/{api_version}/models/"
+        base = base_url.rstrip("/")
+        if not re.search(r"/v1(alpha|beta)?\d*$", base):  # a base URL may already name the version
+            base = f"{base}/{api_version}"
+        self._base = f"{base}/models/"
         self._timeout = timeout
         self._credential_setting = credential_setting
         self._session: aiohttp.ClientSession | None = None
