@@ -181,3 +181,33 @@ def test_max_completion_tokens_wins_over_max_tokens_and_null_is_ignored() -> Non
     fallback = to_gemini({"messages": messages, "max_completion_tokens": None, "max_tokens": 99})
     assert both["generationConfig"] == {"maxOutputTokens": 10}
     assert fallback["generationConfig"] == {"maxOutputTokens": 99}
+
+
+@pytest.mark.parametrize(
+    ("model", "effort", "expected"),
+    [
+        ("gemini-2.5-flash", "none", {"thinkingBudget": 0}),
+        ("gemini-2.5-pro", "low", {"thinkingBudget": 1024}),
+        ("gemini-2.5-flash", "medium", {"thinkingBudget": 8192}),
+        ("gemini-2.5-flash", "high", {"thinkingBudget": 24576}),
+        ("gemini-3-pro-preview", "low", {"thinkingLevel": "low"}),
+        ("gemini-3-flash-preview", "minimal", {"thinkingLevel": "minimal"}),
+        ("gemini-3-pro-preview", "none", None),
+        ("gemini-2.5-flash", "extreme", None),
+    ],
+)
+def test_reasoning_effort_becomes_a_thinking_config(model: str, effort: str, expected: object) -> None:
+    request = to_gemini({"messages": [{"role": "user", "content": "hi"}], "reasoning_effort": effort}, model)
+    config = request.get("generationConfig", {})
+    assert isinstance(config, dict) and config.get("thinkingConfig") == expected
+
+
+def test_a_native_thinking_config_wins_over_reasoning_effort() -> None:
+    body = {
+        "messages": [{"role": "user", "content": "hi"}],
+        "reasoning_effort": "high",
+        "generationConfig": {"thinkingConfig": {"thinkingBudget": 128}},
+    }
+    assert to_gemini(body, "gemini-2.5-flash")["generationConfig"] == {
+        "thinkingConfig": {"thinkingBudget": 128}
+    }

@@ -87,7 +87,7 @@ class GeminiProvider:
         return error_for_status(gemini_status(status, raw), raw, headers, self.name, gemini_error_fields)
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        payload = orjson.dumps(to_gemini(request.body))
+        payload = orjson.dumps(to_gemini(request.body, request.model))
         url = self._url(request.model, ":generateContent")
         with transport_errors(self.name):
             async with self._client().post(
@@ -101,7 +101,7 @@ class GeminiProvider:
         return ChatResponse(body=body, usage=usage, provider=self.name)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
-        payload = orjson.dumps(to_gemini(request.body))
+        payload = orjson.dumps(to_gemini(request.body, request.model))
         url = self._url(request.model, ":streamGenerateContent?alt=sse")
         translator = GeminiStream(request.model, int(time.time()))
         with transport_errors(self.name):

@@ -24,6 +24,7 @@ _ROLES = {"user": "user", "assistant": "model", "tool": "user", "function": "use
 _AUDIO_MIME = {"wav": "audio/wav", "mp3": "audio/mp3"}
 _NATIVE_TOP_LEVEL = ("safetySettings", "cachedContent", "labels")
 _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
+_THINKING_BUDGETS = {"none": 0, "low": 1024, "medium": 8192, "high": 24576}
 _FINISH = {
     "STOP": "stop",
     "MAX_TOKENS": "length",
@@ -39,7 +40,7 @@ _FILTERED = "content_filter"  # SAFETY, RECITATION, BLOCKLIST, PROHIBITED_CONTEN
 # --- request --------------------------------------------------------------------------------------
 
 
-def to_gemini(body: Mapping[str, object]) -> JSONObject:
+def to_gemini(body: Mapping[str, object], model: str = "") -> JSONObject:
     """The `generateContent` request for an OpenAI chat-completions body (the model goes in the URL)."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
@@ -75,7 +76,7 @@ def to_gemini(body: Mapping[str, object]) -> JSONObject:
     if system:
         request["systemInstruction"] = {"parts": system}
     _tools(body, request)
-    config = _generation_config(body)
+    config = _generation_config(body, model)
     if config:
         request["generationConfig"] = config
     for key in _NATIVE_TOP_LEVEL:
@@ -216,7 +217,18 @@ def _tools(body: Mapping[str, object], request: JSONObject) -> None:
         request["toolConfig"] = {"functionCallingConfig": mode}
 
 
-def _generation_config(body: Mapping[str, object]) -> JSONObject:
+def _thinking(effort: object, model: str) -> JSONObject | None:
+    """`reasoning_effort` as Gemini's `thinkingConfig`: a token budget for Gemini 2.x (Google's own
+    OpenAI-compatibility mapping: none 0, low 1K, medium 8K, high 24K), a thinking level after it."""
+    if not isinstance(effort, str):
+        return None
+    if model.startswith("gemini-2"):
+        budget = _THINKING_BUDGETS.get(effort)
+        return None if budget is None else {"thinkingBudget": budget}
+    return {"thinkingLevel": effort} if effort in ("minimal", "low", "medium", "high") else None
+
+
+def _generation_config(body: Mapping[str, object], model: str) -> JSONObject:
     config: JSONObject = {}
     renames = (
         ("temperature", "temperature"),
@@ -246,6 +258,9 @@ def _generation_config(body: Mapping[str, object]) -> JSONObject:
         schema = fmt.get("json_schema")
         if isinstance(schema, Mapping) and schema.get("schema") is not None:
             config["responseJsonSchema"] = schema["schema"]
+    thinking = _thinking(body.get("reasoning_effort"), model)
+    if thinking is not None:
+        config["thinkingConfig"] = thinking
     native = body.get("generationConfig")
     if isinstance(native, Mapping):
         config.update(native)
