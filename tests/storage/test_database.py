@@ -6,12 +6,14 @@ import asyncio
 import sys
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from calcifer.domain.ledger import SpendRecord
 from calcifer.storage.database import Database, async_url, open_database
@@ -114,7 +116,7 @@ async def test_migrated_schema_matches_the_tables_the_code_uses(db: Database) ->
         assert await connection.run_sync(differences) == []
 
 
-async def test_sqlite_runs_in_wal_mode_and_waits_for_locks(tmp_path: object) -> None:
+async def test_sqlite_runs_in_wal_mode_and_waits_for_locks(tmp_path: Path) -> None:
     db = await open_database(f"sqlite:///{tmp_path}/wal.db")
     try:
         async with db.engine.connect() as connection:
@@ -133,3 +135,14 @@ async def test_in_memory_sqlite_is_one_database() -> None:
         assert (await ledger.query("model")).total.requests == 1
     finally:
         await db.aclose()
+
+
+async def test_an_unreachable_database_fails_at_start() -> None:
+    with pytest.raises((OSError, SQLAlchemyError)):
+        await open_database("postgresql://postgres@127.0.0.1:1/test")
+
+
+async def test_a_sqlite_file_gets_its_directory(tmp_path: Path) -> None:
+    db = await open_database(f"sqlite:///{tmp_path}/new/dir/calcifer.db")
+    await db.aclose()
+    assert (tmp_path / "new" / "dir" / "calcifer.db").is_file()

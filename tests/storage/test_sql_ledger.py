@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select, text
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, StatementError
+from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 
 from calcifer.domain.ledger import GROUP_BY, GroupBy, SpendLedger, SpendRecord
 from calcifer.storage.database import Database
-from calcifer.storage.ledger import SqlLedger
+from calcifer.storage.ledger import SqlLedger, _refused
 from calcifer.storage.schema import METADATA, spend
 
 D = Decimal
@@ -288,3 +290,50 @@ async def test_since_is_inclusive_until_exclusive_and_key_filters(db: Database) 
     assert await requests(key_id="nobody") == 0
     empty = await ledger.query("key", key_id="nobody")
     assert (empty.groups, empty.total.cost) == ((), None)
+
+
+async def test_flush_needs_a_running_writer_and_start_is_idempotent(db: Database) -> None:
+    ledger = SqlLedger(db)
+    with pytest.raises(RuntimeError, match="start"):
+        await ledger.flush()
+    await ledger.start()
+    await ledger.start()
+    ledger.record(row(1))
+    await ledger.flush()
+    assert await count_rows(db) == 1
+    await ledger.aclose()
+    await ledger.start()  # closed for good
+    ledger.record(row(2))
+    assert (ledger.written, ledger.dropped) == (1, 1)
+
+
+async def test_naive_windows_are_refused(db: Database) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await SqlLedger(db).query("model", since=datetime(2026, 1, 1))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await SqlLedger(db).query("model", until=datetime(2026, 1, 1))
+
+
+class _Orig(Exception):
+    def __init__(self, sqlstate: str | None) -> None:
+        super().__init__("x")
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("error", "refused"),
+    [
+        (DataError("INSERT", {}, _Orig(None)), True),
+        (IntegrityError("INSERT", {}, _Orig(None)), True),
+        (DBAPIError("INSERT", {}, _Orig("22003")), True),  # numeric value out of range
+        (DBAPIError("INSERT", {}, _Orig("23502")), True),  # not-null violation
+        (OperationalError("INSERT", {}, _Orig("08006")), False),  # connection failure
+        (DBAPIError("INSERT", {}, _Orig(None)), False),
+        (StatementError("bind", "INSERT", {}, ValueError("x")), True),
+        (SqlTimeoutError("pool exhausted"), False),
+        (ConnectionResetError(), False),
+        (OverflowError("int too large"), True),
+    ],
+)
+def test_only_errors_about_the_rows_drop_rows(error: Exception, refused: bool) -> None:
+    assert _refused(error) is refused

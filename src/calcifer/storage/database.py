@@ -97,6 +97,7 @@ def _sqlite_engine(target: URL) -> AsyncEngine:
         # One shared connection: every new connection to ":memory:" would be a new, empty database.
         engine = create_async_engine(target, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
+        Path(str(target.database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(target)
 
     @event.listens_for(engine.sync_engine, "connect")

@@ -69,8 +69,8 @@ class SqlLedger:
         return self._queue.qsize()
 
     async def start(self) -> None:
-        if self._task is None and not self._closing:
-            self._task = asyncio.create_task(self._run(), name="calcifer-ledger-writer")
+        if not self._closing:
+            self._writer()
 
     async def flush(self) -> None:
         """Wait until every row queued so far is written (or dropped). The writer must be running."""
@@ -79,14 +79,17 @@ class SqlLedger:
         await self._queue.join()
 
     async def aclose(self) -> None:
-        """Write every queued row, then stop. Idempotent."""
+        """Write every queued row (recorded before `start()` too), then stop. Idempotent."""
+        task = self._writer()
         if not self._closing:
             self._closing = True
-            if self._task is None:
-                self._task = asyncio.create_task(self._run(), name="calcifer-ledger-writer")
             await self._queue.put(_STOP)
-        if self._task is not None:
-            await self._task
+        await task
+
+    def _writer(self) -> asyncio.Task[None]:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="calcifer-ledger-writer")
+        return self._task
 
     async def query(
         self,
@@ -95,6 +98,8 @@ class SqlLedger:
         until: datetime | None = None,
         key_id: str | None = None,
     ) -> SpendReport:
+        if (since is not None and since.tzinfo is None) or (until is not None and until.tzinfo is None):
+            raise ValueError("since and until must be timezone-aware datetimes")
         group = self._group_column(group_by).label("grp")
         statement = select(
             group,
