@@ -12,7 +12,8 @@ from calcifer.domain.errors import ProviderError, ProviderNotConfigured
 from calcifer.domain.ports import Clock, Credentialed, Provider
 from calcifer.domain.retry import RetryPolicy
 from calcifer.domain.routing import ProviderRegistry
-from calcifer.domain.types import ChatRequest, ChatResponse, Priced, StreamChunk, StreamOutcome
+from calcifer.domain.tokens import TokenCounter, answer_text, collect_chunk, estimate_usage
+from calcifer.domain.types import ChatRequest, ChatResponse, Priced, StreamChunk, StreamOutcome, Usage
 
 
 class GatewayService:
@@ -25,6 +26,7 @@ class GatewayService:
         policies: Mapping[str, RetryPolicy] | None = None,
         default_policy: RetryPolicy | None = None,
         rand: Callable[[], float] = random.random,
+        counter: TokenCounter | None = None,
     ) -> None:
         self.registry = registry
         self.calculator = calculator
@@ -32,6 +34,7 @@ class GatewayService:
         self._policies = dict(policies or {})
         self._default_policy = default_policy or RetryPolicy()
         self._rand = rand
+        self._counter = counter  # estimates usage a provider did not report (None: no estimate)
 
     def route(self, request: ChatRequest) -> tuple[Provider, ChatRequest]:
         """The provider for the request, and the request as that provider must see it."""
@@ -43,10 +46,12 @@ class GatewayService:
         return provider, request
 
     def price(self, model: str, response_usage: ChatResponse | StreamChunk) -> Priced:
-        at = datetime.fromtimestamp(self._clock.now(), UTC)
-        cost = self.calculator.cost(model, response_usage.usage, at)
         provider = response_usage.provider if isinstance(response_usage, ChatResponse) else ""
-        return Priced(response_usage.usage, cost, provider, model)
+        return self._price_usage(model, response_usage.usage, provider)
+
+    def _price_usage(self, model: str, usage: Usage | None, provider: str) -> Priced:
+        at = datetime.fromtimestamp(self._clock.now(), UTC)
+        return Priced(usage, self.calculator.cost(model, usage, at), provider, model)
 
     async def complete(self, request: ChatRequest) -> tuple[ChatResponse, Priced]:
         provider, request = self.route(request)
@@ -61,6 +66,9 @@ class GatewayService:
                 await self._wait_or_raise(policy, retry, error)
         if not response.provider:
             response = replace(response, provider=provider.name)
+        if response.usage is None and self._counter is not None:
+            usage = estimate_usage(self._counter, request, answer_text(response.body))
+            return response, self._price_usage(request.model, usage, response.provider)
         return response, self.price(request.model, response)
 
     async def stream(self, request: ChatRequest, outcome: StreamOutcome) -> AsyncIterator[StreamChunk]:
@@ -78,11 +86,14 @@ class GatewayService:
                 first = await anext(chunks)
                 break
             except StopAsyncIteration:
+                self._estimate_stream(request, outcome, [])
                 return
             except ProviderError as error:
                 await _aclose(chunks)
                 retry += 1
                 await self._wait_or_raise(policy, retry, error)
+        # The generated text, kept only to estimate the usage if the stream brings none.
+        generated: list[str] | None = [] if self._counter is not None else None
         try:
             chunk: StreamChunk | None = first
             while chunk is not None:
@@ -90,10 +101,22 @@ class GatewayService:
                 if chunk.usage is not None:
                     priced = self.price(request.model, chunk)
                     outcome.usage, outcome.cost = priced.usage, priced.cost
+                elif generated is not None:
+                    collect_chunk(chunk.data, generated)
                 yield chunk
                 chunk = await anext(chunks, None)
         finally:
+            if generated is not None:
+                self._estimate_stream(request, outcome, generated)
             await _aclose(chunks)
+
+    def _estimate_stream(self, request: ChatRequest, outcome: StreamOutcome, generated: list[str]) -> None:
+        """A stream over (whole, failed or cut short) without usage: estimate it from what was sent."""
+        if self._counter is None or outcome.usage is not None:
+            return
+        usage = estimate_usage(self._counter, request, "".join(generated))
+        priced = self._price_usage(request.model, usage, outcome.provider)
+        outcome.usage, outcome.cost = priced.usage, priced.cost
 
     async def _wait_or_raise(self, policy: RetryPolicy, retry: int, error: ProviderError) -> None:
         delay = policy.delay(retry, error, self._rand())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import orjson
 from starlette.requests import Request
@@ -10,18 +12,69 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from calcifer.domain.ports import Credentialed
+from calcifer.domain.pricing import PricingConfig, PricingRegistry
 from calcifer.domain.routing import ProviderRegistry
 from calcifer.http.chat import chat_completions, completions
 
 
-def models_body(registry: ProviderRegistry, created: int | None = None) -> bytes:
-    """OpenAI's model list, built once at start-up: every routable model, owned by its provider."""
+def models_body(
+    registry: ProviderRegistry,
+    created: int | None = None,
+    pricing: PricingRegistry | None = None,
+    at: datetime | None = None,
+) -> bytes:
+    """OpenAI's model list, built once at start-up: every routable model, owned by its provider.
+
+    With `pricing`, each entry also carries the price in force at `at` (start-up when None) as exact
+    decimal strings per 1M tokens (`pricing: null` for an unpriced model); an alias shows its target's.
+    """
     stamp = int(time.time()) if created is None else created
-    data = [
-        {"id": model, "object": "model", "created": stamp, "owned_by": provider.name}
-        for model, provider in sorted(registry.models(), key=lambda item: item[0])
-    ]
+    now = at or datetime.now(UTC)
+    data: list[dict[str, object]] = []
+    for model, provider in sorted(registry.models(), key=lambda item: item[0]):
+        entry: dict[str, object] = {
+            "id": model,
+            "object": "model",
+            "created": stamp,
+            "owned_by": provider.name,
+        }
+        if pricing is not None:
+            price = pricing.get(registry.resolve(model)[1], now)
+            entry["pricing"] = None if price is None else _pricing_json(price, pricing.version)
+        data.append(entry)
     return orjson.dumps({"object": "list", "data": data})
+
+
+def _pricing_json(price: PricingConfig, catalogue: str) -> dict[str, object]:
+    body: dict[str, object] = _rates_json(price)
+    body["tiers"] = [
+        {"prompt_tokens_above": tier.threshold, **_rates_json(tier.config)}
+        for tier in sorted(price.tiers, key=lambda t: t.threshold)
+    ]
+    body["currency"] = "USD"
+    body["catalogue"] = catalogue
+    return body
+
+
+def _rates_json(price: PricingConfig) -> dict[str, object]:
+    """Each token class's rate as charged (a class without its own rate is charged its base rate)."""
+    cache_write = _or(price.cache_write_cost_per_1k, price.input_cost_per_1k)
+    return {
+        "input_per_1m": _per_1m(price.input_cost_per_1k),
+        "cached_input_per_1m": _per_1m(_or(price.cached_input_cost_per_1k, price.input_cost_per_1k)),
+        "cache_write_per_1m": _per_1m(cache_write),
+        "cache_write_1h_per_1m": _per_1m(_or(price.cache_write_1h_cost_per_1k, cache_write)),
+        "output_per_1m": _per_1m(price.output_cost_per_1k),
+        "reasoning_per_1m": _per_1m(_or(price.reasoning_cost_per_1k, price.output_cost_per_1k)),
+    }
+
+
+def _or(rate: Decimal | None, base: Decimal) -> Decimal:
+    return base if rate is None else rate
+
+
+def _per_1m(per_1k: Decimal) -> str:
+    return format((per_1k * 1000).normalize(), "f")
 
 
 async def list_models(request: Request) -> Response:
