@@ -50,6 +50,14 @@ def test_request_for_anthropic_upstream_keeps_cache_control_and_top_k() -> None:
     assert body["top_k"] == 40
 
 
+def test_tool_error_flag_goes_only_to_an_anthropic_upstream() -> None:
+    result = {"type": "tool_result", "tool_use_id": "t", "is_error": True, "content": "boom"}
+    payload = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [result]}]}
+    tool = {"role": "tool", "tool_call_id": "t", "content": "boom"}
+    assert openai_body(payload)["messages"] == [tool]
+    assert openai_body(payload, anthropic_upstream=True)["messages"] == [{**tool, "is_error": True}]
+
+
 def test_request_minimal() -> None:
     payload = {"model": "gpt-4o", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
     assert openai_body(payload) == {

@@ -61,6 +61,31 @@ def test_request_minimal_uses_default_max_tokens_and_no_optional_fields() -> Non
     }
 
 
+def test_tool_error_flag_and_empty_turns() -> None:
+    body = {
+        "messages": [
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "content": ""},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "t1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "t1", "content": "failed", "is_error": True},
+        ]
+    }
+    assert to_anthropic(body, "m", 1, stream=False)["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "go"}]},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]},
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "failed", "is_error": True}],
+        },
+    ]
+
+
 def test_request_max_tokens_falls_back_to_deprecated_field() -> None:
     body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 77}
     assert to_anthropic(body, "m", 4096, stream=False)["max_tokens"] == 77

@@ -66,7 +66,8 @@ def openai_body(payload: Mapping[str, object], *, anthropic_upstream: bool = Fal
     """The chat-completions body for a Messages request (PROVIDER_FACTS §2.1, read backwards).
 
     With `anthropic_upstream`, Anthropic-only hints the Anthropic provider understands are kept
-    (`cache_control` on content and tools, `top_k`); other upstreams would reject them.
+    (`cache_control` on content, tools and tool results, `is_error`, `top_k`); other upstreams would
+    reject them.
     """
     model = _field(payload, "model", str, "a valid string")
     max_tokens = _field(payload, "max_tokens", int, "a valid integer")
@@ -116,11 +117,11 @@ def _tool_choice(choice: object, body: JSONObject) -> None:
 
 
 class _Converter:
-    def __init__(self, keep_cache: bool) -> None:
-        self._keep_cache = keep_cache
+    def __init__(self, anthropic_upstream: bool) -> None:
+        self._anthropic = anthropic_upstream
 
     def _cache(self, block: Mapping[str, object], part: JSONObject) -> JSONObject:
-        if self._keep_cache and isinstance(block.get("cache_control"), Mapping):
+        if self._anthropic and isinstance(block.get("cache_control"), Mapping):
             part["cache_control"] = block["cache_control"]
         return part
 
@@ -184,7 +185,14 @@ class _Converter:
                 continue
             if kind == "tool_result":
                 text = "".join(str(p["text"]) for p in self._text_parts(block.get("content") or "", where))
-                results.append({"role": "tool", "tool_call_id": block.get("tool_use_id"), "content": text})
+                result: JSONObject = {
+                    "role": "tool",
+                    "tool_call_id": block.get("tool_use_id"),
+                    "content": text,
+                }
+                if self._anthropic and block.get("is_error") is True:
+                    result["is_error"] = True
+                results.append(self._cache(block, result))
             elif kind == "text":
                 parts.append(self._cache(block, {"type": "text", "text": block.get("text")}))
             elif kind in ("image", "document"):

@@ -100,6 +100,8 @@ def _conversation(messages: list[object]) -> tuple[list[JSONObject], list[JSONOb
             raise InvalidRequest(
                 f"'messages[{i}].role' {role!r} cannot be sent to Anthropic.", param=f"messages[{i}].role"
             )
+        if not blocks:
+            continue  # Anthropic refuses empty turns (e.g. an assistant message with content "")
         if turns and turns[-1]["role"] == role:
             previous = turns[-1]["content"]
             assert isinstance(previous, list)
@@ -214,7 +216,9 @@ def _tool_result(message: Mapping[str, object], i: int) -> JSONObject:
         block["content"] = content
     else:
         block["content"] = _text_blocks(content, i)
-    return block
+    if message.get("is_error") is True:  # set by the native Anthropic endpoint; not OpenAI's
+        block["is_error"] = True
+    return _cache(message, block)
 
 
 def _tool(tool: object, i: int) -> JSONObject:
