@@ -18,6 +18,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from calcifer.catalogue import catalogue_version, openai_chat_entries
 from calcifer.config import Settings
@@ -37,6 +38,7 @@ from calcifer.http.auth import Authenticator, AuthMiddleware
 from calcifer.http.errors import MethodNotAllowed, RouteNotFound, error_response, internal_error_response
 from calcifer.http.middleware import RequestContext, RequestFacts
 from calcifer.http.routes import models_body, routes
+from calcifer.http.spend import spend
 from calcifer.limits.memory import MemoryLimiter
 from calcifer.limits.redis import RedisLimiter
 from calcifer.observability.logging import access_line, configure_logging
@@ -170,7 +172,7 @@ def create_app(
         access_line(facts.log_line())
 
     app = Starlette(
-        routes=[*routes(), *admin_routes()],
+        routes=[*routes(), Route("/v1/spend", spend, methods=["GET"]), *admin_routes()],
         middleware=[
             Middleware(RequestContext, finishers=(record, log)),
             Middleware(
@@ -196,7 +198,7 @@ def create_app(
     state.clock = clock
     state.authenticator = authenticator
     state.spend = SpendControl(limiter, calculator, clock)
-    state.models_body = models_body(registry)
+    state.models_body = models_body(registry, pricing=pricing)
     state.ready = False
     return app
 

@@ -47,6 +47,43 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings() -> Settings | None:
+    try:
+        return Settings.from_env(os.environ)
+    except ConfigError as exc:
+        print(f"calcifer: configuration error: {exc}", file=sys.stderr)
+        return None
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from calcifer import keys_cli
+
+    settings = _settings()
+    if settings is None:
+        return 2
+    try:
+        text, code = keys_cli.run(args, settings.database_url)
+    except ValueError as exc:
+        print(f"calcifer keys: {exc}", file=sys.stderr)
+        return 2
+    print(text)
+    return code
+
+
+def _spend(args: argparse.Namespace) -> int:
+    from calcifer.spend_cli import spend_command
+
+    settings = _settings()
+    if settings is None:
+        return 2
+    try:
+        print(spend_command(settings.database_url, args.by, args.since, until=args.until, key_id=args.key))
+    except ValueError as exc:
+        print(f"calcifer spend: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="calcifer", description="Calcifer, an AI gateway.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -55,6 +92,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, help="port (default SERVER_PORT or 8080)")
     serve.add_argument("--workers", type=int, help="worker processes sharing the port (default 1)")
     serve.set_defaults(handler=_serve)
+    spend = commands.add_parser("spend", help="print spend from the ledger (CALCIFER_DATABASE_URL)")
+    spend.add_argument(
+        "--by", default="model", help="key, model, provider, user, team or day (default model)"
+    )
+    spend.add_argument("--since", help="e.g. 7d, 24h or an ISO 8601 time")
+    spend.add_argument("--until", help="an ISO 8601 time or a span back from now")
+    spend.add_argument("--key", help="only this key id")
+    spend.set_defaults(handler=_spend)
+    keys = commands.add_parser("keys", help="manage virtual keys in the database (CALCIFER_DATABASE_URL)")
+    from calcifer.keys_cli import add_arguments
+
+    add_arguments(keys)
+    keys.set_defaults(handler=_keys)
     args = parser.parse_args(argv)
     handler = args.handler
     result: int = handler(args)

@@ -125,6 +125,6 @@ class AuthMiddleware:
             await response(scope, receive, send)
             return
         scope[IDENTITY_KEY] = identity
-        scope["calcifer.is_master"] = identity.is_master
+        scope["calcifer.is_master"] = identity.is_master or not self.authenticator.enabled
         scope["calcifer.key_id"] = identity.key.id if identity.key is not None else None
         await self.app(scope, receive, send)
