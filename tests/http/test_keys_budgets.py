@@ -156,6 +156,6 @@ def test_spend_api_shows_a_key_only_its_own_spend(secured: AsgiServer) -> None:
             "prompt_tokens": 6,
             "completion_tokens": 6,
             "cost": 0.0006,
-            "unpriced": 0,
+            "unpriced_requests": 0,
         }
     ]
