@@ -45,6 +45,7 @@ class AnthropicFake:
         self.api_key = api_key
         self.received: list[Received] = []
         self.script: list[Reply] = []
+        self.model_limits = {"claude-sonnet-4-5-20250929": 64000, "claude-opus-4-1-20250805": 32000}
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
@@ -61,6 +62,7 @@ class AnthropicFake:
         app = web.Application()
         app.router.add_post("/v1/messages", self._handle)
         app.router.add_post("/v1/messages/count_tokens", self._count)
+        app.router.add_get("/v1/models", self._models)
         return app
 
     async def __aenter__(self) -> AnthropicFake:
@@ -85,6 +87,28 @@ class AnthropicFake:
             message = "anthropic-version: header is required"
             return web.json_response(error_body("invalid_request_error", message), status=400)
         return None
+
+    async def _models(self, request: web.Request) -> web.Response:
+        """One page of the Models API, with the fields the gateway reads (`id`, `max_tokens`)."""
+        refused = self._refuse(request)
+        if refused is not None:
+            return refused
+        if self.script:
+            reply = self.script.pop(0)
+            return web.json_response(reply.body, status=reply.status, headers=reply.headers)
+        data = [
+            {
+                "type": "model",
+                "id": model,
+                "display_name": model,
+                "created_at": "2025-09-29T00:00:00Z",
+                "max_input_tokens": 200000,
+                "max_tokens": limit,
+            }
+            for model, limit in self.model_limits.items()
+        ]
+        first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
+        return web.json_response({"data": data, "has_more": False, "first_id": first, "last_id": last})
 
     async def _count(self, request: web.Request) -> web.Response:
         """Counts one token per whitespace-separated word of every text, plus 3 per message."""

@@ -242,3 +242,40 @@ async def test_count_tokens_error_is_typed(fake: AnthropicFake, provider: Anthro
     with pytest.raises(UpstreamRejected) as caught:
         await provider.count_tokens(chat())
     assert (caught.value.status, caught.value.kind) == (404, "not_found_error")
+
+
+async def test_maximum_output_is_learned_from_the_models_api(fake: AnthropicFake) -> None:
+    anthropic = AnthropicProvider(
+        models=frozenset({"claude-sonnet-4-5", "claude-opus-4-1"}),
+        max_output={"claude-opus-4-1": 1000},
+        api_key=API_KEY,
+        base_url=fake.base_url,
+        discover_max_output=True,
+    )
+    await anthropic.start()
+    try:
+        await anthropic.complete(chat("claude-sonnet-4-5"))
+        await anthropic.complete(chat("claude-opus-4-1"))
+    finally:
+        await anthropic.aclose()
+    # Learned under the dated id's alias; a maximum given by configuration wins.
+    assert [r.body["max_tokens"] for r in fake.received] == [64000, 1000]
+    assert anthropic.max_tokens_for("claude-sonnet-4-5-20250929") == 64000
+
+
+async def test_models_api_failure_keeps_the_defaults(
+    fake: AnthropicFake, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.reply(500, error_body("api_error", "Internal server error"))
+    anthropic = AnthropicProvider(
+        models=MODELS, api_key=API_KEY, base_url=fake.base_url, discover_max_output=True
+    )
+    await anthropic.start()
+    try:
+        assert anthropic.max_tokens_for("claude-sonnet-4-5") == 4096
+        assert "could not read Anthropic's model limits: Internal server error" in caplog.text
+        fake.reply(503, error_body("overloaded_error", "Overloaded"))
+        with pytest.raises(UpstreamUnavailable):
+            await anthropic.learn_max_output()
+    finally:
+        await anthropic.aclose()

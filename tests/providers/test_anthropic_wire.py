@@ -14,6 +14,7 @@ from calcifer.providers.anthropic_stream import AnthropicChunker
 from calcifer.providers.anthropic_wire import (
     anthropic_error_fields,
     from_anthropic,
+    max_output_from_models,
     to_anthropic,
     usage_from_anthropic,
 )
@@ -278,3 +279,21 @@ def test_error_fields() -> None:
     assert anthropic_error_fields(raw) == ("Overloaded", "overloaded_error", None, None)
     assert anthropic_error_fields(b"<html>bad gateway</html>") is None
     assert anthropic_error_fields(b'{"error": "nope"}') is None
+
+
+def test_max_output_from_models_page() -> None:
+    page = {
+        "data": [
+            {"type": "model", "id": "claude-sonnet-4-5-20250929", "max_tokens": 64000},
+            {"type": "model", "id": "claude-x-20250101", "max_tokens": 8192},
+            {"type": "model", "id": "claude-x", "max_tokens": 4000},
+            {"type": "model", "id": "claude-unknown-limit", "max_tokens": None},
+        ],
+        "has_more": False,
+    }
+    assert max_output_from_models(page) == {
+        "claude-sonnet-4-5-20250929": 64000,
+        "claude-sonnet-4-5": 64000,
+        "claude-x-20250101": 8192,
+        "claude-x": 4000,
+    }

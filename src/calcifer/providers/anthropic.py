@@ -6,6 +6,7 @@ and `anthropic_stream.py` (stream events).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 
@@ -16,7 +17,14 @@ from calcifer.domain.errors import ProviderError, UpstreamUnavailable
 from calcifer.domain.types import ChatRequest, ChatResponse, StreamChunk
 from calcifer.providers._http import error_for_status, new_session, sse_events, transport_errors
 from calcifer.providers.anthropic_stream import AnthropicChunker
-from calcifer.providers.anthropic_wire import anthropic_error_fields, from_anthropic, to_anthropic
+from calcifer.providers.anthropic_wire import (
+    anthropic_error_fields,
+    from_anthropic,
+    max_output_from_models,
+    to_anthropic,
+)
+
+_log = logging.getLogger("calcifer.providers.anthropic")
 
 # What `/v1/messages/count_tokens` accepts of a Messages request.
 _COUNT_FIELDS = ("model", "system", "messages", "tools", "tool_choice", "output_config")
@@ -38,10 +46,13 @@ class AnthropicProvider:
         timeout: float = 600.0,
         name: str = "anthropic",
         credential_setting: str = "ANTHROPIC_API_KEY",
+        discover_max_output: bool = False,
     ) -> None:
         self.name = name
         self.models = models
         self._max_output = dict(max_output or {})
+        self._discover = discover_max_output
+        self._models_url = base_url.rstrip("/") + "/v1/models?limit=1000"
         self._api_key = api_key
         self._url = base_url.rstrip("/") + "/v1/messages"
         self._count_url = self._url + "/count_tokens"
@@ -70,6 +81,29 @@ class AnthropicProvider:
             if self._api_key:
                 headers["x-api-key"] = self._api_key
             self._session = new_session(self._timeout, headers)
+            if self._discover and self.configured:
+                try:
+                    await self.learn_max_output()
+                except ProviderError as error:
+                    _log.warning("could not read Anthropic's model limits: %s", error.message)
+
+    async def learn_max_output(self) -> int:
+        """Read each model's maximum output from Anthropic's Models API, for the models whose maximum
+        was not given; the number of models learned. One page of up to 1000 models."""
+        with transport_errors(self.name):
+            async with self._client().get(
+                self._models_url, timeout=aiohttp.ClientTimeout(total=min(self._timeout, 10.0))
+            ) as response:
+                raw = await response.read()
+                if response.status != 200:
+                    raise self._error(response.status, raw, response.headers)
+        learned = {
+            model: limit
+            for model, limit in max_output_from_models(_json_object(raw, self.name)).items()
+            if model not in self._max_output
+        }
+        self._max_output.update(learned)
+        return len(learned)
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -7,6 +7,7 @@ into a `chat.completion`; `AnthropicChunker` turns the Messages stream's events 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import orjson
@@ -348,3 +349,22 @@ def anthropic_error_fields(body: bytes) -> ErrorFields | None:
         return None
     kind = error.get("type")
     return error["message"], kind if isinstance(kind, str) else None, None, None
+
+
+_DATED = re.compile(r"-\d{8}$")
+
+
+def max_output_from_models(page: Mapping[str, object]) -> dict[str, int]:
+    """Each model's maximum output (`max_tokens`) from a Models API page, under its id and, for a dated
+    id such as `claude-sonnet-4-5-20250929`, under its undated alias too (unless that is listed itself)."""
+    found: dict[str, int] = {}
+    aliases: dict[str, int] = {}
+    data = page.get("data")
+    for model in data if isinstance(data, list) else []:
+        if not isinstance(model, Mapping):
+            continue
+        model_id, limit = model.get("id"), model.get("max_tokens")
+        if isinstance(model_id, str) and isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+            found[model_id] = limit
+            aliases.setdefault(_DATED.sub("", model_id), limit)
+    return {**aliases, **found}
