@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import datetime
 from typing import Any, Final
 
@@ -51,6 +52,7 @@ class SqlLedger:
         self._closing = False
         self.written = 0
         self.dropped = 0
+        self._last_drop_log = float("-inf")
 
     def record(self, row: SpendRecord) -> None:
         """Queue `row`. If the queue is full (the database has been failing for a while) or the ledger
@@ -191,8 +193,12 @@ class SqlLedger:
             await connection.execute(insert(spend), [_values(row) for row in batch])
 
     def _drop(self, count: int, why: str) -> None:
+        """Count lost rows; log them, at most once a second when they come in a flood."""
         self.dropped += count
-        _log.error("spend ledger dropped %d row(s): %s", count, why)
+        now = time.monotonic()
+        if now - self._last_drop_log >= 1.0:
+            self._last_drop_log = now
+            _log.error("spend ledger dropped %d row(s), %d in all: %s", count, self.dropped, why)
 
     # Reading.
 
