@@ -20,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from calcifer.catalogue import catalogue_version, openai_chat_entries
+from calcifer.assembly import Assembly, assemble
+from calcifer.catalogue import catalogue_version
 from calcifer.config import Settings
 from calcifer.domain.cost import CostCalculator
 from calcifer.domain.errors import GatewayError
@@ -36,6 +37,8 @@ from calcifer.domain.spending import SpendControl
 from calcifer.http.admin import admin_routes
 from calcifer.http.auth import Authenticator, AuthMiddleware
 from calcifer.http.errors import MethodNotAllowed, RouteNotFound, error_response, internal_error_response
+from calcifer.http.messages import count_tokens, messages
+from calcifer.http.messages import error_response as anthropic_error_response
 from calcifer.http.middleware import RequestContext, RequestFacts
 from calcifer.http.routes import models_body, routes
 from calcifer.http.spend import spend
@@ -43,7 +46,6 @@ from calcifer.limits.memory import MemoryLimiter
 from calcifer.limits.redis import RedisLimiter
 from calcifer.observability.logging import access_line, configure_logging
 from calcifer.providers.echo import ECHO_MODEL, ECHO_PRICING, EchoProvider
-from calcifer.providers.openai import OpenAIProvider
 from calcifer.storage.database import open_database
 from calcifer.storage.keys import SqlKeyStore
 from calcifer.storage.ledger import SqlLedger
@@ -59,21 +61,6 @@ class SystemClock:
         await asyncio.sleep(seconds)
 
 
-def default_providers(settings: Settings, pricing: PricingRegistry) -> list[Provider]:
-    """The built-in providers (besides echo), registering their catalogue prices."""
-    openai_models = openai_chat_entries()
-    for entry in openai_models.values():
-        for since, config in entry.history:
-            pricing.register(entry.model, config, since=since)
-    openai = OpenAIProvider(
-        models=frozenset(openai_models),
-        api_key=settings.openai.api_key,
-        base_url=settings.openai.base_url,
-        timeout=settings.openai.timeout,
-    )
-    return [openai]
-
-
 def create_app(
     settings: Settings,
     *,
@@ -86,14 +73,19 @@ def create_app(
 ) -> Starlette:
     """Build the gateway from settings. Tests pass their own providers, prices, clock and stores;
     the ledger and key store are otherwise opened at start-up from `CALCIFER_DATABASE_URL`."""
-    pricing = pricing or PricingRegistry(version=catalogue_version())
-    pricing.register(ECHO_MODEL, ECHO_PRICING)
-    chosen = list(providers) if providers is not None else default_providers(settings, pricing)
-    registry = ProviderRegistry([EchoProvider(), *chosen])
-    policies = {"openai": RetryPolicy(max_retries=settings.openai.max_retries)}
+    if providers is None:
+        assembly = assemble(settings)
+    else:
+        prices = pricing or PricingRegistry(version=catalogue_version())
+        prices.register(ECHO_MODEL, ECHO_PRICING)
+        policy = RetryPolicy(max_retries=settings.openai.max_retries)
+        assembly = Assembly(
+            ProviderRegistry([EchoProvider(), *providers]), prices, {p.name: policy for p in providers}
+        )
+    registry, pricing = assembly.registry, assembly.pricing
     clock = clock or SystemClock()
     calculator = CostCalculator(pricing)
-    gateway = GatewayService(registry, calculator, clock, policies=policies)
+    gateway = GatewayService(registry, calculator, clock, policies=assembly.policies)
     state = State()
 
     async def baseline(budget_key: str, window: str) -> Decimal:
@@ -172,7 +164,13 @@ def create_app(
         access_line(facts.log_line())
 
     app = Starlette(
-        routes=[*routes(), Route("/v1/spend", spend, methods=["GET"]), *admin_routes()],
+        routes=[
+            *routes(),
+            Route("/v1/messages", messages, methods=["POST"]),
+            Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+            Route("/v1/spend", spend, methods=["GET"]),
+            *admin_routes(),
+        ],
         middleware=[
             Middleware(RequestContext, finishers=(record, log)),
             Middleware(
@@ -182,7 +180,7 @@ def create_app(
                 allow_headers=list(settings.cors_headers),
                 expose_headers=["x-request-id", "x-calcifer-cost", "x-calcifer-provider", "x-calcifer-model"],
             ),
-            Middleware(AuthMiddleware, authenticator=authenticator),
+            Middleware(AuthMiddleware, authenticator=authenticator, render=_render_error),
         ],
         exception_handlers={
             GatewayError: _gateway_error,
@@ -197,15 +195,20 @@ def create_app(
     state.pricing = pricing
     state.clock = clock
     state.authenticator = authenticator
-    state.spend = SpendControl(limiter, calculator, clock)
+    state.spend = SpendControl(limiter, calculator, clock, max_output=assembly.max_output.get)
     state.models_body = models_body(registry, pricing=pricing)
     state.ready = False
     return app
 
 
+def _render_error(path: str, error: GatewayError) -> Response:
+    """An error in the shape of the route's API: Anthropic's on `/v1/messages`, OpenAI's elsewhere."""
+    return anthropic_error_response(error) if path.startswith("/v1/messages") else error_response(error)
+
+
 async def _gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
-    return error_response(exc)
+    return _render_error(request.url.path, exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

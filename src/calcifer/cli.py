@@ -23,6 +23,19 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"calcifer: configuration error: {exc}", file=sys.stderr)
         return 2
+    from calcifer.assembly import assemble
+    from calcifer.config_file import ConfigFileError
+    from calcifer.domain.errors import DuplicateModel, ModelNotFound
+    from calcifer.plugins import PluginError
+
+    try:
+        assemble(settings)  # fail fast on a bad config file, plugin or duplicate model, before serving
+    except (ConfigFileError, PluginError, DuplicateModel, ValueError) as exc:
+        print(f"calcifer: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except ModelNotFound as exc:
+        print(f"calcifer: configuration error: {exc.message}", file=sys.stderr)
+        return 2
     os.environ.update({k: env[k] for k in ("SERVER_PORT", "SERVER_HOST", "CALCIFER_WORKERS") if k in env})
     import uvicorn
 

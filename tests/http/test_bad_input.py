@@ -120,4 +120,12 @@ def test_cors_preflight_uses_the_configured_lists(
 def test_health_and_ready(gateway: AsgiServer) -> None:
     assert httpx.get(gateway.url + "/health").json() == {"status": "ok"}
     ready = httpx.get(gateway.url + "/ready").json()
-    assert ready == {"status": "ready", "providers": {"echo": "configured", "openai": "configured"}}
+    assert ready == {
+        "status": "ready",
+        "providers": {
+            "echo": "configured",
+            "openai": "configured",
+            "anthropic": "not configured",
+            "gemini": "not configured",
+        },
+    }

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from calcifer.domain.errors import GatewayError
@@ -108,9 +110,15 @@ def presented_key(scope: Scope) -> str | None:
 class AuthMiddleware:
     """Sets `scope[IDENTITY_KEY]`, or answers 401/403 in the route's error shape."""
 
-    def __init__(self, app: ASGIApp, authenticator: Authenticator) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticator: Authenticator,
+        render: Callable[[str, GatewayError], Response] | None = None,
+    ) -> None:
         self.app = app
         self.authenticator = authenticator
+        self.render = render or (lambda _path, error: error_response(error))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] == "OPTIONS" or scope["path"] in _OPEN_PATHS:
@@ -121,7 +129,7 @@ class AuthMiddleware:
             if scope["path"].startswith("/admin") and self.authenticator.enabled and not identity.is_master:
                 raise Forbidden("The admin API needs the master key.")
         except GatewayError as error:
-            response = error_response(error)
+            response = self.render(scope["path"], error)
             await response(scope, receive, send)
             return
         scope[IDENTITY_KEY] = identity

@@ -1,0 +1,119 @@
+"""Assemble the providers and the price registry from settings, the config file and plugins.
+
+Explicit beats implicit: a model named in the config file or by a plugin is served by that provider,
+and the built-in providers (which claim every model of their price catalogue) give the name up. Two
+explicit claims of one name still fail start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from calcifer.catalogue import (
+    anthropic_entries,
+    catalogue_version,
+    gemini_entries,
+    max_output_tokens,
+    openai_chat_entries,
+    register_prices,
+)
+from calcifer.config import Settings, provider_settings
+from calcifer.config_file import build_file_providers, load_file_config
+from calcifer.domain.ports import Provider
+from calcifer.domain.pricing import PricingConfig, PricingRegistry
+from calcifer.domain.retry import RetryPolicy
+from calcifer.domain.routing import ProviderRegistry
+from calcifer.plugins import load_plugins, plugin_prices
+from calcifer.providers.anthropic import AnthropicProvider
+from calcifer.providers.echo import ECHO_MODEL, ECHO_PRICING, EchoProvider
+from calcifer.providers.gemini import GEMINI_BASE_URL, GeminiProvider
+from calcifer.providers.openai import OpenAIProvider
+
+_log = logging.getLogger("calcifer")
+# The genai-prices provider id to look a configured provider's models up under, by provider name.
+_CATALOGUE_IDS = {"azure": ("azure", "openai"), "xai": ("x-ai",), "grok": ("x-ai",), "google": ("google",)}
+
+
+@dataclass
+class Assembly:
+    registry: ProviderRegistry
+    pricing: PricingRegistry
+    policies: dict[str, RetryPolicy] = field(default_factory=dict)
+    max_output: dict[str, int] = field(default_factory=dict)
+
+
+def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
+    """Every provider Calcifer routes to, with its prices, retry policy and maximum output per model."""
+    env: Mapping[str, str] = settings.env or {}
+    pricing = PricingRegistry(version=catalogue_version())
+    pricing.register(ECHO_MODEL, ECHO_PRICING)
+    file_config = load_file_config(settings.config_file) if settings.config_file else None
+    explicit: list[Provider] = build_file_providers(file_config, env) if file_config else []
+    plugins = load_plugins(env) if with_plugins else []
+    explicit += plugins
+    overrides: dict[str, PricingConfig] = {
+        **plugin_prices(plugins),
+        **(file_config.prices() if file_config else {}),
+    }
+    taken = {model for provider in explicit for model in provider.models}
+
+    anthropic = provider_settings(env, "ANTHROPIC", "https://api.anthropic.com")
+    gemini = provider_settings(env, "GEMINI", GEMINI_BASE_URL)
+    openai_models = frozenset(openai_chat_entries()) - taken
+    anthropic_models = frozenset(anthropic_entries()) - taken
+    gemini_models = frozenset(gemini_entries()) - taken
+    max_output = max_output_tokens("anthropic")
+    builtin: list[Provider] = [
+        OpenAIProvider(
+            models=openai_models,
+            api_key=settings.openai.api_key,
+            base_url=settings.openai.base_url,
+            timeout=settings.openai.timeout,
+        ),
+        AnthropicProvider(
+            models=anthropic_models,
+            max_output=max_output,
+            api_key=anthropic.api_key,
+            base_url=anthropic.base_url,
+            timeout=anthropic.timeout,
+        ),
+        GeminiProvider(
+            models=gemini_models, api_key=gemini.api_key, base_url=gemini.base_url, timeout=gemini.timeout
+        ),
+    ]
+    register_prices(pricing, "openai", openai_models, overrides)
+    register_prices(pricing, "anthropic", anthropic_models, overrides)
+    register_prices(pricing, "google", gemini_models, overrides)
+    for provider in explicit:
+        _price_explicit(pricing, provider, overrides)
+
+    registry = ProviderRegistry([EchoProvider(), *builtin, *explicit])
+    if file_config is not None:
+        for alias, target in file_config.aliases_for({m for m, _ in registry.models()}).items():
+            registry.alias(alias, target)
+    policies = {
+        "openai": RetryPolicy(max_retries=settings.openai.max_retries),
+        "anthropic": RetryPolicy(max_retries=anthropic.max_retries),
+        "gemini": RetryPolicy(max_retries=gemini.max_retries),
+    }
+    if file_config is not None:
+        policies.update({name: RetryPolicy(max_retries=n) for name, n in file_config.max_retries().items()})
+    return Assembly(registry, pricing, policies, max_output)
+
+
+def _price_explicit(
+    pricing: PricingRegistry, provider: Provider, overrides: Mapping[str, PricingConfig]
+) -> None:
+    remaining = set(provider.models)
+    for catalogue_id in _CATALOGUE_IDS.get(provider.name, (provider.name,)):
+        remaining = set(register_prices(pricing, catalogue_id, remaining, overrides))
+        if not remaining:
+            return
+    if remaining:
+        _log.warning(
+            "provider %r has models without a price (their cost is reported as null): %s",
+            provider.name,
+            ", ".join(sorted(remaining)),
+        )
