@@ -56,11 +56,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _num(value: Any, digits: int = 2) -> str:
+    """A table cell: '–' for nothing, thousands separators from 100 up, else `digits` decimals."""
     if value is None:
         return "–"
-    if isinstance(value, float) and not value.is_integer():
-        return f"{value:.{digits}f}"
-    return f"{value:,.0f}" if isinstance(value, int | float) else str(value)
+    if isinstance(value, int) or digits == 0 or abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}"
 
 
 def _lat(side: dict[str, Any] | None) -> str:
