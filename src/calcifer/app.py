@@ -49,6 +49,7 @@ from calcifer.providers.echo import ECHO_MODEL, ECHO_PRICING, EchoProvider
 from calcifer.storage.database import open_database
 from calcifer.storage.keys import SqlKeyStore
 from calcifer.storage.ledger import SqlLedger
+from calcifer.tokenizer import TiktokenCounter
 
 _log = logging.getLogger("calcifer")
 
@@ -85,7 +86,9 @@ def create_app(
     registry, pricing = assembly.registry, assembly.pricing
     clock = clock or SystemClock()
     calculator = CostCalculator(pricing)
-    gateway = GatewayService(registry, calculator, clock, policies=assembly.policies)
+    gateway = GatewayService(
+        registry, calculator, clock, policies=assembly.policies, counter=TiktokenCounter()
+    )
     state = State()
 
     async def baseline(budget_key: str, window: str) -> Decimal:

@@ -97,6 +97,20 @@ def _spend(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prices(args: argparse.Namespace) -> int:
+    from calcifer.assembly import assemble
+    from calcifer.prices_cli import prices_command
+
+    settings = _settings()
+    if settings is None:
+        return 2
+    built = assemble(settings)
+    models = [(m, p.name) for p in built.registry.providers.values() for m in p.models]
+    text, code = prices_command(built.pricing, models, args.model, args.check)
+    print(text, end="")
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="calcifer", description="Calcifer, an AI gateway.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -113,6 +127,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     spend.add_argument("--until", help="an ISO 8601 time or a span back from now")
     spend.add_argument("--key", help="only this key id")
     spend.set_defaults(handler=_spend)
+    prices = commands.add_parser("prices", help="show a model's prices, or --check for unpriced models")
+    prices.add_argument("model", nargs="?", help="a routable model name")
+    prices.add_argument(
+        "--check", action="store_true", help="list routable models without a price (exit 1 if any)"
+    )
+    prices.set_defaults(handler=_prices)
     keys = commands.add_parser("keys", help="manage virtual keys in the database (CALCIFER_DATABASE_URL)")
     from calcifer.keys_cli import add_arguments
 

@@ -108,18 +108,28 @@ def encoding_for(model: str) -> str | None:
 class TiktokenCounter:
     """Counts OpenAI models' tokens with tiktoken (offline), others with the documented estimate.
 
-    The vocabularies are loaded when the counter is built (about 0.7 s, once per process): build it at
-    start-up, not on a request.
+    A vocabulary is loaded the first time a model needs it (about 0.3 s and some 50 MB each, once per
+    process), not at start-up: estimation is rare (only when a provider reports no usage), and an idle
+    gateway should not carry two vocabularies it may never use.
     """
 
     def __init__(self, cache_dir: Path | None = None) -> None:
-        self.cache_dir = seed_cache(cache_dir)
-        self._encodings = {name: _load(self.cache_dir, name) for name in ENCODINGS}
+        self._cache_dir_choice = cache_dir
+        self._cache_dir: Path | None = None
+        self._encodings: dict[str, tiktoken.Encoding] = {}
         self._by_model: dict[str, tiktoken.Encoding | None] = {}
+
+    @property
+    def cache_dir(self) -> Path:
+        if self._cache_dir is None:
+            self._cache_dir = seed_cache(self._cache_dir_choice)
+        return self._cache_dir
 
     def _encoding(self, model: str) -> tiktoken.Encoding | None:
         if model not in self._by_model:
             name = encoding_for(model)
+            if name is not None and name not in self._encodings:
+                self._encodings[name] = _load(self.cache_dir, name)
             self._by_model[model] = None if name is None else self._encodings[name]
         return self._by_model[model]
 

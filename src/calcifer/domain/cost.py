@@ -62,6 +62,8 @@ class CostCalculator:
             return None
         return cost_of(usage, price)
 
-    def worst_case(self, model: str, prompt_tokens: int, max_output_tokens: int) -> Decimal | None:
-        """The most a request can cost: its prompt plus `max_output_tokens`, all at full rates."""
-        return self.cost(model, Usage(prompt_tokens, max_output_tokens))
+    def worst_case(
+        self, model: str, prompt_tokens: int, max_output_tokens: int, at: datetime | None = None
+    ) -> Decimal | None:
+        """The most a request can cost at `at`: its prompt plus `max_output_tokens`, all at full rates."""
+        return self.cost(model, Usage(prompt_tokens, max_output_tokens), at)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from calcifer.domain.cost import CostCalculator
@@ -92,7 +93,8 @@ class SpendControl:
             admission.counted_tokens = prompt_bound
         if key.max_budget is not None:
             max_out = request.max_output_tokens or self._max_output(request.model) or DEFAULT_MAX_OUTPUT
-            worst = self._calculator.worst_case(request.model, prompt_bound, max_out)
+            now = datetime.fromtimestamp(self._clock.now(), UTC)
+            worst = self._calculator.worst_case(request.model, prompt_bound, max_out, now)
             if worst is None:
                 await self._uncount(admission)
                 raise UnpricedUnderBudget(request.model)

@@ -9,12 +9,29 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from calcifer.domain.errors import GatewayError
-from calcifer.domain.types import StreamChunk
+from calcifer.domain.types import StreamChunk, Usage
 from calcifer.http import original
 from calcifer.http.errors import error_payload
 from calcifer.http.exchange import Exchange, read_json
 from calcifer.http.sse import DONE, EventStream, event
 from calcifer.http.wire import chat_request, money
+
+
+def usage_json(usage: Usage) -> dict[str, object]:
+    """OpenAI's usage object for a domain `Usage`."""
+    body: dict[str, object] = {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+    if usage.cached_tokens or usage.cache_write_tokens:
+        body["prompt_tokens_details"] = {
+            "cached_tokens": usage.cached_tokens,
+            "cache_write_tokens": usage.cache_write_tokens,
+        }
+    if usage.reasoning_tokens:
+        body["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
+    return body
 
 
 def json_response(body: object, headers: dict[str, str]) -> Response:
@@ -36,10 +53,10 @@ async def chat_completions(request: Request) -> Response | EventStream:
         return event_stream(request, _openai_frames(first, chunks, exchange), exchange)
     response, priced = await exchange.complete()
     usage = response.body.get("usage")
+    if priced.usage is not None and priced.usage.estimated:
+        response.body["usage"] = usage = usage_json(priced.usage) | {"estimated": True}
     if isinstance(usage, dict):
         usage["cost"] = money(priced.cost)
-        if priced.usage is not None and priced.usage.estimated:
-            usage["estimated"] = True
     return json_response(response.body, exchange.headers(priced))
 
 
@@ -63,19 +80,27 @@ async def _openai_frames(
 ) -> AsyncIterator[bytes]:
     include_usage = exchange.chat.include_usage
     outcome = exchange.outcome
+    sent_usage = False
+    last: dict[str, object] = {}
     try:
         async for chunk in chunks:
-            data = chunk.data
+            data = last = chunk.data
             if chunk.usage is not None and not data.get("choices"):
                 if include_usage:
                     usage = data.get("usage")
                     if isinstance(usage, dict):
                         usage["cost"] = money(outcome.cost)
+                    sent_usage = True
                     yield event(data)
                 continue
             if not include_usage and "usage" in data and data["usage"] is None:
                 del data["usage"]
             yield event(data)
+        if include_usage and not sent_usage and outcome.usage is not None:
+            # The upstream reported no usage: send the gateway's estimate, marked as such.
+            usage = usage_json(outcome.usage) | {"estimated": True, "cost": money(outcome.cost)}
+            final: dict[str, object] = {k: last[k] for k in ("id", "object", "created", "model") if k in last}
+            yield event(final | {"choices": [], "usage": usage})
         yield DONE
     except GatewayError as error:
         yield event(error_payload(error))
