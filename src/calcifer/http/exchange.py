@@ -105,10 +105,11 @@ class Exchange:
         try:
             chunk = first
             while chunk is not None:
-                if chunk.data.get("choices"):
-                    delivered += 1
+                if _carries_output(chunk):
+                    # `delivered` output chunks so far (each at least a token): one more must fit.
                     if not self.admission.may_deliver(delivered):
                         raise StreamCut("The stream reached this key's remaining budget and was cut.")
+                    delivered += 1
                 yield chunk
                 chunk = await anext(chunks, None)
             finished = True
@@ -153,6 +154,19 @@ def _tags(body: Mapping[str, object], identity: Identity | None) -> tuple[str | 
     user = meta.get("user") or body.get("user") or key_meta.get("user")
     team = meta.get("team") or key_meta.get("team")
     return (str(user) if user else None), (str(team) if team else None)
+
+
+def _carries_output(chunk: StreamChunk) -> bool:
+    """Whether a chunk delivers output tokens: a delta with more than a role (an opening role chunk, a
+    closing `finish_reason` chunk and a usage chunk deliver none)."""
+    choices = chunk.data.get("choices")
+    if not isinstance(choices, list):
+        return False
+    for choice in choices:
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if isinstance(delta, dict) and any(value for name, value in delta.items() if name != "role"):
+            return True
+    return False
 
 
 def _image_parts(messages: list[object]) -> int:
