@@ -21,8 +21,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from calcifer.assembly import Assembly, assemble
+from calcifer.cache.memory import MemoryResponseCache
 from calcifer.catalogue import catalogue_version
 from calcifer.config import Settings
+from calcifer.domain.cache import ResponseCache
+from calcifer.domain.cooldowns import CooldownStore
 from calcifer.domain.cost import CostCalculator
 from calcifer.domain.errors import GatewayError
 from calcifer.domain.gateway import GatewayService
@@ -42,6 +45,7 @@ from calcifer.http.messages import error_response as anthropic_error_response
 from calcifer.http.middleware import RequestContext, RequestFacts
 from calcifer.http.routes import models_body, routes
 from calcifer.http.spend import spend
+from calcifer.limits.cooldowns import MemoryCooldownStore
 from calcifer.limits.memory import MemoryLimiter
 from calcifer.limits.redis import RedisLimiter
 from calcifer.observability.logging import access_line, configure_logging
@@ -86,8 +90,16 @@ def create_app(
     registry, pricing = assembly.registry, assembly.pricing
     clock = clock or SystemClock()
     calculator = CostCalculator(pricing)
+    cooldowns, response_cache = _routing_stores(settings, assembly)
     gateway = GatewayService(
-        registry, calculator, clock, policies=assembly.policies, counter=TiktokenCounter()
+        registry,
+        calculator,
+        clock,
+        policies=assembly.policies,
+        counter=TiktokenCounter(),
+        routing=assembly.routing,
+        cooldowns=cooldowns,
+        cache=response_cache,
     )
     state = State()
 
@@ -118,7 +130,7 @@ def create_app(
                 state.ledger = ledger
                 state.keys = keys
             authenticator.attach(state.keys)
-            for resource in (state.ledger, limiter, *registry.providers.values()):
+            for resource in (state.ledger, limiter, cooldowns, response_cache, *registry.providers.values()):
                 if isinstance(resource, Lifecycle):
                     await resource.start()
                     opened.append(resource)
@@ -160,6 +172,7 @@ def create_app(
                 cut_short=facts.cut_short,
                 estimated=bool(usage and usage.estimated),
                 cache_hit=facts.cache_hit,
+                cost_saved=facts.cost_saved,
             )
         )
 
@@ -181,7 +194,14 @@ def create_app(
                 allow_origins=list(settings.cors_origins),
                 allow_methods=list(settings.cors_methods),
                 allow_headers=list(settings.cors_headers),
-                expose_headers=["x-request-id", "x-calcifer-cost", "x-calcifer-provider", "x-calcifer-model"],
+                expose_headers=[
+                    "x-request-id",
+                    "x-calcifer-cost",
+                    "x-calcifer-provider",
+                    "x-calcifer-model",
+                    "x-calcifer-attempts",
+                    "x-calcifer-cache",
+                ],
             ),
             Middleware(AuthMiddleware, authenticator=authenticator, render=_render_error),
         ],
@@ -202,6 +222,25 @@ def create_app(
     state.models_body = models_body(registry, pricing=pricing)
     state.ready = False
     return app
+
+
+def _routing_stores(settings: Settings, assembly: Assembly) -> tuple[CooldownStore, ResponseCache]:
+    """Cooldowns and the response cache: shared through Redis when `CALCIFER_REDIS_URL` is set (the
+    cache unless the config file says `cache: {backend: memory}`), else in this process."""
+    backend = assembly.cache.cache_backend or ("redis" if settings.redis_url else "memory")
+    if backend == "redis" and not settings.redis_url:
+        raise ValueError("the config file sets cache.backend: redis, but CALCIFER_REDIS_URL is not set")
+    cooldowns: CooldownStore = MemoryCooldownStore()
+    cache: ResponseCache = MemoryResponseCache(assembly.cache.cache_max_entries)
+    if settings.redis_url:  # imported only when Redis is configured (memory)
+        from calcifer.limits.redis_cooldowns import RedisCooldownStore
+
+        cooldowns = RedisCooldownStore(settings.redis_url)
+        if backend == "redis":
+            from calcifer.cache.redis import RedisResponseCache
+
+            cache = RedisResponseCache(settings.redis_url)
+    return cooldowns, cache
 
 
 def _render_error(path: str, error: GatewayError) -> Response:

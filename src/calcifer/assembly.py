@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from calcifer.catalogue import (
     anthropic_entries,
@@ -20,7 +21,11 @@ from calcifer.catalogue import (
     register_prices,
 )
 from calcifer.config import Settings, provider_settings
-from calcifer.config_file import build_file_providers, load_file_config
+from calcifer.config_file import ConfigFileError, FileConfig, build_file_providers, load_file_config
+from calcifer.config_routing import RoutingFileSpec
+from calcifer.domain.attempts import RoutingConfig
+from calcifer.domain.cache import CacheRule
+from calcifer.domain.deployments import RouteError, build_routes
 from calcifer.domain.ports import Provider
 from calcifer.domain.pricing import PricingConfig, PricingRegistry
 from calcifer.domain.retry import RetryPolicy
@@ -42,6 +47,8 @@ class Assembly:
     pricing: PricingRegistry
     policies: dict[str, RetryPolicy] = field(default_factory=dict)
     max_output: dict[str, int] = field(default_factory=dict)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+    cache: RoutingFileSpec = field(default_factory=RoutingFileSpec)  # the cache's backend and size
 
 
 def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
@@ -57,7 +64,8 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
         **plugin_prices(plugins),
         **(file_config.prices() if file_config else {}),
     }
-    taken = {model for provider in explicit for model in provider.models}
+    unclaimed = file_config.unclaimed() if file_config else frozenset()
+    taken = {model for provider in explicit if provider.name not in unclaimed for model in provider.models}
 
     anthropic = provider_settings(env, "ANTHROPIC", "https://api.anthropic.com")
     gemini = provider_settings(env, "GEMINI", GEMINI_BASE_URL)
@@ -89,7 +97,10 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
     for provider in explicit:
         _price_explicit(pricing, provider, overrides)
 
-    registry = ProviderRegistry([EchoProvider(), *builtin, *explicit])
+    registry = ProviderRegistry([EchoProvider(), *builtin, *(p for p in explicit if p.name not in unclaimed)])
+    for provider in explicit:
+        if provider.name in unclaimed:
+            registry.register(provider, claim=False)
     if file_config is not None:
         for alias, target in file_config.aliases_for({m for m, _ in registry.models()}).items():
             registry.alias(alias, target)
@@ -100,7 +111,30 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
     }
     if file_config is not None:
         policies.update({name: RetryPolicy(max_retries=n) for name, n in file_config.max_retries().items()})
-    return Assembly(registry, pricing, policies, max_output)
+    spec = file_config.routing if file_config is not None else None
+    if file_config is None or spec is None:
+        return Assembly(registry, pricing, policies, max_output)
+    return Assembly(
+        registry, pricing, policies, max_output, _routing(file_config, spec, registry, pricing), spec
+    )
+
+
+def _routing(
+    cfg: FileConfig, spec: RoutingFileSpec, registry: ProviderRegistry, pricing: PricingRegistry
+) -> RoutingConfig:
+    """The declared routes, checked against the providers now that every one is registered."""
+
+    def unit_price(model: str) -> Decimal | None:
+        price = pricing.get(model)
+        return None if price is None else price.input_cost_per_1k + price.output_cost_per_1k
+
+    try:
+        routes = build_routes(registry, spec.routes, unit_price)
+    except RouteError as error:
+        raise ConfigFileError(cfg.path, error.line or None, error.problem) from error
+    return RoutingConfig(
+        routes, spec.cooldown, spec.request_timeout, spec.cache_rules, CacheRule(False, spec.cache_ttl)
+    )
 
 
 def _price_explicit(

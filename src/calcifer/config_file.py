@@ -15,17 +15,17 @@ from pathlib import Path
 
 import yaml
 
-from calcifer.domain.ports import Provider
+from calcifer.config_routing import RoutingFileSpec, read_sections
 from calcifer.domain.pricing import PricingConfig
-from calcifer.providers.azure import AZURE_API_VERSION, AzureOpenAIProvider
-from calcifer.providers.openai import OpenAIProvider
+from calcifer.file_providers import build_file_providers
+from calcifer.providers.azure import AZURE_API_VERSION
 
+__all__ = ["ConfigFileError", "FileConfig", "build_file_providers", "load_file_config", "parse_file_config"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PRICE_KEYS = ("input", "output", "cached_input", "cache_write", "reasoning")
 _NULL = "tag:yaml.org,2002:null"
 _BOOL = "tag:yaml.org,2002:bool"
-DEFAULT_TIMEOUT = 60.0
 
 
 class ConfigFileError(ValueError):
@@ -57,6 +57,7 @@ class CompatibleProviderSpec:
     max_retries: int | None
     headers: tuple[tuple[str, str], ...]
     line: int
+    claim: bool = True  # False: its models are reached only through `routing` deployments
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,7 @@ class AzureSpec:
     timeout: float | None
     max_retries: int | None
     line: int
+    claim: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,7 @@ class FileConfig:
     azure: tuple[AzureSpec, ...] = ()
     aliases: tuple[AliasSpec, ...] = ()
     price_overrides: tuple[ModelSpec, ...] = ()
+    routing: RoutingFileSpec | None = None
 
     def _declared(self) -> list[CompatibleProviderSpec | AzureSpec]:
         return [*self.providers, *self.azure]
@@ -96,6 +99,10 @@ class FileConfig:
             table.update({m.name: m.price for m in spec.models if m.price is not None})
         table.update({m.name: m.price for m in self.price_overrides if m.price is not None})
         return table
+
+    def unclaimed(self) -> frozenset[str]:
+        """The providers declared with `claim: false`."""
+        return frozenset(p.name for p in self._declared() if not p.claim)
 
     def max_retries(self) -> dict[str, int]:
         """Provider name -> its `max_retries`, for the providers that set one."""
@@ -138,37 +145,6 @@ def parse_file_config(text: str, path: str = "<config>") -> FileConfig:
     return _Reader(path).file(root)
 
 
-def build_file_providers(cfg: FileConfig, env: Mapping[str, str]) -> list[Provider]:
-    """The providers the file declares; a key is read from the env var the file names."""
-    providers: list[Provider] = []
-    for spec in cfg.providers:
-        providers.append(
-            OpenAIProvider(
-                models=frozenset(m.name for m in spec.models),
-                api_key=env.get(spec.api_key_env) if spec.api_key_env else None,
-                base_url=spec.base_url,
-                timeout=spec.timeout or DEFAULT_TIMEOUT,
-                name=spec.name,
-                credential_setting=spec.api_key_env or "",
-                key_required=spec.api_key_env is not None,
-                headers=dict(spec.headers),
-            )
-        )
-    for az in cfg.azure:
-        providers.append(
-            AzureOpenAIProvider(
-                endpoint=az.endpoint,
-                deployments={m.name: m.deployment for m in az.models},
-                api_key=env.get(az.api_key_env),
-                api_version=az.api_version,
-                timeout=az.timeout or DEFAULT_TIMEOUT,
-                name=az.name,
-                credential_setting=az.api_key_env,
-            )
-        )
-    return providers
-
-
 Node = yaml.Node
 
 
@@ -179,6 +155,7 @@ class _Reader:
         self.path = path
         self.names: dict[str, int] = {}  # provider name -> line
         self.models: dict[str, int] = {}  # model name -> line
+        self.claiming = True  # models of a `claim: false` provider may repeat another's
 
     def fail(self, node: Node, problem: str) -> ConfigFileError:
         return ConfigFileError(self.path, node.start_mark.line + 1, problem)
@@ -217,7 +194,8 @@ class _Reader:
         raise self.fail(node, f"{where} must be a number >= 0")
 
     def file(self, root: Node) -> FileConfig:
-        top = self.mapping(root, "the top level", ("providers", "azure", "aliases", "prices"))
+        sections = ("providers", "azure", "aliases", "prices", "routing", "cache")
+        top = self.mapping(root, "the top level", sections)
         providers = [
             self.compatible(n, f"providers[{i}]")
             for i, n in enumerate(self.sequence(top["providers"], "providers") if "providers" in top else [])
@@ -233,7 +211,10 @@ class _Reader:
                 price = self.price(value, f"prices.{model}", required=True)
                 overrides.append(ModelSpec(model, price, value.start_mark.line + 1))
         aliases = self.aliases(top["aliases"]) if "aliases" in top else []
-        return FileConfig(self.path, tuple(providers), tuple(azure), tuple(aliases), tuple(overrides))
+        routing = read_sections(self, top.get("routing"), top.get("cache"))
+        return FileConfig(
+            self.path, tuple(providers), tuple(azure), tuple(aliases), tuple(overrides), routing
+        )
 
     def provider_name(self, node: Node, where: str) -> str:
         name = self.text(node, f"{where}.name")
@@ -271,8 +252,9 @@ class _Reader:
         return timeout, retries
 
     def compatible(self, node: Node, where: str) -> CompatibleProviderSpec:
-        keys = ("name", "base_url", "api_key_env", "models", "timeout", "max_retries", "headers")
+        keys = ("name", "base_url", "api_key_env", "models", "timeout", "max_retries", "headers", "claim")
         fields = self.mapping(node, where, keys)
+        claim = self.claiming = self.claim(fields, where)
         for required in ("name", "base_url", "models"):
             if required not in fields:
                 raise self.fail(node, f"{where} needs {required!r}")
@@ -289,8 +271,16 @@ class _Reader:
         base_url = self.url(fields["base_url"], f"{where}.base_url")
         line = node.start_mark.line + 1
         return CompatibleProviderSpec(
-            name, base_url, key_env, models, timeout, retries, tuple(headers.items()), line
+            name, base_url, key_env, models, timeout, retries, tuple(headers.items()), line, claim
         )
+
+    def claim(self, fields: Mapping[str, Node], where: str) -> bool:
+        node = fields.get("claim")
+        if node is None:
+            return True
+        if not isinstance(node, yaml.ScalarNode) or node.tag != _BOOL:
+            raise self.fail(node, f"{where}.claim must be true or false")
+        return str(node.value).lower() in ("true", "yes", "on", "y")
 
     def model_list(self, node: Node, where: str) -> tuple[ModelSpec, ...]:
         specs: list[ModelSpec] = []
@@ -316,9 +306,10 @@ class _Reader:
 
     def model(self, node: Node, name: str, price: PricingConfig | None, deployment: str = "") -> ModelSpec:
         line = node.start_mark.line + 1
-        if name in self.models:
+        if self.claiming and name in self.models:
             raise self.fail(node, f"model {name!r} is already declared on line {self.models[name]}")
-        self.models[name] = line
+        if self.claiming:
+            self.models[name] = line
         return ModelSpec(name, price, line, deployment)
 
     def price(
@@ -341,8 +332,18 @@ class _Reader:
         )
 
     def azure(self, node: Node, where: str) -> AzureSpec:
-        keys = ("name", "endpoint", "api_key_env", "api_version", "deployments", "timeout", "max_retries")
+        keys = (
+            "name",
+            "endpoint",
+            "api_key_env",
+            "api_version",
+            "deployments",
+            "timeout",
+            "max_retries",
+            "claim",
+        )
         fields = self.mapping(node, where, keys)
+        claim = self.claiming = self.claim(fields, where)
         for required in ("endpoint", "deployments"):
             if required not in fields:
                 raise self.fail(node, f"{where} needs {required!r}")
@@ -373,9 +374,8 @@ class _Reader:
         timeout, retries = self.limits(fields, where)
         endpoint = self.url(fields["endpoint"], f"{where}.endpoint")
         line = node.start_mark.line + 1
-        return AzureSpec(
-            name, endpoint, key_env, version or AZURE_API_VERSION, tuple(deployments), timeout, retries, line
-        )
+        version = version or AZURE_API_VERSION
+        return AzureSpec(name, endpoint, key_env, version, tuple(deployments), timeout, retries, line, claim)
 
     def default_azure_name(self, node: Node) -> str:
         if "azure" in self.names:

@@ -71,7 +71,7 @@ async def test_migrations_are_idempotent_and_keep_data_across_restarts(open_db: 
     await ledger.aclose()
     await first.aclose()
     again = await open_db()
-    assert await _versions(again) == ["0001"]
+    assert await _versions(again) == ["0002"]
     report = await SqlLedger(again).query("model")
     assert (report.total.requests, report.total.cost) == (1, Decimal("0.000000000001"))
 
@@ -105,7 +105,7 @@ async def test_replicas_starting_together_migrate_once(open_db: Open) -> None:
     for replica in replicas:
         _, stderr = await replica.communicate()
         assert replica.returncode == 0, stderr.decode()
-    assert await _versions(db) == ["0001"]
+    assert await _versions(db) == ["0002"]
 
 
 async def test_migrated_schema_matches_the_tables_the_code_uses(db: Database) -> None:

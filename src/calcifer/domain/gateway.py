@@ -1,4 +1,5 @@
-"""GatewayService: route → call (with the retry policy) → price. The one orchestration point."""
+"""GatewayService: cache → route → attempts (deployments, fallbacks, retries) → price. The one
+orchestration point; the failover policy itself is in `attempts`, the cache's rules in `cache`."""
 
 from __future__ import annotations
 
@@ -6,9 +7,21 @@ import random
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 
+from calcifer.domain.attempts import Attempts, RoutingConfig
+from calcifer.domain.cache import (
+    CachedAnswer,
+    CacheDirective,
+    CachePlan,
+    ResponseCache,
+    copy_object,
+    plan,
+)
+from calcifer.domain.cooldowns import CooldownStore
 from calcifer.domain.cost import CostCalculator
-from calcifer.domain.errors import ProviderError, ProviderNotConfigured
+from calcifer.domain.deployments import Deployment, Route, single
+from calcifer.domain.errors import ProviderNotConfigured
 from calcifer.domain.ports import Clock, Credentialed, Provider
 from calcifer.domain.retry import RetryPolicy
 from calcifer.domain.routing import ProviderRegistry
@@ -27,23 +40,36 @@ class GatewayService:
         default_policy: RetryPolicy | None = None,
         rand: Callable[[], float] = random.random,
         counter: TokenCounter | None = None,
+        routing: RoutingConfig | None = None,
+        cooldowns: CooldownStore | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         self.registry = registry
         self.calculator = calculator
         self._clock = clock
-        self._policies = dict(policies or {})
-        self._default_policy = default_policy or RetryPolicy()
-        self._rand = rand
         self._counter = counter  # estimates usage a provider did not report (None: no estimate)
+        self.routing = routing or RoutingConfig()
+        self._routes: dict[str, Route] = dict(self.routing.routes)
+        self._cache = cache
+        self._attempts = Attempts(
+            self.routing, clock, cooldowns, dict(policies or {}), default_policy or RetryPolicy(), rand
+        )
 
     def route(self, request: ChatRequest) -> tuple[Provider, ChatRequest]:
-        """The provider for the request, and the request as that provider must see it."""
-        provider, model = self.registry.resolve(request.model)
+        """The (first) provider for the request, and the request as that provider must see it."""
+        target = self._route(request.model).group.deployments[0]
+        provider = target.provider
         if isinstance(provider, Credentialed) and not provider.configured:
             raise ProviderNotConfigured(provider.name, provider.credential_setting)
-        if model != request.model:
-            request = replace(request, model=model)
-        return provider, request
+        return provider, _for(request, target)
+
+    def _route(self, model: str) -> Route:
+        """The declared route of `model`, or (made once per model name) its one provider's."""
+        route = self._routes.get(model)
+        if route is None:
+            provider, target = self.registry.resolve(model)
+            route = self._routes[model] = single(provider, target, model)
+        return route
 
     def price(self, model: str, response_usage: ChatResponse | StreamChunk) -> Priced:
         provider = response_usage.provider if isinstance(response_usage, ChatResponse) else ""
@@ -53,62 +79,118 @@ class GatewayService:
         at = datetime.fromtimestamp(self._clock.now(), UTC)
         return Priced(usage, self.calculator.cost(model, usage, at), provider, model)
 
-    async def complete(self, request: ChatRequest) -> tuple[ChatResponse, Priced]:
-        provider, request = self.route(request)
-        policy = self._policies.get(provider.name, self._default_policy)
-        retry = 0
-        while True:
-            try:
-                response = await provider.complete(request)
-                break
-            except ProviderError as error:
-                retry += 1
-                await self._wait_or_raise(policy, retry, error)
-        if not response.provider:
-            response = replace(response, provider=provider.name)
-        if response.usage is None and self._counter is not None:
-            usage = estimate_usage(self._counter, request, answer_text(response.body))
-            return response, self._price_usage(request.model, usage, response.provider)
-        return response, self.price(request.model, response)
+    def _plan(self, request: ChatRequest, directive: CacheDirective | None) -> CachePlan | None:
+        if self._cache is None:
+            return None
+        rules = self.routing.cache_rules
+        if directive is None and not rules:
+            return None
+        rule = rules.get(request.model, self.routing.cache_default)
+        return plan(rule, directive, request.model, request.body, request.stream)
 
-    async def stream(self, request: ChatRequest, outcome: StreamOutcome) -> AsyncIterator[StreamChunk]:
-        """Open the stream (retrying until its first chunk arrives), then relay and price it.
+    async def complete(
+        self,
+        request: ChatRequest,
+        *,
+        cache: CacheDirective | None = None,
+        outcome: StreamOutcome | None = None,
+    ) -> tuple[ChatResponse, Priced]:
+        """Answer a whole request. `outcome`, when given, is told each attempt as it starts (so a
+        caller knows the provider and attempts even when every attempt fails)."""
+        cached = self._plan(request, cache)
+        if cached is not None and cached.read:
+            hit = await self._lookup(cached)
+            if hit is not None and hit.body is not None:
+                if outcome is not None:
+                    _note_hit(outcome, hit)
+                priced = Priced(hit.usage, Decimal(0), hit.provider, hit.model, 0, True, hit.cost)
+                return ChatResponse(copy_object(hit.body), hit.usage, hit.provider), priced
+        progress = outcome if outcome is not None else StreamOutcome()
+
+        async def call(target: Deployment) -> ChatResponse:
+            return await target.provider.complete(_for(request, target))
+
+        response, target = await self._attempts.run(self._route(request.model), call, _noting(progress))
+        target.stats.in_flight -= 1
+        sent = _for(request, target)
+        if not response.provider:
+            response = replace(response, provider=target.provider.name)
+        if response.usage is None and self._counter is not None:
+            usage = estimate_usage(self._counter, sent, answer_text(response.body))
+            priced = self._price_usage(sent.model, usage, response.provider)
+        else:
+            priced = self.price(sent.model, response)
+        priced = replace(priced, attempts=progress.attempts)
+        if cached is not None and self._cache is not None:
+            answer = CachedAnswer(
+                sent.model, response.provider, priced.usage, priced.cost, copy_object(response.body)
+            )
+            await self._cache.put(cached.key, answer, cached.ttl)
+        return response, priced
+
+    async def stream(
+        self, request: ChatRequest, outcome: StreamOutcome, *, cache: CacheDirective | None = None
+    ) -> AsyncIterator[StreamChunk]:
+        """Open the stream (failing over and retrying until a first chunk arrives), then relay and price it.
 
         Errors after the first chunk are not retried: they end the stream and are raised to the caller.
         """
-        provider, request = self.route(request)
-        outcome.provider = provider.name
-        policy = self._policies.get(provider.name, self._default_policy)
-        retry = 0
-        while True:
-            chunks = provider.stream(request)
-            try:
-                first = await anext(chunks)
-                break
-            except StopAsyncIteration:
-                self._estimate_stream(request, outcome, [])
+        cached = self._plan(request, cache)
+        if cached is not None and cached.read:
+            hit = await self._lookup(cached)
+            if hit is not None and hit.chunks:
+                _note_hit(outcome, hit)
+                for data, usage in hit.chunks:
+                    outcome.chunks += 1
+                    yield StreamChunk(copy_object(data), usage)
                 return
-            except ProviderError as error:
+
+        async def call(target: Deployment) -> tuple[AsyncIterator[StreamChunk], StreamChunk | None]:
+            chunks = target.provider.stream(_for(request, target))
+            try:
+                return chunks, await anext(chunks)
+            except StopAsyncIteration:
+                return chunks, None
+            except BaseException:
                 await _aclose(chunks)
-                retry += 1
-                await self._wait_or_raise(policy, retry, error)
+                raise
+
+        (chunks, first), target = await self._attempts.run(self._route(request.model), call, _noting(outcome))
+        sent = _for(request, target)
+        if first is None:
+            target.stats.in_flight -= 1
+            self._estimate_stream(sent, outcome, [])
+            return
         # The generated text, kept only to estimate the usage if the stream brings none.
         generated: list[str] | None = [] if self._counter is not None else None
+        kept: list[tuple[dict[str, object], Usage | None]] | None = [] if cached is not None else None
         try:
             chunk: StreamChunk | None = first
             while chunk is not None:
                 outcome.chunks += 1
                 if chunk.usage is not None:
-                    priced = self.price(request.model, chunk)
+                    priced = self.price(sent.model, chunk)
                     outcome.usage, outcome.cost = priced.usage, priced.cost
                 elif generated is not None:
                     collect_chunk(chunk.data, generated)
+                if kept is not None:
+                    kept.append((copy_object(chunk.data), chunk.usage))
                 yield chunk
                 chunk = await anext(chunks, None)
+            if kept is not None and cached is not None and self._cache is not None:
+                answer = CachedAnswer(
+                    sent.model, outcome.provider, outcome.usage, outcome.cost, chunks=tuple(kept)
+                )
+                await self._cache.put(cached.key, answer, cached.ttl)
         finally:
+            target.stats.in_flight -= 1
             if generated is not None:
-                self._estimate_stream(request, outcome, generated)
+                self._estimate_stream(sent, outcome, generated)
             await _aclose(chunks)
+
+    async def _lookup(self, cached: CachePlan) -> CachedAnswer | None:
+        assert self._cache is not None
+        return await self._cache.get(cached.key)
 
     def _estimate_stream(self, request: ChatRequest, outcome: StreamOutcome, generated: list[str]) -> None:
         """A stream over (whole, failed or cut short) without usage: estimate it from what was sent."""
@@ -118,11 +200,23 @@ class GatewayService:
         priced = self._price_usage(request.model, usage, outcome.provider)
         outcome.usage, outcome.cost = priced.usage, priced.cost
 
-    async def _wait_or_raise(self, policy: RetryPolicy, retry: int, error: ProviderError) -> None:
-        delay = policy.delay(retry, error, self._rand())
-        if delay is None:
-            raise error
-        await self._clock.sleep(delay)
+
+def _for(request: ChatRequest, target: Deployment) -> ChatRequest:
+    """The request as `target` must see it: its model name."""
+    return request if target.model == request.model else replace(request, model=target.model)
+
+
+def _noting(outcome: StreamOutcome) -> Callable[[Deployment, int], None]:
+    def note(target: Deployment, attempt: int) -> None:
+        outcome.provider, outcome.model, outcome.attempts = target.provider.name, target.model, attempt
+
+    return note
+
+
+def _note_hit(outcome: StreamOutcome, hit: CachedAnswer) -> None:
+    outcome.provider, outcome.model, outcome.attempts = hit.provider, hit.model, 0
+    outcome.usage, outcome.cost = hit.usage, Decimal(0)
+    outcome.cache_hit, outcome.cost_saved = True, hit.cost
 
 
 async def _aclose(chunks: AsyncIterator[StreamChunk]) -> None:

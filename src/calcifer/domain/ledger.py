@@ -51,12 +51,15 @@ class SpendRecord:
     cut_short: bool = False
     estimated: bool = False
     cache_hit: bool = False
+    cost_saved: Decimal | None = None  # a cache hit: what the answer cost when it was made upstream
 
     def __post_init__(self) -> None:
         if self.time.tzinfo is None:
             raise ValueError("SpendRecord.time must be timezone-aware (UTC)")
         if self.cost is not None and not self.cost.is_finite():
             raise ValueError("SpendRecord.cost must be a finite Decimal or None")
+        if self.cost_saved is not None and not self.cost_saved.is_finite():
+            raise ValueError("SpendRecord.cost_saved must be a finite Decimal or None")
 
 
 @dataclass(frozen=True, slots=True)

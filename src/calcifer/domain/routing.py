@@ -23,9 +23,13 @@ class ProviderRegistry:
         for alias, target in (aliases or {}).items():
             self.alias(alias, target)
 
-    def register(self, provider: Provider) -> None:
+    def register(self, provider: Provider, *, claim: bool = True) -> None:
+        """Add a provider; with `claim=False` it claims no model name (it serves deployments only)."""
         if provider.name in self._providers:
             raise DuplicateModel(f"provider name {provider.name!r} is registered twice")
+        if not claim:
+            self._providers[provider.name] = provider
+            return
         for model in provider.models:
             owner = self._by_model.get(model)
             if owner is not None:
@@ -45,6 +49,11 @@ class ProviderRegistry:
         if target not in self._by_model:
             raise ModelNotFound(target)
         self._aliases[alias] = target
+
+    def claim(self, model: str, provider: Provider) -> None:
+        """Make `model` (a name declared with deployments) resolvable, unless a provider or alias has it."""
+        if model not in self._by_model and model not in self._aliases:
+            self._by_model[model] = provider
 
     def resolve(self, model: str) -> tuple[Provider, str]:
         """The provider for `model` and the model name to send it (aliases resolved)."""

@@ -70,6 +70,9 @@ class Priced:
     cost: Decimal | None
     provider: str
     model: str
+    attempts: int = 1  # upstream calls made (0: answered from the response cache)
+    cache_hit: bool = False
+    cost_saved: Decimal | None = None  # on a cache hit: what the cached answer cost when it was made
 
 
 @dataclass(slots=True)
@@ -83,3 +86,7 @@ class StreamOutcome:
     error: str | None = None
     chunks: int = 0
     extra: dict[str, str] = field(default_factory=dict)
+    model: str = ""  # the model that answered (after aliases, deployments and fallbacks)
+    attempts: int = 0
+    cache_hit: bool = False
+    cost_saved: Decimal | None = None

@@ -91,6 +91,7 @@ def error_headers(error: GatewayError) -> dict[str, str]:
     if isinstance(error, ProviderNotConfigured):
         # Retrying cannot help until the operator sets the credential: tell the SDKs not to.
         headers["x-should-retry"] = "false"
+    headers.update(getattr(error, "calcifer_headers", None) or {})  # who was tried (set by Exchange)
     return headers
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
+from decimal import Decimal
 from typing import Any
 
 from starlette.requests import Request
 
+from calcifer.domain.cache import CacheDirective, CacheMode
 from calcifer.domain.errors import GatewayError
 from calcifer.domain.gateway import GatewayService
 from calcifer.domain.spending import OPEN, Admission, SpendControl, prompt_bound
@@ -48,6 +50,9 @@ class Exchange:
         self.facts: RequestFacts = request.scope[FACTS_KEY]
         self.admission: Admission = OPEN
         self.outcome = StreamOutcome()
+        self.cache = cache_directive(
+            request.headers.get("x-calcifer-cache"), request.headers.get("cache-control")
+        )
         facts = self.facts
         facts.model = chat.model
         facts.stream = chat.stream
@@ -69,16 +74,22 @@ class Exchange:
             await self.spend.close(self.admission, usage, cost, delivered=delivered)
 
     def _priced(self, priced: Priced | StreamOutcome) -> None:
-        self.facts.provider = priced.provider
-        self.facts.usage = priced.usage
-        self.facts.cost = priced.cost
+        facts = self.facts
+        facts.provider = priced.provider
+        facts.usage = priced.usage
+        facts.cost = priced.cost
+        facts.cache_hit = priced.cache_hit
+        facts.cost_saved = priced.cost_saved
 
     async def complete(self) -> tuple[ChatResponse, Priced]:
         await self._admit()
         try:
-            response, priced = await self.gateway.complete(self.chat)
-        except BaseException:
+            response, priced = await self.gateway.complete(self.chat, cache=self.cache, outcome=self.outcome)
+        except BaseException as error:
+            self.facts.provider = self.outcome.provider
             await self._close(None, None, delivered=False)
+            if isinstance(error, GatewayError):
+                error.calcifer_headers = self.headers()  # type: ignore[attr-defined]
             raise
         self._priced(priced)
         await self._close(priced.usage, priced.cost, delivered=True)
@@ -87,13 +98,15 @@ class Exchange:
     async def stream(self) -> tuple[StreamChunk | None, AsyncIterator[StreamChunk]]:
         """Open the stream and wait for its first chunk (errors before it are plain HTTP errors)."""
         await self._admit()
-        chunks = self.gateway.stream(self.chat, self.outcome)
+        chunks = self.gateway.stream(self.chat, self.outcome, cache=self.cache)
         try:
             first = await anext(chunks, None)
-        except BaseException:
+        except BaseException as error:
             await chunks.aclose()  # type: ignore[attr-defined]
             self.facts.provider = self.outcome.provider
             await self._close(None, None, delivered=False)
+            if isinstance(error, GatewayError):
+                error.calcifer_headers = self.headers()  # type: ignore[attr-defined]
             raise
         return first, self._relay(first, chunks)
 
@@ -126,13 +139,22 @@ class Exchange:
             await self._close(self.outcome.usage, self.outcome.cost, delivered=self.outcome.chunks > 0)
 
     def headers(self, priced: Priced | None = None) -> dict[str, str]:
-        """`x-calcifer-*` and, for keys with rate limits, `x-ratelimit-*` headers."""
+        """`x-calcifer-*` (who answered, after how many upstream attempts, at what cost when known, and
+        whether from the cache) and, for keys with rate limits, `x-ratelimit-*` headers."""
+        known: Priced | StreamOutcome = priced if priced is not None else self.outcome
         headers = {
-            "x-calcifer-provider": priced.provider if priced else self.outcome.provider,
-            "x-calcifer-model": self.chat.model,
+            "x-calcifer-provider": known.provider,
+            "x-calcifer-model": (priced.model if priced is not None else self.outcome.model)
+            or self.chat.model,
+            "x-calcifer-attempts": str(known.attempts),
         }
-        if priced is not None and priced.cost is not None:
-            headers["x-calcifer-cost"] = format(priced.cost, "f")
+        cost = priced.cost if priced is not None else (Decimal(0) if known.cache_hit else None)
+        if cost is not None:
+            headers["x-calcifer-cost"] = format(cost, "f")
+        if known.cache_hit:
+            headers["x-calcifer-cache"] = "hit"
+            if known.cost_saved is not None:
+                headers["x-calcifer-cost-saved"] = format(known.cost_saved, "f")
         decision = self.admission.decision
         if decision is not None:
             for kind, limit, remaining, reset in (
@@ -144,6 +166,35 @@ class Exchange:
                     headers[f"x-ratelimit-remaining-{kind}"] = str(remaining)
                     headers[f"x-ratelimit-reset-{kind}"] = f"{max(reset, 0):.3f}s"
         return headers
+
+
+def cache_directive(calcifer: str | None, cache_control: str | None) -> CacheDirective | None:
+    """What a request's headers ask of the response cache: `x-calcifer-cache: on|off|refresh` and
+    `Cache-Control: max-age=N` (cache for N seconds), `no-cache` (refresh), `no-store` (off)."""
+    if calcifer is None and cache_control is None:
+        return None
+    mode: CacheMode | None = None
+    ttl: float | None = None
+    for part in (cache_control or "").lower().split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "no-store":
+            mode = "off"
+        elif name == "no-cache" and mode is None:
+            mode = "refresh"
+        elif name in ("max-age", "s-maxage") and value.strip().isdigit():
+            ttl = float(value.strip())
+            if ttl == 0:
+                mode = mode or "refresh"
+    word = (calcifer or "").strip().lower()
+    if word in ("on", "true", "1", "yes"):
+        mode = "on"
+    elif word in ("off", "false", "0", "no"):
+        mode = "off"
+    elif word == "refresh":
+        mode = "refresh"
+    if mode is None and ttl is None:
+        return None
+    return CacheDirective(mode, ttl if ttl else None)
 
 
 def _tags(body: Mapping[str, object], identity: Identity | None) -> tuple[str | None, str | None]:

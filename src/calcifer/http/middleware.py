@@ -36,6 +36,7 @@ class RequestFacts:
     user: str | None = None
     team: str | None = None
     cache_hit: bool = False
+    cost_saved: Decimal | None = None  # a cache hit: the cost of the cached answer when it was made
     latency_ms: float = 0.0
 
     def log_line(self) -> dict[str, object]:

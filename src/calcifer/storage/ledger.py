@@ -280,4 +280,5 @@ def _values(row: SpendRecord) -> dict[str, object]:
         "cut_short": row.cut_short,
         "estimated": row.estimated,
         "cache_hit": row.cache_hit,
+        "cost_saved": row.cost_saved,
     }

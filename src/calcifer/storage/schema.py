@@ -138,6 +138,7 @@ spend = Table(
     Column("cut_short", Boolean(), nullable=False),
     Column("estimated", Boolean(), nullable=False),
     Column("cache_hit", Boolean(), nullable=False),
+    Column("cost_saved", Money(), nullable=True),
     Index("ix_spend_time", "time"),
     Index("ix_spend_key_id_time", "key_id", "time"),
 )

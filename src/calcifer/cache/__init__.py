@@ -1,0 +1,1 @@
+"""Response cache adapters: in memory (one replica) and Redis (shared by every replica)."""
