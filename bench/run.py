@@ -39,10 +39,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="aiohttp",
         help="upstream client of the bare proxy (httpx = the httpx2 package)",
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="gateway worker processes (CALCIFER_WORKERS for Calcifer)"
+    )
     parser.add_argument("--quick", action="store_true", help="short runs (3 s each, 20k-request soak)")
     parser.add_argument("--seconds", type=float, help="length of each wrk run (default 10, quick 3)")
     parser.add_argument("--soak", type=int, help="soak size in requests (default 200000, quick 20000)")
-    parser.add_argument("--soak-seconds", type=float, default=300.0, help="the soak's time bound")
+    parser.add_argument("--soak-seconds", type=float, default=600.0, help="the soak's time bound")
     parser.add_argument("--only", help="comma-separated scenarios: " + ", ".join(s.name for s in SCENARIOS))
     parser.add_argument(
         "--out", help="results name under bench/results/ (default: latest, or the bare label)"
@@ -83,6 +86,8 @@ def _raise_fd_limit() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     label = "calcifer" if args.target == "calcifer" else f"bare-{args.server}-{args.client}"
+    if args.workers > 1:
+        label += f"-w{args.workers}"
     plan = Plan(
         seconds=args.seconds or (3.0 if args.quick else 10.0),
         ttfb_seconds=args.seconds or (3.0 if args.quick else 10.0),
@@ -109,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             results = run_all(
                 upstream,
                 lambda prefix: targets.start_gateway(
-                    args.target, args.server, args.client, upstream, prefix, tmp, tmp
+                    args.target, args.server, args.client, args.workers, upstream, prefix, tmp
                 ),
                 targets.stop,
                 bodies,
@@ -135,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         "plan": {"seconds": plan.seconds, "soak_requests": plan.soak_requests, "only": args.only},
     }
     results["targets"] = report.targets(results)
-    name = args.out or ("latest" if args.target == "calcifer" else label)
+    name = args.out or ("latest" if label == "calcifer" else label)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=1) + "\n")
     (RESULTS / f"{name}.md").write_text(report.markdown(results))

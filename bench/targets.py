@@ -18,6 +18,7 @@ from bench import payloads
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
+CHAT = "/v1/chat/completions"
 
 
 @dataclass(slots=True)
@@ -42,7 +43,7 @@ def free_port() -> int:
         return port
 
 
-def post_ok(port: int, path: str = "/v1/chat/completions", body: bytes = payloads.REQUEST) -> bool:
+def post_ok(port: int, path: str = CHAT, body: bytes = payloads.REQUEST) -> bool:
     """Whether a chat request answers 200 with a chat.completion."""
     connection = http.client.HTTPConnection(HOST, port, timeout=5)
     try:
@@ -91,26 +92,25 @@ def _tail(log: Path) -> str:
 def start_upstream(logs: Path) -> Server:
     port = free_port()
     argv = [sys.executable, "-m", "bench.upstream", "--host", HOST, "--port", str(port)]
-    return start("upstream", argv, dict(os.environ), port, logs, "/v1/chat/completions")
+    return start("upstream", argv, dict(os.environ), port, logs, CHAT)
 
 
-def gateway_argv(target: str, server: str, port: int) -> list[str]:
+def gateway_argv(target: str, server: str, port: int, workers: int) -> list[str]:
     """How each target is started: Calcifer through its console script, the bare proxy under a server."""
     if target == "calcifer":
         script = Path(sys.executable).parent / "calcifer"
         return [str(script), "serve"] if script.exists() else [sys.executable, "-m", "calcifer", "serve"]
-    app = "bench.bare_proxy:app"
+    app, common = "bench.bare_proxy:app", ["--host", HOST, "--port", str(port), "--workers", str(workers)]
     if server == "granian":
         granian = shutil.which("granian") or str(Path(sys.executable).parent / "granian")
-        return [granian, "--interface", "asgi", "--loop", "uvloop", "--host", HOST, "--port", str(port),
-                "--workers", "1", "--backlog", "4096", "--log-level", "warning", app]  # fmt: skip
-    return [sys.executable, "-m", "uvicorn", app, "--host", HOST, "--port", str(port), "--loop", "uvloop",
-            "--http", "httptools", "--no-access-log", "--log-level", "warning",
-            "--backlog", "4096"]  # fmt: skip
+        return [granian, "--interface", "asgi", "--loop", "uvloop", "--http", "1", "--no-ws", *common,
+                "--backlog", "4096", "--log-level", "warning", "--no-access-log", app]  # fmt: skip
+    return [sys.executable, "-m", "uvicorn", app, *common, "--loop", "uvloop", "--http", "httptools",
+            "--no-access-log", "--log-level", "warning", "--backlog", "4096"]  # fmt: skip
 
 
 def start_gateway(
-    target: str, server: str, client: str, upstream: Server, prefix: str, logs: Path, tmp: Path
+    target: str, server: str, client: str, workers: int, upstream: Server, prefix: str, tmp: Path
 ) -> Server:
     """The gateway under test, pointed at `upstream` behind `prefix` ('' fast, '/paced', '/delay')."""
     port = free_port()
@@ -121,9 +121,10 @@ def start_gateway(
         "SERVER_PORT": str(port),
         "OPENAI_BASE_URL": base_url,
         "OPENAI_API_KEY": "sk-bench",
+        "CALCIFER_WORKERS": str(workers),
         "CALCIFER_DATABASE_URL": f"sqlite:///{tmp}/bench.db",
         "BARE_UPSTREAM": base_url,
         "BARE_CLIENT": client,
     }
     name = f"gateway{prefix.replace('/', '-') or '-fast'}"
-    return start(name, gateway_argv(target, server, port), env, port, logs, "/v1/chat/completions")
+    return start(name, gateway_argv(target, server, port, workers), env, port, tmp, CHAT)
