@@ -132,7 +132,9 @@ def test_every_routed_provider_model_is_priced_with_input_and_output() -> None:
     for entries in (openai_chat_entries(), anthropic_entries(), gemini_entries()):
         assert entries
         for model, entry in entries.items():
-            assert entry.model == model and entry.history, model
+            # Each entry is listed under its model id and under the exact names its match clauses give.
+            assert entry.history, model
+            assert model == entry.model or entries[entry.model] is entry, model
             for _, config in entry.history:
                 assert config.output_cost_per_1k > 0 or config.input_cost_per_1k > 0, model
     assert {"gpt-4o", "o3", "gpt-4.1"} <= set(openai_chat_entries())

@@ -22,7 +22,6 @@ from starlette.routing import Route
 
 from calcifer.assembly import Assembly, assemble
 from calcifer.cache.memory import MemoryResponseCache
-from calcifer.catalogue import catalogue_version
 from calcifer.config import Settings
 from calcifer.domain.cache import ResponseCache
 from calcifer.domain.cooldowns import CooldownStore
@@ -31,7 +30,7 @@ from calcifer.domain.errors import GatewayError
 from calcifer.domain.gateway import GatewayService
 from calcifer.domain.keys import KeyStore
 from calcifer.domain.ledger import SpendLedger, SpendRecord
-from calcifer.domain.limits import Limiter, window_bounds
+from calcifer.domain.limits import BaselineSource, Limiter, window_bounds
 from calcifer.domain.ports import Clock, Lifecycle, Provider
 from calcifer.domain.pricing import PricingRegistry
 from calcifer.domain.retry import RetryPolicy
@@ -47,10 +46,9 @@ from calcifer.http.routes import models_body, routes
 from calcifer.http.spend import spend
 from calcifer.limits.cooldowns import MemoryCooldownStore
 from calcifer.limits.memory import MemoryLimiter
-from calcifer.limits.redis import RedisLimiter
 from calcifer.observability.logging import access_line, configure_logging
 from calcifer.providers.echo import ECHO_MODEL, ECHO_PRICING, EchoProvider
-from calcifer.storage.database import open_database
+from calcifer.storage.database import migrate_in_child, open_database
 from calcifer.storage.keys import SqlKeyStore
 from calcifer.storage.ledger import SqlLedger
 from calcifer.tokenizer import TiktokenCounter
@@ -81,7 +79,7 @@ def create_app(
     if providers is None:
         assembly = assemble(settings)
     else:
-        prices = pricing or PricingRegistry(version=catalogue_version())
+        prices = pricing or PricingRegistry(version="test")
         prices.register(ECHO_MODEL, ECHO_PRICING)
         policy = RetryPolicy(max_retries=settings.openai.max_retries)
         assembly = Assembly(
@@ -111,7 +109,7 @@ def create_app(
 
     if limiter is None:
         limiter = (
-            RedisLimiter(settings.redis_url, baseline=baseline)
+            _redis_limiter(settings.redis_url, baseline)
             if settings.redis_url
             else MemoryLimiter(baseline=baseline)
         )
@@ -123,7 +121,10 @@ def create_app(
         database = None
         try:
             if ledger is None:
-                database = await open_database(settings.database_url, schema=settings.database_schema)
+                await migrate_in_child(settings.database_url, settings.database_schema)
+                database = await open_database(
+                    settings.database_url, schema=settings.database_schema, migrate=False
+                )
                 state.ledger = SqlLedger(database)
                 state.keys = keys or SqlKeyStore(database)
             else:
@@ -222,6 +223,12 @@ def create_app(
     state.models_body = models_body(registry, pricing=pricing)
     state.ready = False
     return app
+
+
+def _redis_limiter(url: str, baseline: BaselineSource) -> Limiter:
+    from calcifer.limits.redis import RedisLimiter  # imported only when Redis is configured (memory)
+
+    return RedisLimiter(url, baseline=baseline)
 
 
 def _routing_stores(settings: Settings, assembly: Assembly) -> tuple[CooldownStore, ResponseCache]:

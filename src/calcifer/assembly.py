@@ -12,14 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from calcifer.catalogue import (
-    anthropic_entries,
-    catalogue_version,
-    gemini_entries,
-    max_output_tokens,
-    openai_chat_entries,
-    register_prices,
-)
 from calcifer.config import Settings, provider_settings
 from calcifer.config_file import ConfigFileError, FileConfig, build_file_providers, load_file_config
 from calcifer.config_routing import RoutingFileSpec
@@ -31,6 +23,7 @@ from calcifer.domain.pricing import PricingConfig, PricingRegistry
 from calcifer.domain.retry import RetryPolicy
 from calcifer.domain.routing import ProviderRegistry
 from calcifer.plugins import load_plugins, plugin_prices
+from calcifer.price_book import PriceBook, load_price_book
 from calcifer.providers.anthropic import AnthropicProvider
 from calcifer.providers.echo import ECHO_MODEL, ECHO_PRICING, EchoProvider
 from calcifer.providers.gemini import GEMINI_BASE_URL, GeminiProvider
@@ -54,12 +47,18 @@ class Assembly:
 def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
     """Every provider Calcifer routes to, with its prices, retry policy and maximum output per model."""
     env: Mapping[str, str] = settings.env or {}
-    pricing = PricingRegistry(version=catalogue_version())
-    pricing.register(ECHO_MODEL, ECHO_PRICING)
     file_config = load_file_config(settings.config_file) if settings.config_file else None
     explicit: list[Provider] = build_file_providers(file_config, env) if file_config else []
     plugins = load_plugins(env) if with_plugins else []
     explicit += plugins
+    book = load_price_book(
+        (catalogue_id, model)
+        for provider in explicit
+        for catalogue_id in _CATALOGUE_IDS.get(provider.name, (provider.name,))
+        for model in provider.models
+    )
+    pricing = PricingRegistry(version=book.version)
+    pricing.register(ECHO_MODEL, ECHO_PRICING)
     overrides: dict[str, PricingConfig] = {
         **plugin_prices(plugins),
         **(file_config.prices() if file_config else {}),
@@ -69,10 +68,10 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
 
     anthropic = provider_settings(env, "ANTHROPIC", "https://api.anthropic.com")
     gemini = provider_settings(env, "GEMINI", GEMINI_BASE_URL)
-    openai_models = frozenset(openai_chat_entries()) - taken
-    anthropic_models = frozenset(anthropic_entries()) - taken
-    gemini_models = frozenset(gemini_entries()) - taken
-    max_output = max_output_tokens("anthropic")
+    openai_models = frozenset(book.entries("openai")) - taken
+    anthropic_models = frozenset(book.entries("anthropic")) - taken
+    gemini_models = frozenset(book.entries("google")) - taken
+    max_output = book.max_output()
     builtin: list[Provider] = [
         OpenAIProvider(
             models=openai_models,
@@ -91,11 +90,11 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
             models=gemini_models, api_key=gemini.api_key, base_url=gemini.base_url, timeout=gemini.timeout
         ),
     ]
-    register_prices(pricing, "openai", openai_models, overrides)
-    register_prices(pricing, "anthropic", anthropic_models, overrides)
-    register_prices(pricing, "google", gemini_models, overrides)
+    book.register(pricing, "openai", openai_models, overrides)
+    book.register(pricing, "anthropic", anthropic_models, overrides)
+    book.register(pricing, "google", gemini_models, overrides)
     for provider in explicit:
-        _price_explicit(pricing, provider, overrides)
+        _price_explicit(book, pricing, provider, overrides)
 
     registry = ProviderRegistry([EchoProvider(), *builtin, *(p for p in explicit if p.name not in unclaimed)])
     for provider in explicit:
@@ -138,11 +137,11 @@ def _routing(
 
 
 def _price_explicit(
-    pricing: PricingRegistry, provider: Provider, overrides: Mapping[str, PricingConfig]
+    book: PriceBook, pricing: PricingRegistry, provider: Provider, overrides: Mapping[str, PricingConfig]
 ) -> None:
     remaining = set(provider.models)
     for catalogue_id in _CATALOGUE_IDS.get(provider.name, (provider.name,)):
-        remaining = set(register_prices(pricing, catalogue_id, remaining, overrides))
+        remaining = set(book.register(pricing, catalogue_id, remaining, overrides))
         if not remaining:
             return
     if remaining:

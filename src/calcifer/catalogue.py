@@ -77,7 +77,8 @@ def lookup(provider_id: str, model: str) -> CatalogueEntry | None:
 
 
 def provider_entries(provider_id: str) -> dict[str, CatalogueEntry]:
-    """Every priced model of one genai-prices provider, by model id."""
+    """Every priced model of one genai-prices provider, by model id and by every exact name its match
+    clauses give it (dated ids such as `claude-sonnet-4-20250514` or `gpt-4o-2024-08-06`)."""
     provider = next((p for p in _gp.providers if p.id == provider_id), None)
     if provider is None:
         return {}
@@ -86,21 +87,24 @@ def provider_entries(provider_id: str) -> dict[str, CatalogueEntry]:
         entry = _entry(model, provider_id)
         if entry is not None:
             entries[model.id] = entry
+            for name in _exact_names(model.match):
+                entries.setdefault(name, entry)
     return entries
 
 
 # OpenAI's price list also has models that its chat-completions endpoint does not serve.
 _NOT_OPENAI_CHAT = re.compile(
     r"embedding|tts|whisper|transcribe|image|moderation|realtime|live|translate|davinci|babbage|curie|"
-    r"^ada$|^ft:|\.ft-|computer-use|-pro$|codex|deep-research|search-api|:extended|^gpt-oss"
+    r"^ada$|^text-|instruct|-pro(-|$)|^gpt-35|^chat-latest$|^ft:|\.ft-|computer-use|codex|deep-research|"
+    r"search-api|:extended|^gpt-oss"
 )
 # Google's list also has Claude on Vertex, embeddings, speech and Live-API models: not `generateContent`.
-_NOT_GEMINI_CHAT = re.compile(r"^claude|embedding|tts|live|native-audio")
+_NOT_GEMINI_CHAT = re.compile(r"^claude|/|image|embedding|tts|live|native-audio")
 
 
 def openai_chat_entries() -> dict[str, CatalogueEntry]:
     """OpenAI's chat models on today's price list, with their prices."""
-    return {m: e for m, e in provider_entries("openai").items() if not _NOT_OPENAI_CHAT.search(m)}
+    return _chat(provider_entries("openai"), _NOT_OPENAI_CHAT)
 
 
 def anthropic_entries() -> dict[str, CatalogueEntry]:
@@ -110,7 +114,12 @@ def anthropic_entries() -> dict[str, CatalogueEntry]:
 
 def gemini_entries() -> dict[str, CatalogueEntry]:
     """Google's models served by the Gemini API's `generateContent`, with their prices."""
-    return {m: e for m, e in provider_entries("google").items() if not _NOT_GEMINI_CHAT.search(m)}
+    return _chat(provider_entries("google"), _NOT_GEMINI_CHAT)
+
+
+def _chat(entries: dict[str, CatalogueEntry], excluded: re.Pattern[str]) -> dict[str, CatalogueEntry]:
+    """The entries whose name and model id are both chat models."""
+    return {m: e for m, e in entries.items() if not excluded.search(m) and not excluded.search(e.model)}
 
 
 def register_prices(
@@ -273,3 +282,40 @@ def _flat_config(values: dict[str, object], tokens: int) -> PricingConfig:
         cache_write=at("cache_write_mtok"),
         cache_write_1h=at("cache_write_1h_mtok"),
     )
+
+
+def snapshot(builtin: Iterable[str], lookups: Iterable[tuple[str, str]]) -> dict[str, object]:
+    """What a gateway needs of the catalogue, as JSON-ready data (see `calcifer.price_book`)."""
+    from calcifer.price_book import encode_config
+
+    def encode(entry: CatalogueEntry) -> dict[str, object]:
+        return {
+            "model": entry.model,
+            "history": [[None if s is None else s.isoformat(), encode_config(c)] for s, c in entry.history],
+            "context_window": entry.context_window,
+            "max_output_tokens": entry.max_output_tokens,
+        }
+
+    readers = {"openai": openai_chat_entries, "anthropic": anthropic_entries, "google": gemini_entries}
+    found = {key: lookup(*key) for key in lookups}
+    return {
+        "version": catalogue_version(),
+        "builtin": {p: {m: encode(e) for m, e in readers[p]().items()} for p in builtin},
+        "lookups": {f"{p}\t{m}": None if e is None else encode(e) for (p, m), e in found.items()},
+    }
+
+
+def _main() -> None:
+    import sys
+
+    import orjson
+
+    request = orjson.loads(sys.stdin.buffer.read() or b"{}")
+    pairs = [(str(p), str(m)) for p, m in request.get("lookups", [])]
+    sys.stdout.buffer.write(
+        orjson.dumps(snapshot(request.get("builtin", ["openai", "anthropic", "google"]), pairs))
+    )
+
+
+if __name__ == "__main__":
+    _main()

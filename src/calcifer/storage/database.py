@@ -8,13 +8,13 @@ that owns the connection pool until `aclose()`.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
@@ -126,7 +126,32 @@ async def _migrate(database: Database, schema: str | None) -> None:
 
 
 def _upgrade(connection: Connection) -> None:
+    from alembic import command  # imported here: a serving process migrates in a child (see below)
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS).replace("%", "%%"))
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+
+
+async def migrate_in_child(url: str, schema: str | None = None) -> None:
+    """Apply the migrations in a short-lived child process, so that a serving gateway never loads
+    Alembic (some 11 MB that would stay resident for nothing). Raises `RuntimeError` on failure."""
+    args = [sys.executable, "-m", "calcifer.storage.database", url, *([schema] if schema else [])]
+    child = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await child.communicate()
+    if child.returncode != 0:
+        lines = err.decode("utf-8", "replace").strip().splitlines()
+        raise RuntimeError(f"database migration failed: {lines[-1] if lines else 'no output'}")
+
+
+async def _migrate_main(url: str, schema: str | None) -> None:
+    database = await open_database(url, schema=schema, migrate=True)
+    await database.aclose()
+
+
+if __name__ == "__main__":
+    asyncio.run(_migrate_main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None))
