@@ -40,7 +40,10 @@ def json_response(body: object, headers: dict[str, str]) -> Response:
 
 def event_stream(request: Request, frames: AsyncIterator[bytes], exchange: Exchange) -> EventStream:
     return EventStream(
-        frames, headers=exchange.headers(), write_timeout=request.app.state.settings.write_timeout
+        frames,
+        headers=exchange.headers(),
+        write_timeout=request.app.state.settings.write_timeout,
+        on_close=exchange.aclose,  # a client gone mid-stream is settled before its ledger row is written
     )
 
 

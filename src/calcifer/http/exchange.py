@@ -40,6 +40,10 @@ async def read_json(request: Request) -> tuple[JSONObject, int]:
 
 
 class Exchange:
+    # A stream being relayed (the relay and the upstream chunks under it) until `aclose()`.
+    _relaying: tuple[AsyncIterator[StreamChunk], AsyncIterator[StreamChunk]] | None = None
+    _ended = False  # the stream's end (settled, facts filled in) has run
+
     def __init__(self, request: Request, chat: ChatRequest, body_size: int) -> None:
         state = request.app.state
         self.gateway: GatewayService = state.gateway
@@ -108,7 +112,22 @@ class Exchange:
             if isinstance(error, GatewayError):
                 error.calcifer_headers = self.headers()  # type: ignore[attr-defined]
             raise
-        return first, self._relay(first, chunks)
+        relay = self._relay(first, chunks)
+        self._relaying = relay, chunks
+        return first, relay
+
+    async def aclose(self) -> None:
+        """End a stream whose consumer stopped early (the client went away) now, rather than whenever the
+        garbage collector finalises it: its budget is settled and its facts (499, cut short, what was
+        delivered and its cost) are filled in before the request's ledger row is written. Idempotent."""
+        if self._relaying is None:
+            return
+        relay, chunks = self._relaying
+        self._relaying = None
+        await relay.aclose()  # type: ignore[attr-defined]
+        if not self._ended:  # the relay never started: nothing of the stream reached the client
+            self.facts.status = 499
+            await self._end(chunks, finished=False)
 
     async def _relay(
         self, first: StreamChunk | None, chunks: AsyncIterator[StreamChunk]
@@ -126,17 +145,21 @@ class Exchange:
                 yield chunk
                 chunk = await anext(chunks, None)
             finished = True
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, GeneratorExit):  # the client went away
             self.facts.status = 499
             raise
         except GatewayError as error:
             self.facts.status = status_of(error)
             raise
         finally:
-            await chunks.aclose()  # type: ignore[attr-defined]
-            self.facts.cut_short = not finished
-            self._priced(self.outcome)
-            await self._close(self.outcome.usage, self.outcome.cost, delivered=self.outcome.chunks > 0)
+            await self._end(chunks, finished)
+
+    async def _end(self, chunks: AsyncIterator[StreamChunk], finished: bool) -> None:
+        self._ended = True
+        await chunks.aclose()  # type: ignore[attr-defined]
+        self.facts.cut_short = not finished
+        self._priced(self.outcome)
+        await self._close(self.outcome.usage, self.outcome.cost, delivered=self.outcome.chunks > 0)
 
     def headers(self, priced: Priced | None = None) -> dict[str, str]:
         """`x-calcifer-*` (who answered, after how many upstream attempts, at what cost when known, and

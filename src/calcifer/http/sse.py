@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import orjson
 from starlette.types import Message, Receive, Scope, Send
@@ -21,12 +21,19 @@ def event(data: object) -> bytes:
 
 
 class EventStream:
-    """An ASGI response streaming `events` (already-encoded SSE frames) to the client."""
+    """An ASGI response streaming `events` (already-encoded SSE frames) to the client. `on_close` is
+    awaited once the events are closed, however the response ended (the client gone too)."""
 
     def __init__(
-        self, events: AsyncIterator[bytes], *, headers: dict[str, str], write_timeout: float
+        self,
+        events: AsyncIterator[bytes],
+        *,
+        headers: dict[str, str],
+        write_timeout: float,
+        on_close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.events = events
+        self.on_close = on_close
         self.write_timeout = write_timeout
         self.headers = [
             (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -56,8 +63,12 @@ class EventStream:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             close = getattr(self.events, "aclose", None)
-            if close is not None:
-                await close()
+            try:
+                if close is not None:
+                    await close()
+            finally:
+                if self.on_close is not None:
+                    await self.on_close()
 
     async def _watch(self, receive: Receive, task: asyncio.Task[object] | None) -> None:
         while True:
