@@ -5,6 +5,7 @@ per answered request — nothing lost, nothing doubled."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -26,6 +27,7 @@ from tests.e2e.load import (
     require_redis,
 )
 from tests.e2e.process import GatewayProcess
+from tests.fakes.openai_server import FakeOpenAI, Script
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -154,4 +156,84 @@ async def test_replicas_share_one_budget_and_record_every_answer_once(shared: di
     print(
         f"\nreplicas: {len(sent)} sent, {len(answered)} answered, {len(ok)} ok, {len(refused)} refused, "
         f"{len(rows)} rows, spend {spent} of {BUDGET}"
+    )
+
+
+async def test_a_replica_stopped_mid_load_loses_nothing(
+    shared: dict[str, str], fake_openai: FakeOpenAI
+) -> None:
+    """Replica A gets SIGTERM while requests are in flight on it (half of them wait on a slow upstream);
+    B keeps serving. Every answered request, on either replica, is in the ledger once, and Redis still
+    agrees with the ledger on the key's spend: A settled every reservation before it exited."""
+    total, stop_after, budget = 300, 100, Decimal("0.1")
+    fake_openai.script(*[Script(delay=0.05) for _ in range(total)])
+    env = {**shared, "OPENAI_API_KEY": "sk-e2e", "OPENAI_BASE_URL": fake_openai.base_url}
+    a, b = await start_replicas(env, 2)
+    key_id = ""
+    signalled: list[float] = []
+    try:
+        created = await admin("POST", a.url + "/admin/keys", {"name": "stopped", "max_budget": str(budget)})
+        key_id, secret = str(created["id"]), str(created["key"])
+        run = uuid.uuid4().hex[:8]
+        requests: list[tuple[Sent, dict[str, object]]] = []
+        for i in range(total):
+            stream = (i // 2) % 2 == 1
+            model = "gpt-4o" if (i // 4) % 2 else "echo4"  # gpt-4o: the slow fake upstream
+            body: dict[str, object] = {
+                "model": model,
+                "max_tokens": 30,
+                "messages": [{"role": "user", "content": WORDS}],
+                "stream": stream,
+            }
+            if stream:
+                body["stream_options"] = {"include_usage": True}
+            url = (a if i % 2 == 0 else b).url + "/v1/chat/completions"
+            requests.append((Sent(f"stopped-{run}-{i:04d}", url, stream), body))
+
+        def on_done(_sent: Sent) -> None:
+            if not signalled and sum(1 for s, _ in requests if s.answered) >= stop_after:
+                signalled.append(time.monotonic())
+                a.terminate()
+
+        await fire(requests, secret, concurrency=CONCURRENCY, timeout=60, on_done=on_done)
+        view = await admin("GET", b.url + f"/admin/keys/{key_id}")
+    finally:
+        for gateway in (a, b):
+            gateway.terminate()
+        logs = [await asyncio.to_thread(gateway.output) for gateway in (a, b)]
+        if key_id:
+            delete_redis_keys(f"calcifer:budget:{{{key_id}|*")
+
+    assert signalled, "the load ended before replica A was stopped"
+    sent = [s for s, _ in requests]
+    answered = [s for s in sent if s.answered]
+    on_a = [s for s in sent if s.url.startswith(a.url)]
+    in_flight = [s for s in on_a if s.answered and s.started < signalled[0] < s.ended]
+    assert in_flight, "no request was in flight on replica A when it was stopped"
+    # Only A's requests went unanswered: those sent as it stopped (refused or reset before being read).
+    # B answered every one of its own.
+    unanswered = [s for s in sent if not s.answered]
+    assert [
+        (s.url, s.started - signalled[0])
+        for s in unanswered
+        if s not in on_a or s.started < signalled[0] - 0.5
+    ] == []
+    assert Counter(s.status for s in answered).keys() <= {200, 429}
+    assert [s.body[-300:] for s in answered if s.status == 200 and not s.complete()][:3] == []
+    assert {s.error_code() for s in answered if s.status == 429} <= {"budget_exceeded"}
+
+    rows = await ledger_rows(shared["CALCIFER_DATABASE_URL"], shared["CALCIFER_DATABASE_SCHEMA"])
+    ids = Counter(row.request_id for row in rows)
+    assert [rid for rid, n in ids.items() if n > 1] == []
+    assert set(ids) == {s.request_id for s in answered}
+    spent = sum((row.cost for row in rows if isinstance(row.cost, Decimal)), Decimal(0))
+    assert all(isinstance(row.cost, Decimal) for row in rows)
+    assert 0 < spent <= budget
+    assert Decimal(str(view["spend"])) == spent
+    for log in logs:
+        assert "dropped" not in log and "Traceback" not in log
+    print(
+        f"\nstopped replica: {len(sent)} sent, {len(answered)} answered ({len(in_flight)} in flight on A at "
+        f"SIGTERM), {sum(1 for s in answered if s.status == 429)} refused, {len(rows)} rows, "
+        f"spend {spent} of {budget}"
     )
