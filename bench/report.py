@@ -100,12 +100,13 @@ def markdown(results: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "| Gateway process (by upstream behaviour) | Idle RSS MB | Peak RSS MB (VmHWM) |",
-        "|---|---:|---:|",
+        "| Gateway process (by upstream behaviour) | Idle RSS MB | Idle CPU % | Peak RSS MB (VmHWM) |",
+        "|---|---:|---:|---:|",
     ]
     for prefix, gw in results["gateways"].items():
         lines.append(
-            f"| `{prefix}` ({gw['processes']} process(es)) | {gw['idle_rss_mb']} | {gw['peak_rss_mb']} |"
+            f"| `{prefix}` ({gw['processes']} process(es)) | {gw['idle_rss_mb']} "
+            f"| {gw.get('idle_cpu_percent', '–')} | {gw['peak_rss_mb']} |"
         )
     soak = _scenario(results, "soak")
     if soak:

@@ -101,11 +101,18 @@ class Runner:
         return side
 
     def warm_up(self, prefix: str) -> None:
-        """Fill connection pools and caches; not reported."""
+        """Fill connection pools and caches; not reported. Paced streams are warmed with the TTFB client,
+        which lets every stream finish: wrk would cut 32 of them when it stops, and a stream the client
+        cuts short is a different path (Calcifer then estimates usage with a tokenizer)."""
         for stream in (False, True):
             body = self.bodies[stream]
             loadgen.run_wrk(self.upstream.url(prefix + CHAT), body, connections=32, seconds=1)
-            loadgen.run_wrk(self.gateway.url(CHAT), body, connections=32, seconds=1)
+            if stream and prefix == "/paced":
+                uvloop.run(
+                    ttfb.measure(HOST, self.gateway.port, CHAT, body.read_bytes(), concurrency=32, seconds=1)
+                )
+            else:
+                loadgen.run_wrk(self.gateway.url(CHAT), body, connections=32, seconds=1)
 
     def run(self, scenario: Scenario) -> dict[str, Any]:
         started = time.time()
@@ -196,8 +203,10 @@ def run_all(
             continue
         gateway = start_gateway(prefix)
         try:
-            time.sleep(1.0)
+            settled = procstat.sample(gateway.pid)
+            time.sleep(2.0)
             idle = procstat.sample(gateway.pid)
+            idle_cpu = (idle.cpu_seconds - settled.cpu_seconds) / 2.0 * 100
             log(f"gateway for upstream '{prefix or '/'}' up: pid {gateway.pid}, {idle.rss_bytes / MB:.1f} MB")
             runner = Runner(upstream, gateway, bodies, plan)
             runner.warm_up(prefix)
@@ -210,6 +219,7 @@ def run_all(
                 "pid": gateway.pid,
                 "processes": idle.processes,
                 "idle_rss_mb": round(idle.rss_bytes / MB, 1),
+                "idle_cpu_percent": round(idle_cpu, 1),  # should be ~0: else CPU/request is inflated
                 "peak_rss_mb": round(end.hwm_bytes / MB, 1),
             }
         finally:

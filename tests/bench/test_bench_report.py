@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.compare import table
 from bench.report import markdown, targets
 from bench.scenarios import percentile
 
@@ -81,3 +82,15 @@ def test_the_markdown_has_a_row_per_scenario_and_the_target_verdicts() -> None:
     assert "| Added latency p99, 1 connection | ≤ 2 ms | 2.300 | **no** |" in text
     assert "| Requests/s, 32 connections | ≥ 4000 | – | not run |" in text
     assert "commit `abc1234`" in text
+
+
+def test_compare_puts_runs_side_by_side_with_a_dash_for_what_a_run_lacks() -> None:
+    calcifer, bare = _results(), _results()
+    bare["meta"] = {**bare["meta"], "label": "bare-uvicorn-aiohttp", "started": "2026-11-27 14:05"}
+    bare["scenarios"][0]["added_ms"] = {"p50": 0.25, "p90": 0.3, "p99": 1.5}
+    text = table([calcifer, bare])
+    assert text.splitlines()[0] == "| | calcifer (14:00 UTC) | bare-uvicorn-aiohttp (14:05 UTC) |"
+    assert "| added p50 / p99 ms, 1 conn. | 0.40 / 2.30 | 0.25 / 1.50 |" in text
+    assert "| 1000 conn.: errors | 2 | 2 |" in text
+    assert "| req/s, non-streamed, 32 conn. | – | – |" in text
+    assert "| idle RSS MB | 85.0 | 85.0 |" in text
