@@ -237,3 +237,43 @@ async def test_a_replica_stopped_mid_load_loses_nothing(
         f"SIGTERM), {sum(1 for s in answered if s.status == 429)} refused, {len(rows)} rows, "
         f"spend {spent} of {budget}"
     )
+
+
+async def test_replicas_share_one_rate_limit(shared: dict[str, str]) -> None:
+    """A key's requests-per-minute hold across replicas: exactly `rpm` of a burst through both get in."""
+    rpm, total = 60, 150
+    gateways = await start_replicas(shared, 2)
+    key_id = ""
+    try:
+        created = await admin("POST", gateways[0].url + "/admin/keys", {"name": "rated", "rpm_limit": rpm})
+        key_id, secret = str(created["id"]), str(created["key"])
+        run = uuid.uuid4().hex[:8]
+        body: dict[str, object] = {"model": "echo4", "messages": [{"role": "user", "content": WORDS}]}
+        requests = [
+            (Sent(f"rated-{run}-{i:04d}", gateways[i % 2].url + "/v1/chat/completions", False), body)
+            for i in range(total)
+        ]
+        # Rate windows are whole minutes (Redis' clock): start the burst well inside one.
+        if time.time() % 60 > 45:
+            await asyncio.sleep(60.1 - time.time() % 60)
+        window = time.time() // 60
+        await fire(requests, secret, concurrency=CONCURRENCY, timeout=30)
+        same_window = time.time() // 60 == window
+    finally:
+        for gateway in gateways:
+            gateway.terminate()
+        logs = [await asyncio.to_thread(gateway.output) for gateway in gateways]
+        if key_id:
+            delete_redis_keys(f"calcifer:rate:{{key:{key_id}}}")
+
+    sent = [s for s, _ in requests]
+    ok = [s for s in sent if s.status == 200]
+    limited = [s for s in sent if s.status == 429]
+    assert len(ok) + len(limited) == total, Counter(s.status for s in sent)
+    assert same_window, "the burst crossed a minute boundary"
+    assert len(ok) == rpm and {s.url for s in ok} == {g.url + "/v1/chat/completions" for g in gateways}
+    assert {s.error_code() for s in limited} == {"rate_limit_exceeded"}
+    rows = await ledger_rows(shared["CALCIFER_DATABASE_URL"], shared["CALCIFER_DATABASE_SCHEMA"])
+    assert sorted(r.request_id for r in rows) == sorted(s.request_id for s in sent)
+    for log in logs:
+        assert "dropped" not in log and "Traceback" not in log
