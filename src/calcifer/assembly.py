@@ -144,6 +144,7 @@ def _price_explicit(
         remaining = set(book.register(pricing, catalogue_id, remaining, overrides))
         if not remaining:
             return
+    remaining = {m for m in remaining if m not in pricing}  # a deployment of a model priced elsewhere
     if remaining:
         _log.warning(
             "provider %r has models without a price (their cost is reported as null): %s",

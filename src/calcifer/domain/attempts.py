@@ -26,7 +26,7 @@ from calcifer.domain.errors import (
     UpstreamRejected,
     UpstreamTimeout,
 )
-from calcifer.domain.ports import Clock, Credentialed
+from calcifer.domain.ports import Clock
 from calcifer.domain.retry import RetryPolicy
 
 T = TypeVar("T")
@@ -126,8 +126,9 @@ class Attempts:
             target = candidates[index]
             index += 1
             provider = target.provider
-            if isinstance(provider, Credentialed) and not provider.configured:
-                last_error = last_error or ProviderNotConfigured(provider.name, provider.credential_setting)
+            keyed = target.credentialed
+            if keyed is not None and not keyed.configured:
+                last_error = last_error or ProviderNotConfigured(provider.name, keyed.credential_setting)
                 continue
             retry = 0
             while True:

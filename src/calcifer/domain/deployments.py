@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Literal, get_args
 
 from calcifer.domain.errors import ModelNotFound
-from calcifer.domain.ports import Provider
+from calcifer.domain.ports import Credentialed, Provider
 from calcifer.domain.routing import ProviderRegistry
 
 Strategy = Literal["weighted", "least_in_flight", "lowest_latency", "cheapest"]
@@ -66,6 +66,12 @@ class Deployment:
     rpm: int | None = None
     unit_price: Decimal | None = None  # USD per 1K input + per 1K output tokens, for `cheapest`
     stats: DeploymentStats = field(default_factory=DeploymentStats)
+    # The provider when it may lack credentials (checked once here: a Protocol isinstance is slow).
+    credentialed: Credentialed | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.provider, Credentialed):
+            object.__setattr__(self, "credentialed", self.provider)
 
     @property
     def key(self) -> str:

@@ -22,7 +22,7 @@ from calcifer.domain.cooldowns import CooldownStore
 from calcifer.domain.cost import CostCalculator
 from calcifer.domain.deployments import Deployment, Route, single
 from calcifer.domain.errors import ProviderNotConfigured
-from calcifer.domain.ports import Clock, Credentialed, Provider
+from calcifer.domain.ports import Clock, Provider
 from calcifer.domain.retry import RetryPolicy
 from calcifer.domain.routing import ProviderRegistry
 from calcifer.domain.tokens import TokenCounter, answer_text, collect_chunk, estimate_usage
@@ -58,10 +58,10 @@ class GatewayService:
     def route(self, request: ChatRequest) -> tuple[Provider, ChatRequest]:
         """The (first) provider for the request, and the request as that provider must see it."""
         target = self._route(request.model).group.deployments[0]
-        provider = target.provider
-        if isinstance(provider, Credentialed) and not provider.configured:
-            raise ProviderNotConfigured(provider.name, provider.credential_setting)
-        return provider, _for(request, target)
+        keyed = target.credentialed
+        if keyed is not None and not keyed.configured:
+            raise ProviderNotConfigured(target.provider.name, keyed.credential_setting)
+        return target.provider, _for(request, target)
 
     def _route(self, model: str) -> Route:
         """The declared route of `model`, or (made once per model name) its one provider's."""
@@ -75,9 +75,9 @@ class GatewayService:
         provider = response_usage.provider if isinstance(response_usage, ChatResponse) else ""
         return self._price_usage(model, response_usage.usage, provider)
 
-    def _price_usage(self, model: str, usage: Usage | None, provider: str) -> Priced:
+    def _price_usage(self, model: str, usage: Usage | None, provider: str, attempts: int = 1) -> Priced:
         at = datetime.fromtimestamp(self._clock.now(), UTC)
-        return Priced(usage, self.calculator.cost(model, usage, at), provider, model)
+        return Priced(usage, self.calculator.cost(model, usage, at), provider, model, attempts)
 
     def _plan(self, request: ChatRequest, directive: CacheDirective | None) -> CachePlan | None:
         if self._cache is None:
@@ -115,12 +115,10 @@ class GatewayService:
         sent = _for(request, target)
         if not response.provider:
             response = replace(response, provider=target.provider.name)
-        if response.usage is None and self._counter is not None:
+        usage = response.usage
+        if usage is None and self._counter is not None:
             usage = estimate_usage(self._counter, sent, answer_text(response.body))
-            priced = self._price_usage(sent.model, usage, response.provider)
-        else:
-            priced = self.price(sent.model, response)
-        priced = replace(priced, attempts=progress.attempts)
+        priced = self._price_usage(sent.model, usage, response.provider, progress.attempts)
         if cached is not None and self._cache is not None:
             answer = CachedAnswer(
                 sent.model, response.provider, priced.usage, priced.cost, copy_object(response.body)
