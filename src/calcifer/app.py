@@ -11,14 +11,8 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from starlette.applications import Starlette
 from starlette.datastructures import State
-from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from calcifer.assembly import Assembly, assemble
 from calcifer.cache.memory import MemoryResponseCache
@@ -37,11 +31,12 @@ from calcifer.domain.retry import RetryPolicy
 from calcifer.domain.routing import ProviderRegistry
 from calcifer.domain.spending import SpendControl
 from calcifer.http.admin import admin_routes
-from calcifer.http.auth import Authenticator, AuthMiddleware
-from calcifer.http.errors import MethodNotAllowed, RouteNotFound, error_response, internal_error_response
+from calcifer.http.asgi import Cors, GatewayApp, Route
+from calcifer.http.auth import Authenticator
+from calcifer.http.errors import error_response
 from calcifer.http.messages import count_tokens, messages
 from calcifer.http.messages import error_response as anthropic_error_response
-from calcifer.http.middleware import RequestContext, RequestFacts
+from calcifer.http.middleware import RequestFacts
 from calcifer.http.routes import models_body, routes
 from calcifer.http.spend import spend
 from calcifer.limits.cooldowns import MemoryCooldownStore
@@ -73,7 +68,7 @@ def create_app(
     ledger: SpendLedger | None = None,
     keys: KeyStore | None = None,
     limiter: Limiter | None = None,
-) -> Starlette:
+) -> GatewayApp:
     """Build the gateway from settings. Tests pass their own providers, prices, clock and stores;
     the ledger and key store are otherwise opened at start-up from `CALCIFER_DATABASE_URL`."""
     if providers is None:
@@ -116,7 +111,7 @@ def create_app(
     authenticator = Authenticator(settings.master_key, keys)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: GatewayApp) -> AsyncIterator[None]:
         opened: list[Lifecycle] = []
         database = None
         try:
@@ -180,40 +175,33 @@ def create_app(
     def log(facts: RequestFacts) -> None:
         access_line(facts.log_line())
 
-    app = Starlette(
-        routes=[
+    app = GatewayApp(
+        [
             *routes(),
             Route("/v1/messages", messages, methods=["POST"]),
             Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
             Route("/v1/spend", spend, methods=["GET"]),
             *admin_routes(),
         ],
-        middleware=[
-            Middleware(RequestContext, finishers=(record, log)),
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(settings.cors_origins),
-                allow_methods=list(settings.cors_methods),
-                allow_headers=list(settings.cors_headers),
-                expose_headers=[
-                    "x-request-id",
-                    "x-calcifer-cost",
-                    "x-calcifer-provider",
-                    "x-calcifer-model",
-                    "x-calcifer-attempts",
-                    "x-calcifer-cache",
-                ],
-            ),
-            Middleware(AuthMiddleware, authenticator=authenticator, render=_render_error),
-        ],
-        exception_handlers={
-            GatewayError: _gateway_error,
-            HTTPException: _http_error,
-            Exception: _unexpected_error,
-        },
+        state=state,
         lifespan=lifespan,
+        authenticator=authenticator,
+        cors=Cors(
+            origins=settings.cors_origins,
+            methods=settings.cors_methods,
+            headers=settings.cors_headers,
+            expose=(
+                "x-request-id",
+                "x-calcifer-cost",
+                "x-calcifer-provider",
+                "x-calcifer-model",
+                "x-calcifer-attempts",
+                "x-calcifer-cache",
+            ),
+        ),
+        finishers=(record, log),
+        render_error=_render_error,
     )
-    app.state = state
     state.settings = settings
     state.gateway = gateway
     state.pricing = pricing
@@ -255,30 +243,7 @@ def _render_error(path: str, error: GatewayError) -> Response:
     return anthropic_error_response(error) if path.startswith("/v1/messages") else error_response(error)
 
 
-async def _gateway_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, GatewayError)
-    return _render_error(request.url.path, exc)
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    if exc.status_code == 405:
-        return error_response(
-            MethodNotAllowed(f"Method {request.method} is not allowed on {request.url.path}.")
-        )
-    if exc.status_code == 404:
-        return error_response(RouteNotFound(f"Unknown path: {request.method} {request.url.path}."))
-    error = GatewayError(str(exc.detail))
-    error.http_status = exc.status_code  # type: ignore[attr-defined]
-    return error_response(error)
-
-
-async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    _log.error("unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-    return internal_error_response()
-
-
-def app_from_env() -> Starlette:
+def app_from_env() -> GatewayApp:
     """The uvicorn factory: settings from the process environment."""
     settings = Settings.from_env(os.environ)
     configure_logging(settings.log_level)

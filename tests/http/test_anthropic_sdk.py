@@ -11,14 +11,12 @@ from typing import Any
 
 import anthropic
 import pytest
-from starlette.routing import Route
 from tests.fakes.anthropic_server import API_KEY, AnthropicFake, error_body
 from tests.fakes.threaded import AiohttpServer, AsgiServer
 
 from calcifer.app import create_app
 from calcifer.config import Settings
 from calcifer.domain.pricing import PricingConfig, PricingRegistry
-from calcifer.http.messages import count_tokens, messages
 from calcifer.providers.anthropic import AnthropicProvider
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "anthropic"
@@ -47,8 +45,6 @@ def gateway(fake: AnthropicFake) -> Iterator[AsgiServer]:
         models=frozenset({CLAUDE}), api_key=API_KEY, base_url=fake.base_url, timeout=5
     )
     app = create_app(Settings(), providers=[provider], pricing=pricing)
-    app.router.routes.insert(0, Route("/v1/messages", messages, methods=["POST"]))
-    app.router.routes.insert(0, Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]))
     server = AsgiServer(app)
     yield server
     server.close()

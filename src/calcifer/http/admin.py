@@ -9,11 +9,11 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from calcifer.domain.errors import GatewayError, InvalidRequest
 from calcifer.domain.keys import KeyChanges, KeyStore, VirtualKey, issue_key
 from calcifer.domain.limits import budget_window
+from calcifer.http.asgi import Route
 from calcifer.http.exchange import read_json
 from calcifer.http.wire import money
 

@@ -10,15 +10,10 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-
-from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from calcifer.domain.errors import GatewayError
 from calcifer.domain.keys import KeyStore, VirtualKey, hash_secret
-from calcifer.http.errors import error_response
 
 IDENTITY_KEY = "calcifer.identity"
 _OPEN_PATHS = ("/health", "/ready")
@@ -93,46 +88,3 @@ class Authenticator:
             self._cache.clear()
         self._cache[digest] = (now + self._ttl, key)
         return key
-
-
-def presented_key(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            text = value.decode("latin-1").strip()
-            if text[:7].lower() == "bearer ":
-                return text[7:].strip() or None
-            return text or None
-        if name == b"x-api-key":
-            return value.decode("latin-1").strip() or None
-    return None
-
-
-class AuthMiddleware:
-    """Sets `scope[IDENTITY_KEY]`, or answers 401/403 in the route's error shape."""
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        authenticator: Authenticator,
-        render: Callable[[str, GatewayError], Response] | None = None,
-    ) -> None:
-        self.app = app
-        self.authenticator = authenticator
-        self.render = render or (lambda _path, error: error_response(error))
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] == "OPTIONS" or scope["path"] in _OPEN_PATHS:
-            await self.app(scope, receive, send)
-            return
-        try:
-            identity = await self.authenticator.identify(presented_key(scope))
-            if scope["path"].startswith("/admin") and self.authenticator.enabled and not identity.is_master:
-                raise Forbidden("The admin API needs the master key.")
-        except GatewayError as error:
-            response = self.render(scope["path"], error)
-            await response(scope, receive, send)
-            return
-        scope[IDENTITY_KEY] = identity
-        scope["calcifer.is_master"] = identity.is_master or not self.authenticator.enabled
-        scope["calcifer.key_id"] = identity.key.id if identity.key is not None else None
-        await self.app(scope, receive, send)

@@ -1,15 +1,11 @@
-"""Pure ASGI middleware: request id, and what happens once a request has ended (log line, ledger row)."""
+"""What is known about one request, filled in while it runs and reported once when it has ended."""
 
 from __future__ import annotations
 
 import re
-import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from calcifer.domain.types import Usage
 
@@ -64,41 +60,3 @@ class RequestFacts:
 
 
 Finisher = Callable[[RequestFacts], None]
-
-
-class RequestContext:
-    """Takes `X-Request-ID` from the request (or makes one) and returns it; once the response has been
-    sent, hands the request's facts to every finisher (access log, spend ledger)."""
-
-    def __init__(self, app: ASGIApp, finishers: tuple[Finisher, ...] = ()) -> None:
-        self.app = app
-        self.finishers = finishers
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = b""
-        for name, value in scope["headers"]:
-            if name == b"x-request-id" and _SAFE_ID.match(value):
-                request_id = value
-                break
-        if not request_id:
-            request_id = uuid.uuid4().hex.encode()
-        facts = RequestFacts(request_id.decode(), scope["method"], scope["path"], time.perf_counter())
-        scope[FACTS_KEY] = facts
-        header = (b"x-request-id", request_id)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                if facts.status == 499:
-                    facts.status = message["status"]
-                message["headers"] = [*message.get("headers", []), header]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            facts.latency_ms = round((time.perf_counter() - facts.started) * 1000, 3)
-            for finish in self.finishers:
-                finish(facts)

@@ -9,11 +9,11 @@ from decimal import Decimal
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from calcifer.domain.ports import Credentialed
 from calcifer.domain.pricing import PricingConfig, PricingRegistry
 from calcifer.domain.routing import ProviderRegistry
+from calcifer.http.asgi import Route
 from calcifer.http.chat import chat_completions, completions
 
 

@@ -1,0 +1,237 @@
+"""The gateway's ASGI application: one flat dispatcher instead of a stack of middleware.
+
+Per request it does, in one place and once: take or make the request id; answer CORS preflights and
+add CORS headers; identify the caller (master key, virtual key, or anyone when keys are off); route by
+path and method (a dict lookup); turn errors into the route's error shape; and, once the response has
+been sent, hand the request's facts to the finishers (access log, spend ledger). A stack of Starlette
+middleware did the same with six wrapped `send` callables per message; the benchmark in `bench/`
+showed that cost, so it is done here with plain code. Handlers still get Starlette `Request`s and
+return Starlette `Response`s (or an `EventStream`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from starlette.datastructures import State
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from calcifer.domain.errors import GatewayError
+from calcifer.http.auth import IDENTITY_KEY, Authenticator, Forbidden
+from calcifer.http.errors import MethodNotAllowed, RouteNotFound, internal_error_response
+from calcifer.http.middleware import FACTS_KEY, Finisher, RequestFacts
+
+_log = logging.getLogger("calcifer")
+_SAFE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
+_OPEN_PATHS = frozenset({"/health", "/ready"})
+
+Handler = Callable[[Request], Awaitable[ASGIApp]]
+ErrorRenderer = Callable[[str, GatewayError], Response]
+Lifespan = Callable[["GatewayApp"], contextlib.AbstractAsyncContextManager[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    path: str
+    handler: Handler
+    methods: Sequence[str] = ("GET",)
+
+
+@dataclass(frozen=True, slots=True)
+class Cors:
+    """CORS as the `CORS_ALLOWED_*` settings say; `*` allows any origin (or header)."""
+
+    origins: tuple[str, ...]
+    methods: tuple[str, ...]
+    headers: tuple[str, ...]
+    expose: tuple[str, ...] = ()
+    _lower_headers: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_lower_headers", frozenset(h.lower() for h in self.headers))
+
+    def allows_origin(self, origin: str) -> bool:
+        return "*" in self.origins or origin in self.origins
+
+    def preflight(self, origin: str, method: str, requested_headers: str) -> Response:
+        wanted = [h.strip().lower() for h in requested_headers.split(",") if h.strip()]
+        allowed = (
+            self.allows_origin(origin)
+            and method in self.methods
+            and ("*" in self.headers or all(h in self._lower_headers for h in wanted))
+        )
+        if not allowed:
+            return Response("Disallowed CORS request", status_code=400, media_type="text/plain")
+        allowed_headers = requested_headers if "*" in self.headers else ", ".join(self.headers)
+        headers = {
+            "access-control-allow-origin": "*" if "*" in self.origins else origin,
+            "access-control-allow-methods": ", ".join(self.methods),
+            "access-control-allow-headers": allowed_headers,
+            "access-control-max-age": "600",
+            "vary": "Origin",
+        }
+        return Response(b"OK", status_code=200, media_type="text/plain", headers=headers)
+
+    def response_headers(self, origin: bytes) -> list[tuple[bytes, bytes]]:
+        value = b"*" if "*" in self.origins else origin
+        headers = [(b"access-control-allow-origin", value), (b"vary", b"Origin")]
+        if self.expose:
+            headers.append((b"access-control-expose-headers", ", ".join(self.expose).encode()))
+        return headers
+
+
+class GatewayApp:
+    def __init__(
+        self,
+        routes: Sequence[Route],
+        *,
+        state: State,
+        lifespan: Lifespan,
+        authenticator: Authenticator,
+        cors: Cors,
+        finishers: Iterable[Finisher],
+        render_error: ErrorRenderer,
+    ) -> None:
+        self.state = state
+        self._lifespan = lifespan
+        self._authenticator = authenticator
+        self._cors = cors
+        self._finishers = tuple(finishers)
+        self._render = render_error
+        self._exact: dict[str, dict[str, Handler]] = {}
+        self._patterns: list[tuple[re.Pattern[str], dict[str, Handler]]] = []
+        for route in routes:
+            if "{" in route.path:
+                regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", route.path) + "$")
+                table = next((t for p, t in self._patterns if p.pattern == regex.pattern), None)
+                if table is None:
+                    table = {}
+                    self._patterns.append((regex, table))
+            else:
+                table = self._exact.setdefault(route.path, {})
+            for method in route.methods:
+                table[method] = route.handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._run_lifespan(receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = b""
+        origin = b""
+        preflight = False
+        for name, value in scope["headers"]:
+            if name == b"x-request-id" and _SAFE_ID.match(value):
+                request_id = value
+            elif name == b"origin":
+                origin = value
+            elif name == b"access-control-request-method":
+                preflight = scope["method"] == "OPTIONS"
+        if not request_id:
+            request_id = os.urandom(16).hex().encode()
+        path: str = scope["path"]
+        facts = RequestFacts(request_id.decode(), scope["method"], path, time.perf_counter())
+        scope[FACTS_KEY] = facts
+        scope["app"] = self
+        extra = [(b"x-request-id", request_id)]
+        if origin and not preflight and self._cors.allows_origin(origin.decode("latin-1")):
+            extra += self._cors.response_headers(origin)
+        started = False
+
+        async def reply(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                if facts.status == 499:
+                    facts.status = message["status"]
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        try:
+            response = await self._respond(scope, receive, path, origin if preflight else b"")
+            await response(scope, receive, reply)
+        except GatewayError as error:
+            if not started:
+                await self._render(path, error)(scope, receive, reply)
+        except Exception as error:  # the one place an unexpected error is turned into a clean 500
+            _log.error("unhandled error on %s %s: %s", scope["method"], path, type(error).__name__)
+            if not started:
+                await internal_error_response()(scope, receive, reply)
+        finally:
+            facts.latency_ms = round((time.perf_counter() - facts.started) * 1000, 3)
+            for finish in self._finishers:
+                finish(facts)
+
+    async def _respond(self, scope: Scope, receive: Receive, path: str, preflight_origin: bytes) -> ASGIApp:
+        method: str = scope["method"]
+        if preflight_origin:
+            requested = Request(scope).headers
+            return self._cors.preflight(
+                preflight_origin.decode("latin-1"),
+                requested["access-control-request-method"],
+                requested.get("access-control-request-headers", ""),
+            )
+        table = self._exact.get(path)
+        if table is None:
+            for regex, candidate in self._patterns:
+                match = regex.match(path)
+                if match is not None:
+                    scope["path_params"] = match.groupdict()
+                    table = candidate
+                    break
+        if table is None:
+            raise RouteNotFound(f"Unknown path: {method} {path}.")
+        handler = table.get(method)
+        if handler is None:
+            raise MethodNotAllowed(f"Method {method} is not allowed on {path}.")
+        if path not in _OPEN_PATHS:
+            await self._identify(scope, path)
+        return await handler(Request(scope, receive))
+
+    async def _identify(self, scope: Scope, path: str) -> None:
+        authenticator = self._authenticator
+        presented: str | None = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                text = value.decode("latin-1").strip()
+                presented = (text[7:].strip() if text[:7].lower() == "bearer " else text) or None
+                break
+            if name == b"x-api-key":
+                presented = value.decode("latin-1").strip() or None
+                break
+        identity = await authenticator.identify(presented)
+        if path.startswith("/admin") and authenticator.enabled and not identity.is_master:
+            raise Forbidden("The admin API needs the master key.")
+        scope[IDENTITY_KEY] = identity
+        scope["calcifer.is_master"] = identity.is_master or not authenticator.enabled
+        scope["calcifer.key_id"] = identity.key.id if identity.key is not None else None
+
+    async def _run_lifespan(self, receive: Receive, send: Send) -> None:
+        message = await receive()
+        assert message["type"] == "lifespan.startup"
+        context = self._lifespan(self)
+        try:
+            await context.__aenter__()
+        except Exception as error:  # start-up failed: tell the server, which exits
+            _log.error("start-up failed: %s", error)
+            await send({"type": "lifespan.startup.failed", "message": str(error)})
+            return
+        await send({"type": "lifespan.startup.complete"})
+        message = await receive()
+        try:
+            await context.__aexit__(None, None, None)
+        except Exception as error:
+            await send({"type": "lifespan.shutdown.failed", "message": str(error)})
+            return
+        await send({"type": "lifespan.shutdown.complete"})
