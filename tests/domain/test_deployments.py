@@ -48,6 +48,11 @@ def test_weighted_order_follows_the_draws_in_proportion_to_weight() -> None:
     assert _names(group.order(_draws(0.99, 0.99), NOW, {})) == ["c", "b", "a"]
 
 
+def test_a_draw_at_the_very_top_picks_the_last() -> None:
+    a, b = _deployments("a", "b")
+    assert _names(ModelGroup("m", (a, b)).order(lambda: 1.0, NOW, {})) == ["b", "a"]
+
+
 def test_weighted_first_choice_matches_the_weights_over_many_draws() -> None:
     import random
 

@@ -15,6 +15,7 @@ from calcifer.domain.cost import CostCalculator
 from calcifer.domain.deployments import DeploymentSpec, Route, RouteSpec, build_routes
 from calcifer.domain.errors import (
     ProviderError,
+    ProviderNotConfigured,
     UpstreamRateLimited,
     UpstreamRejected,
     UpstreamTimeout,
@@ -342,3 +343,24 @@ async def test_in_flight_counts_calls_until_they_end() -> None:
     release.set()
     await asyncio.gather(*tasks)
     assert deployment.stats.in_flight == 0
+
+
+async def test_a_bare_timeout_without_a_deadline_is_the_providers_own_error() -> None:
+    pa = ScriptedProvider("a", ("m-a",), steps=[TimeoutError()])
+    gateway, _, _, _ = _gateway([pa], {})
+    with pytest.raises(TimeoutError):
+        await gateway.complete(_request("m-a"))
+
+
+def test_route_names_the_first_deployment_and_refuses_one_without_credentials() -> None:
+    keyless = CredentialedProvider("keyless", ("m-a",), configured=False)
+    pb = ScriptedProvider("b", ("m-b",))
+    specs = {
+        "m": RouteSpec((DeploymentSpec("b", "m-b"), DeploymentSpec("keyless", "m-a"))),
+        "k": RouteSpec((DeploymentSpec("keyless", "m-a"),)),
+    }
+    gateway, _, _, _ = _gateway([keyless, pb], specs)
+    provider, sent = gateway.route(_request("m"))
+    assert (provider, sent.model) == (pb, "m-b")
+    with pytest.raises(ProviderNotConfigured, match="FAKE_API_KEY"):
+        gateway.route(_request("k"))

@@ -33,6 +33,8 @@ def test_a_record_needs_an_aware_time_and_a_finite_cost() -> None:
     for bad in (Decimal("NaN"), Decimal("Infinity")):
         with pytest.raises(ValueError, match="finite"):
             SpendRecord(NOW, "r", None, None, None, "m", "p", 200, cost=bad)
+        with pytest.raises(ValueError, match="cost_saved must be a finite"):
+            SpendRecord(NOW, "r", None, None, None, "m", "p", 200, cache_hit=True, cost_saved=bad)
 
 
 def test_totals_add_priced_costs_and_count_unpriced_requests() -> None:
