@@ -120,3 +120,21 @@ def test_a_claimed_model_still_may_not_repeat() -> None:
     )
     with pytest.raises(ConfigFileError, match="already declared on line 2"):
         parse_file_config(text, "calcifer.yaml")
+
+
+def test_the_readme_routing_example_assembles(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Routing, fallbacks and the cache") :]
+    start = section.index("```yaml\n") + len("```yaml\n")
+    path = tmp_path / "calcifer.yaml"
+    path.write_text(section[start : section.index("```", start)])
+    assembly = assemble(Settings.from_env({"CALCIFER_CONFIG": str(path)}), with_plugins=False)
+    routes = assembly.routing.routes
+    assert [d.key for d in routes["gpt-4o"].group.deployments] == [
+        "openai/gpt-4o",
+        "azure/azure-gpt-4o",
+        "openai-2/gpt-4o",
+    ]
+    assert [g.name for g in routes["gpt-4o"].fallbacks] == ["claude-sonnet-4-5", "gemini-2.5-pro"]
+    assert [d.key for d in routes["llama"].group.deployments] == ["vllm-a/llama-3-70b", "vllm-b/llama-3-70b"]
+    assert assembly.routing.cache_rules == {"gpt-4o": CacheRule(True, 600)}

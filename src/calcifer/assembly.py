@@ -131,6 +131,15 @@ def _routing(
         routes = build_routes(registry, spec.routes, unit_price)
     except RouteError as error:
         raise ConfigFileError(cfg.path, error.line or None, error.problem) from error
+    unlisted = {
+        d.key
+        for route in routes.values()
+        for group in (route.group, *route.fallbacks, *route.context_fallbacks)
+        for d in group.deployments
+        if not d.provider.supports(d.model)
+    }
+    if unlisted:  # allowed (a provider may serve more than it lists), but often a typo
+        _log.warning("deployments of models their provider does not list: %s", ", ".join(sorted(unlisted)))
     return RoutingConfig(
         routes, spec.cooldown, spec.request_timeout, spec.cache_rules, CacheRule(False, spec.cache_ttl)
     )
