@@ -41,7 +41,7 @@ from calcifer.http.routes import models_body, routes
 from calcifer.http.spend import spend
 from calcifer.limits.cooldowns import MemoryCooldownStore
 from calcifer.limits.memory import MemoryLimiter
-from calcifer.observability.logging import access_line, configure_logging
+from calcifer.observability.logging import access_line, configure_logging, flush_logs
 from calcifer.providers.echo import ECHO_MODEL, ECHO_PRICING, EchoProvider
 from calcifer.storage.database import migrate_in_child, open_database
 from calcifer.storage.keys import SqlKeyStore
@@ -138,6 +138,7 @@ def create_app(
                 await resource.aclose()
             if database is not None:
                 await database.aclose()
+            flush_logs()
 
     def record(facts: RequestFacts) -> None:
         if facts.model is None or getattr(state, "ledger", None) is None:

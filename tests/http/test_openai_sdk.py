@@ -263,7 +263,7 @@ def test_stream_error_before_first_byte_is_a_proper_http_error(
 
 
 def test_provider_key_never_reaches_client_or_logs(
-    gateway: AsgiServer, fake_openai: FakeOpenAI, capsys: pytest.CaptureFixture[str]
+    gateway: AsgiServer, fake_openai: FakeOpenAI, capfd: pytest.CaptureFixture[str]
 ) -> None:
     fake_openai.script(
         Script(status=500, raw=b"upstream exploded", headers={"retry-after-ms": "1"}),
@@ -275,6 +275,6 @@ def test_provider_key_never_reaches_client_or_logs(
         json={"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]},
     )
     assert response.status_code == 502
-    captured = capsys.readouterr()
+    captured = capfd.readouterr()
     assert "sk-test-provider-key-123" not in response.text + str(response.headers)
     assert "sk-test-provider-key-123" not in captured.out + captured.err
