@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
+import httpx2 as httpx
 import orjson
 import pytest
-
-import httpx2 as httpx
 from tests.conftest import StartGateway
 from tests.fakes.threaded import AsgiServer
 from tests.http.openapi import errors
