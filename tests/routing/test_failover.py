@@ -123,3 +123,13 @@ def test_everything_failing_is_the_last_error_with_its_attempts(routed: Start) -
     answer = httpx.post(setup.url, json=BODY, timeout=10)
     assert answer.status_code == 502 and answer.json()["error"]["message"] == "bad gateway"
     assert (answer.headers["x-calcifer-provider"], answer.headers["x-calcifer-attempts"]) == ("backup", "2")
+
+
+def test_an_unknown_model_says_no_provider_was_tried(routed: Start) -> None:
+    setup = routed()
+    answer = httpx.post(setup.url, json={**BODY, "model": "no-such-model"}, timeout=10)
+    assert answer.status_code == 404
+    assert (
+        answer.headers["x-calcifer-attempts"] == "0" and answer.headers["x-calcifer-model"] == "no-such-model"
+    )
+    assert "x-calcifer-provider" not in answer.headers

@@ -166,11 +166,12 @@ class Exchange:
         whether from the cache) and, for keys with rate limits, `x-ratelimit-*` headers."""
         known: Priced | StreamOutcome = priced if priced is not None else self.outcome
         headers = {
-            "x-calcifer-provider": known.provider,
             "x-calcifer-model": (priced.model if priced is not None else self.outcome.model)
             or self.chat.model,
             "x-calcifer-attempts": str(known.attempts),
         }
+        if known.provider:  # none before routing (an unknown model, a refused key)
+            headers["x-calcifer-provider"] = known.provider
         cost = priced.cost if priced is not None else (Decimal(0) if known.cache_hit else None)
         if cost is not None:
             headers["x-calcifer-cost"] = format(cost, "f")
