@@ -134,18 +134,36 @@ def transport_errors(provider: str) -> Iterator[None]:
 
 
 async def sse_events(content: aiohttp.StreamReader) -> AsyncIterator[tuple[str, bytes]]:
-    """Server-sent events from a response body, as (event name, data) pairs, as they arrive."""
+    """Server-sent events from a response body, as (event name, data) pairs, as they arrive.
+
+    The body is read in whatever pieces the network delivers and split on blank lines, rather than
+    line by line: a burst of events costs one read, not two per event.
+    """
+    pending = b""
+    async for piece in content.iter_any():
+        pending += piece
+        if b"\r" in pending:
+            pending = pending.replace(b"\r\n", b"\n")
+        if b"\n\n" not in pending:
+            continue
+        *blocks, pending = pending.split(b"\n\n")
+        for block in blocks:
+            parsed = _sse_block(block)
+            if parsed is not None:
+                yield parsed
+    if pending.strip():
+        parsed = _sse_block(pending)
+        if parsed is not None:
+            yield parsed
+
+
+def _sse_block(block: bytes) -> tuple[str, bytes] | None:
+    """One event's lines: its `event:` name and its `data:` lines joined (None when it has no data)."""
     event = ""
     data: list[bytes] = []
-    async for raw in content:
-        line = raw.rstrip(b"\r\n")
-        if not line:
-            if data:
-                yield event, b"\n".join(data)
-            event, data = "", []
-        elif line.startswith(b"data:"):
+    for line in block.split(b"\n"):
+        if line.startswith(b"data:"):
             data.append(line[6:] if line[5:6] == b" " else line[5:])
         elif line.startswith(b"event:"):
             event = line[6:].strip().decode("utf-8", "replace")
-    if data:
-        yield event, b"\n".join(data)
+    return (event, b"\n".join(data)) if data else None
