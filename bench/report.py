@@ -108,6 +108,8 @@ def markdown(results: dict[str, Any]) -> str:
             f"| `{prefix}` ({gw['processes']} process(es)) | {gw['idle_rss_mb']} "
             f"| {gw.get('idle_cpu_percent', '–')} | {gw['peak_rss_mb']} |"
         )
+    for failure in results.get("failures", []):
+        lines.append(f"| {failure['name']} ({failure['title']}) | **failed**: `{failure['error']}` |")
     soak = _scenario(results, "soak")
     if soak:
         g = soak["gateway"]

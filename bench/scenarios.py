@@ -3,6 +3,7 @@ same run, with the gateway's CPU time per request and its memory."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -196,6 +197,7 @@ def run_all(
 ) -> dict[str, Any]:
     """Every planned scenario, one gateway process per upstream behaviour, in the order listed."""
     results: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
     gateways: dict[str, dict[str, Any]] = {}
     for prefix in dict.fromkeys(s.upstream for s in SCENARIOS):
         planned = [s for s in SCENARIOS if s.upstream == prefix and plan.wants(s.name)]
@@ -212,7 +214,12 @@ def run_all(
             runner.warm_up(prefix)
             for scenario in planned:
                 log(f"  {scenario.name}: {scenario.title} ...")
-                results.append(runner.run(scenario))
+                try:
+                    results.append(runner.run(scenario))
+                except (RuntimeError, ValueError, OSError, TimeoutError, subprocess.SubprocessError) as exc:
+                    failures.append({"name": scenario.name, "title": scenario.title, "error": repr(exc)})
+                    log(f"  {scenario.name}: FAILED: {exc!r}")
+                    continue
                 log(f"  {scenario.name}: {_brief(results[-1])}")
             end = procstat.sample(gateway.pid)
             gateways[prefix or "/"] = {
@@ -224,7 +231,7 @@ def run_all(
             }
         finally:
             stop_gateway(gateway)
-    return {"scenarios": results, "gateways": gateways}
+    return {"scenarios": results, "failures": failures, "gateways": gateways}
 
 
 def _brief(result: dict[str, Any]) -> str:
