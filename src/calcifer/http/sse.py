@@ -14,6 +14,7 @@ import orjson
 from starlette.types import Message, Receive, Scope, Send
 
 DONE = b"data: [DONE]\n\n"
+_MAX_PENDING = 256  # frames buffered for a slow client before reading upstream pauses
 
 
 def event(data: object) -> bytes:
@@ -46,11 +47,44 @@ class EventStream:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         task = asyncio.current_task()
         watcher = asyncio.create_task(self._watch(receive, task))
+        pending: list[bytes] = []
+        ready = asyncio.Event()
+        room = asyncio.Event()
+        room.set()
+        failure: list[BaseException] = []
+
+        async def produce() -> None:
+            # Frames are produced in a task of their own and written in batches: a burst of events
+            # that arrived in one upstream read goes out in one write, not one system call each.
+            try:
+                async for frame in self.events:
+                    pending.append(frame)
+                    ready.set()
+                    if len(pending) >= _MAX_PENDING:
+                        room.clear()
+                        await room.wait()  # the client reads slowly: stop reading upstream too
+            except Exception as error:
+                failure.append(error)
+            finally:
+                pending.append(b"")  # the end marker
+                ready.set()
+
+        producer = asyncio.create_task(produce())
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.headers})
-            async for frame in self.events:
-                async with asyncio.timeout(self.write_timeout):
-                    await send({"type": "http.response.body", "body": frame, "more_body": True})
+            ended = False
+            while not ended:
+                await ready.wait()
+                ready.clear()
+                ended = bool(pending) and pending[-1] == b""
+                body = b"".join(pending)
+                pending.clear()
+                room.set()
+                if body:
+                    async with asyncio.timeout(self.write_timeout):
+                        await send({"type": "http.response.body", "body": body, "more_body": True})
+            if failure:
+                raise failure[0]
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if not self.disconnected or task is None:
@@ -59,9 +93,10 @@ class EventStream:
         except TimeoutError:
             self.disconnected = True  # the client stopped reading; give up on it
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            for helper in (producer, watcher):
+                helper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await helper
             close = getattr(self.events, "aclose", None)
             try:
                 if close is not None:
