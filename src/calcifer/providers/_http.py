@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import functools
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -32,7 +33,14 @@ def new_session(timeout: float, headers: Mapping[str, str]) -> aiohttp.ClientSes
         timeout=aiohttp.ClientTimeout(total=None, connect=min(timeout, 10.0), sock_read=timeout),
         auto_decompress=True,
         skip_auto_headers=("User-Agent",),
+        cookie_jar=aiohttp.DummyCookieJar(),  # an API gateway keeps no cookies: skip the jar on every answer
     )
+
+
+@functools.cache
+def whole_request(seconds: float) -> aiohttp.ClientTimeout:
+    """The timeout of a whole non-streamed request, built once per value (not once per request)."""
+    return aiohttp.ClientTimeout(total=seconds)
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:

@@ -15,7 +15,13 @@ import orjson
 
 from calcifer.domain.errors import ProviderError, UpstreamUnavailable
 from calcifer.domain.types import ChatRequest, ChatResponse, StreamChunk
-from calcifer.providers._http import error_for_status, new_session, sse_events, transport_errors
+from calcifer.providers._http import (
+    error_for_status,
+    new_session,
+    sse_events,
+    transport_errors,
+    whole_request,
+)
 from calcifer.providers.anthropic_stream import AnthropicChunker
 from calcifer.providers.anthropic_wire import (
     anthropic_error_fields,
@@ -129,7 +135,7 @@ class AnthropicProvider:
         payload = self._payload(request, stream=False)
         with transport_errors(self.name):
             async with self._client().post(
-                self._url, data=payload, timeout=aiohttp.ClientTimeout(total=self._timeout)
+                self._url, data=payload, timeout=whole_request(self._timeout)
             ) as response:
                 raw = await response.read()
                 if response.status != 200:
@@ -143,7 +149,7 @@ class AnthropicProvider:
         payload = orjson.dumps({k: wire[k] for k in _COUNT_FIELDS if k in wire})
         with transport_errors(self.name):
             async with self._client().post(
-                self._count_url, data=payload, timeout=aiohttp.ClientTimeout(total=self._timeout)
+                self._count_url, data=payload, timeout=whole_request(self._timeout)
             ) as response:
                 raw = await response.read()
                 if response.status != 200:

@@ -16,7 +16,13 @@ import orjson
 
 from calcifer.domain.errors import ProviderError, UpstreamUnavailable
 from calcifer.domain.types import ChatRequest, ChatResponse, JSONObject, StreamChunk
-from calcifer.providers._http import error_for_status, new_session, sse_events, transport_errors
+from calcifer.providers._http import (
+    error_for_status,
+    new_session,
+    sse_events,
+    transport_errors,
+    whole_request,
+)
 from calcifer.providers.gemini_errors import gemini_error_fields, gemini_status, retry_delay
 from calcifer.providers.gemini_stream import GeminiStream
 from calcifer.providers.gemini_wire import from_gemini, to_gemini
@@ -91,7 +97,7 @@ class GeminiProvider:
         url = self._url(request.model, ":generateContent")
         with transport_errors(self.name):
             async with self._client().post(
-                url, data=payload, timeout=aiohttp.ClientTimeout(total=self._timeout)
+                url, data=payload, timeout=whole_request(self._timeout)
             ) as response:
                 raw = await response.read()
                 if response.status != 200:

@@ -15,6 +15,7 @@ from calcifer.providers._http import (
     openai_error_fields,
     sse_events,
     transport_errors,
+    whole_request,
 )
 
 _DONE = b"[DONE]"
@@ -127,7 +128,7 @@ class OpenAIProvider:
         payload = orjson.dumps(upstream_body(request))
         with transport_errors(self.name):
             async with self._client().post(
-                self._endpoint(request), data=payload, timeout=aiohttp.ClientTimeout(total=self._timeout)
+                self._endpoint(request), data=payload, timeout=whole_request(self._timeout)
             ) as response:
                 raw = await response.read()
                 if response.status != 200:
