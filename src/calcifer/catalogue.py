@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
@@ -26,20 +25,9 @@ from genai_prices import types as _gpt
 from genai_prices.data_snapshot import find_provider_by_id
 
 from calcifer.domain.pricing import PriceTier, PricingConfig, PricingRegistry
+from calcifer.price_book import CatalogueEntry, History, encode_config, register_history
 
 _MTOK_FIELDS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok")
-
-History = tuple[tuple[datetime | None, PricingConfig], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class CatalogueEntry:
-    """One model of the catalogue: its prices over time, its context window and maximum output."""
-
-    model: str
-    history: History
-    context_window: int | None
-    max_output_tokens: int | None = None
 
 
 def catalogue_version() -> str:
@@ -133,19 +121,7 @@ def register_prices(
     A model in `overrides` (the config file's prices) gets that price alone, never mixed with the
     catalogue's history. Others are looked up at `provider_id` by the data's match clauses.
     """
-    unpriced: list[str] = []
-    for model in models:
-        override = (overrides or {}).get(model)
-        if override is not None:
-            pricing.register(model, override)
-            continue
-        entry = lookup(provider_id, model)
-        if entry is None or not entry.history:
-            unpriced.append(model)
-            continue
-        for since, config in entry.history:
-            pricing.register(model, config, since=since)
-    return unpriced
+    return register_history(pricing, models, lambda model: lookup(provider_id, model), overrides)
 
 
 # Anthropic's published "Max output" per model (genai-prices model id -> tokens); see the module doc.
@@ -286,7 +262,6 @@ def _flat_config(values: dict[str, object], tokens: int) -> PricingConfig:
 
 def snapshot(builtin: Iterable[str], lookups: Iterable[tuple[str, str]]) -> dict[str, object]:
     """What a gateway needs of the catalogue, as JSON-ready data (see `calcifer.price_book`)."""
-    from calcifer.price_book import encode_config
 
     def encode(entry: CatalogueEntry) -> dict[str, object]:
         return {

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -25,7 +25,9 @@ History = tuple[tuple[datetime | None, PricingConfig], ...]
 
 
 @dataclass(frozen=True, slots=True)
-class BookEntry:
+class CatalogueEntry:
+    """One model of the catalogue: its prices over time, its context window and maximum output."""
+
     model: str
     history: History
     context_window: int | None
@@ -48,10 +50,10 @@ class PriceBook:
             for key, e in (lookups.items() if isinstance(lookups, dict) else ())
         }
 
-    def entries(self, provider_id: str) -> dict[str, BookEntry]:
+    def entries(self, provider_id: str) -> dict[str, CatalogueEntry]:
         return dict(self._builtin.get(provider_id, {}))
 
-    def lookup(self, provider_id: str, model: str) -> BookEntry | None:
+    def lookup(self, provider_id: str, model: str) -> CatalogueEntry | None:
         builtin = self._builtin.get(provider_id, {}).get(model)
         return builtin if builtin is not None else self._lookups.get((provider_id, model))
 
@@ -71,19 +73,31 @@ class PriceBook:
         overrides: Mapping[str, PricingConfig] | None = None,
     ) -> list[str]:
         """Register each model's price history (an override replaces it whole); return the unpriced."""
-        unpriced: list[str] = []
-        for model in models:
-            override = (overrides or {}).get(model)
-            if override is not None:
-                pricing.register(model, override)
-                continue
-            entry = self.lookup(provider_id, model)
-            if entry is None or not entry.history:
-                unpriced.append(model)
-                continue
-            for since, config in entry.history:
-                pricing.register(model, config, since=since)
-        return unpriced
+        return register_history(pricing, models, lambda model: self.lookup(provider_id, model), overrides)
+
+
+def register_history(
+    pricing: PricingRegistry,
+    models: Iterable[str],
+    find: Callable[[str], CatalogueEntry | None],
+    overrides: Mapping[str, PricingConfig] | None = None,
+) -> list[str]:
+    """Register the price history `find` gives each model under the model's own name; a model in
+    `overrides` (the config file's prices) gets that price alone, never mixed with the catalogue's
+    history. Returns the models left unpriced."""
+    unpriced: list[str] = []
+    for model in models:
+        override = (overrides or {}).get(model)
+        if override is not None:
+            pricing.register(model, override)
+            continue
+        entry = find(model)
+        if entry is None or not entry.history:
+            unpriced.append(model)
+            continue
+        for since, config in entry.history:
+            pricing.register(model, config, since=since)
+    return unpriced
 
 
 def load_price_book(lookups: Iterable[tuple[str, str]] = ()) -> PriceBook:
@@ -141,11 +155,11 @@ def decode_config(raw: Mapping[str, object]) -> PricingConfig:
     )
 
 
-def _entry(raw: Mapping[str, object]) -> BookEntry:
+def _entry(raw: Mapping[str, object]) -> CatalogueEntry:
     history = raw.get("history")
     window = raw.get("context_window")
     limit = raw.get("max_output_tokens")
-    return BookEntry(
+    return CatalogueEntry(
         model=str(raw["model"]),
         history=tuple(
             (None if since is None else datetime.fromisoformat(since), decode_config(config))
