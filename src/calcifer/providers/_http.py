@@ -18,6 +18,7 @@ from calcifer.domain.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from calcifer.domain.types import JSONObject
 
 # Upstream statuses that mean "try again" rather than "your request is wrong".
 _RETRYABLE_4XX = {408, 409, 429}
@@ -175,3 +176,66 @@ def _sse_block(block: bytes) -> tuple[str, bytes] | None:
         elif line.startswith(b"event:"):
             event = line[6:].strip().decode("utf-8", "replace")
     return (event, b"\n".join(data)) if data else None
+
+
+def json_object(raw: bytes, provider: str) -> JSONObject:
+    """An upstream's JSON object body, or an `UpstreamUnavailable` saying what was wrong with it."""
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise UpstreamUnavailable(f"{provider} answered with a body that is not JSON") from exc
+    if not isinstance(parsed, dict):
+        raise UpstreamUnavailable(f"{provider} answered with JSON that is not an object")
+    return parsed
+
+
+class HttpProvider:
+    """What every HTTP provider shares: a name and models, a key and the setting it comes from, and one
+    pooled session, opened at start-up and closed at shutdown. Subclasses add their wire format and the
+    headers that carry the key (`_session_headers`)."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        models: frozenset[str],
+        api_key: str | None,
+        timeout: float,
+        credential_setting: str,
+        key_required: bool = True,
+    ) -> None:
+        self.name = name
+        self.models = models
+        self._api_key = api_key
+        self._timeout = timeout
+        self._credential_setting = credential_setting
+        self._key_required = key_required
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._api_key) or not self._key_required
+
+    @property
+    def credential_setting(self) -> str:
+        return self._credential_setting
+
+    def supports(self, model: str) -> bool:
+        return model in self.models
+
+    def _session_headers(self) -> dict[str, str]:
+        return {"Content-Type": "application/json"}
+
+    async def start(self) -> None:
+        if self._session is None:
+            self._session = new_session(self._timeout, self._session_headers())
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise UpstreamUnavailable(f"{self.name} client is not started")
+        return self._session

@@ -16,8 +16,8 @@ import orjson
 from calcifer.domain.errors import ProviderError, UpstreamUnavailable
 from calcifer.domain.types import ChatRequest, ChatResponse, StreamChunk
 from calcifer.providers._http import (
+    HttpProvider,
     error_for_status,
-    new_session,
     sse_events,
     transport_errors,
     whole_request,
@@ -39,7 +39,7 @@ ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_OUTPUT = 4096
 
 
-class AnthropicProvider:
+class AnthropicProvider(HttpProvider):
     """Speaks Anthropic's `/v1/messages`, translating to and from OpenAI's chat-completions shape."""
 
     def __init__(
@@ -54,39 +54,28 @@ class AnthropicProvider:
         credential_setting: str = "ANTHROPIC_API_KEY",
         discover_max_output: bool = False,
     ) -> None:
-        self.name = name
-        self.models = models
+        super().__init__(
+            name=name, models=models, api_key=api_key, timeout=timeout, credential_setting=credential_setting
+        )
         self._max_output = dict(max_output or {})
         self._discover = discover_max_output
         self._models_url = base_url.rstrip("/") + "/v1/models?limit=1000"
-        self._api_key = api_key
         self._url = base_url.rstrip("/") + "/v1/messages"
         self._count_url = self._url + "/count_tokens"
-        self._timeout = timeout
-        self._credential_setting = credential_setting
-        self._session: aiohttp.ClientSession | None = None
-
-    @property
-    def configured(self) -> bool:
-        return bool(self._api_key)
-
-    @property
-    def credential_setting(self) -> str:
-        return self._credential_setting
-
-    def supports(self, model: str) -> bool:
-        return model in self.models
 
     def max_tokens_for(self, model: str) -> int:
         """`max_tokens` when the client gives none (Anthropic requires it): the model's maximum output."""
         return self._max_output.get(model, DEFAULT_MAX_OUTPUT)
 
+    def _session_headers(self) -> dict[str, str]:
+        headers = {**super()._session_headers(), "anthropic-version": ANTHROPIC_VERSION}
+        if self._api_key:
+            headers["x-api-key"] = self._api_key
+        return headers
+
     async def start(self) -> None:
         if self._session is None:
-            headers = {"Content-Type": "application/json", "anthropic-version": ANTHROPIC_VERSION}
-            if self._api_key:
-                headers["x-api-key"] = self._api_key
-            self._session = new_session(self._timeout, headers)
+            await super().start()
             if self._discover and self.configured:
                 try:
                     await self.learn_max_output()
@@ -110,16 +99,6 @@ class AnthropicProvider:
         }
         self._max_output.update(learned)
         return len(learned)
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise UpstreamUnavailable(f"{self.name} client is not started")
-        return self._session
 
     def _payload(self, request: ChatRequest, stream: bool) -> bytes:
         wire = to_anthropic(request.body, request.model, self.max_tokens_for(request.model), stream)

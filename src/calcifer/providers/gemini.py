@@ -11,14 +11,14 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from urllib.parse import quote
 
-import aiohttp
 import orjson
 
 from calcifer.domain.errors import ProviderError, UpstreamUnavailable
-from calcifer.domain.types import ChatRequest, ChatResponse, JSONObject, StreamChunk
+from calcifer.domain.types import ChatRequest, ChatResponse, StreamChunk
 from calcifer.providers._http import (
+    HttpProvider,
     error_for_status,
-    new_session,
+    json_object,
     sse_events,
     transport_errors,
     whole_request,
@@ -30,7 +30,7 @@ from calcifer.providers.gemini_wire import from_gemini, to_gemini
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
 
 
-class GeminiProvider:
+class GeminiProvider(HttpProvider):
     """Speaks Gemini's REST API, translating to and from OpenAI's chat-completions shape."""
 
     def __init__(
@@ -44,44 +44,19 @@ class GeminiProvider:
         credential_setting: str = "GEMINI_API_KEY",
         api_version: str = "v1beta",
     ) -> None:
-        self.name = name
-        self.models = models
-        self._api_key = api_key
+        super().__init__(
+            name=name, models=models, api_key=api_key, timeout=timeout, credential_setting=credential_setting
+        )
         base = base_url.rstrip("/")
         if not re.search(r"/v1(alpha|beta)?\d*$", base):  # a base URL may already name the version
             base = f"{base}/{api_version}"
         self._base = f"{base}/models/"
-        self._timeout = timeout
-        self._credential_setting = credential_setting
-        self._session: aiohttp.ClientSession | None = None
 
-    @property
-    def configured(self) -> bool:
-        return bool(self._api_key)
-
-    @property
-    def credential_setting(self) -> str:
-        return self._credential_setting
-
-    def supports(self, model: str) -> bool:
-        return model in self.models
-
-    async def start(self) -> None:
-        if self._session is None:
-            headers = {"Content-Type": "application/json"}
-            if self._api_key:
-                headers["x-goog-api-key"] = self._api_key
-            self._session = new_session(self._timeout, headers)
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise UpstreamUnavailable(f"{self.name} client is not started")
-        return self._session
+    def _session_headers(self) -> dict[str, str]:
+        headers = super()._session_headers()
+        if self._api_key:
+            headers["x-goog-api-key"] = self._api_key
+        return headers
 
     def _url(self, model: str, method: str) -> str:
         return self._base + quote(model, safe="-._~") + method
@@ -102,7 +77,7 @@ class GeminiProvider:
                 raw = await response.read()
                 if response.status != 200:
                     raise self._error(response.status, raw, response.headers)
-        parsed = _json_object(raw, self.name)
+        parsed = json_object(raw, self.name)
         body, usage = from_gemini(parsed, request.model, int(time.time()))
         return ChatResponse(body=body, usage=usage, provider=self.name)
 
@@ -116,7 +91,7 @@ class GeminiProvider:
                     raw = await response.read()
                     raise self._error(response.status, raw, response.headers)
                 async for _event, data in sse_events(response.content):
-                    event = _json_object(data, self.name)
+                    event = json_object(data, self.name)
                     error = event.get("error")
                     if isinstance(error, Mapping):
                         raise UpstreamUnavailable(f"{self.name} stream failed: {error.get('message')}")
@@ -127,13 +102,3 @@ class GeminiProvider:
             yield closing
         if not translator.finished:
             raise UpstreamUnavailable(f"{self.name} ended the stream without a finishReason")
-
-
-def _json_object(raw: bytes, provider: str) -> JSONObject:
-    try:
-        parsed = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise UpstreamUnavailable(f"{provider} answered with a body that is not JSON") from exc
-    if not isinstance(parsed, dict):
-        raise UpstreamUnavailable(f"{provider} answered with JSON that is not an object")
-    return parsed

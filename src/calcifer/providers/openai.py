@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 
-import aiohttp
 import orjson
 
 from calcifer.domain.errors import ProviderError, UpstreamUnavailable
 from calcifer.domain.types import ChatRequest, ChatResponse, JSONObject, StreamChunk, Usage
 from calcifer.providers._http import (
+    HttpProvider,
     error_for_status,
-    new_session,
+    json_object,
     openai_error_fields,
     sse_events,
     transport_errors,
@@ -57,7 +57,7 @@ def upstream_body(request: ChatRequest) -> JSONObject:
     return body
 
 
-class OpenAIProvider:
+class OpenAIProvider(HttpProvider):
     """Speaks OpenAI's `/chat/completions`; also serves every OpenAI-compatible server."""
 
     def __init__(
@@ -72,31 +72,19 @@ class OpenAIProvider:
         key_required: bool = True,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        self.name = name
-        self.models = models
-        self._api_key = api_key
+        super().__init__(
+            name=name,
+            models=models,
+            api_key=api_key,
+            timeout=timeout,
+            credential_setting=credential_setting,
+            key_required=key_required,
+        )
         self._url = base_url.rstrip("/") + "/chat/completions"
-        self._timeout = timeout
-        self._key_required = key_required
-        self._credential_setting = credential_setting
         self._headers = dict(headers or {})
-        self._session: aiohttp.ClientSession | None = None
 
-    @property
-    def configured(self) -> bool:
-        return bool(self._api_key) or not self._key_required
-
-    @property
-    def credential_setting(self) -> str:
-        return self._credential_setting
-
-    def supports(self, model: str) -> bool:
-        return model in self.models
-
-    async def start(self) -> None:
-        if self._session is None:
-            headers = {"Content-Type": "application/json", **self._headers, **self._auth_headers()}
-            self._session = new_session(self._timeout, headers)
+    def _session_headers(self) -> dict[str, str]:
+        return {**super()._session_headers(), **self._headers, **self._auth_headers()}
 
     # Hooks for OpenAI-shaped services that differ only in URL, auth, error bodies or extra chunks
     # (Azure OpenAI); the defaults are OpenAI's own behaviour.
@@ -114,16 +102,6 @@ class OpenAIProvider:
         """Whether a stream chunk goes to the client (a subclass may absorb vendor-only chunks)."""
         return True
 
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise UpstreamUnavailable(f"{self.name} client is not started")
-        return self._session
-
     async def complete(self, request: ChatRequest) -> ChatResponse:
         payload = orjson.dumps(upstream_body(request))
         with transport_errors(self.name):
@@ -133,12 +111,7 @@ class OpenAIProvider:
                 raw = await response.read()
                 if response.status != 200:
                     raise self._error(response.status, raw, response.headers)
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamUnavailable(f"{self.name} answered with a body that is not JSON") from exc
-        if not isinstance(body, dict):
-            raise UpstreamUnavailable(f"{self.name} answered with JSON that is not an object")
+        body = json_object(raw, self.name)
         return ChatResponse(body=body, usage=usage_from_openai(body.get("usage")), provider=self.name)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
