@@ -1,0 +1,175 @@
+"""The flat ASGI dispatcher: routing, errors, CORS, request ids, finishers and the lifespan protocol."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+import httpx2 as httpx
+import pytest
+from starlette.datastructures import State
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Message
+from tests.fakes.threaded import AsgiServer
+
+from calcifer.domain.errors import InvalidRequest
+from calcifer.http.asgi import Cors, GatewayApp, Route
+from calcifer.http.auth import Authenticator
+from calcifer.http.errors import error_response
+from calcifer.http.middleware import RequestFacts
+
+
+async def hello(request: Request) -> Response:
+    return JSONResponse(
+        {"id": request.path_params.get("item_id"), "key": request.scope.get("calcifer.key_id")}
+    )
+
+
+async def explode(request: Request) -> Response:
+    raise RuntimeError("secret internals: sk-live-should-not-leak")
+
+
+async def refuse(request: Request) -> Response:
+    raise InvalidRequest("nope", param="x")
+
+
+def build(finished: list[RequestFacts], lifespan_error: Exception | None = None) -> GatewayApp:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: GatewayApp) -> AsyncIterator[None]:
+        if lifespan_error is not None:
+            raise lifespan_error
+        app.state.started = True
+        yield
+        app.state.stopped = True
+
+    return GatewayApp(
+        [
+            Route("/items/{item_id}", hello, methods=["GET"]),
+            Route("/hello", hello, methods=["GET", "POST"]),
+            Route("/explode", explode),
+            Route("/refuse", refuse),
+            Route("/health", hello),
+        ],
+        state=State(),
+        lifespan=lifespan,
+        authenticator=Authenticator("mk-a-long-enough-master-key-123456", None),
+        cors=Cors(
+            origins=("https://ok.example",), methods=("GET",), headers=("Authorization",), expose=("x-a",)
+        ),
+        finishers=[finished.append],
+        render_error=lambda _path, error: error_response(error),
+    )
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[AsgiServer, list[RequestFacts]]]:
+    finished: list[RequestFacts] = []
+    server = AsgiServer(build(finished))
+    yield server, finished
+    server.close()
+
+
+MASTER = {"Authorization": "Bearer mk-a-long-enough-master-key-123456"}
+
+
+def test_routes_path_params_methods_and_auth(served: tuple[AsgiServer, list[RequestFacts]]) -> None:
+    server, finished = served
+    assert httpx.get(server.url + "/items/42", headers=MASTER).json() == {"id": "42", "key": None}
+    assert httpx.get(server.url + "/items/42").status_code == 401
+    assert httpx.get(server.url + "/health").status_code == 200  # open path
+    assert httpx.delete(server.url + "/hello", headers=MASTER).status_code == 405
+    assert httpx.get(server.url + "/nowhere", headers=MASTER).status_code == 404
+    assert [f.status for f in finished][-5:] == [200, 401, 200, 405, 404]
+
+
+def test_errors_are_clean_json(served: tuple[AsgiServer, list[RequestFacts]]) -> None:
+    server, finished = served
+    crashed = httpx.get(server.url + "/explode", headers=MASTER)
+    assert crashed.status_code == 500
+    assert crashed.json()["error"]["type"] == "server_error"
+    assert "sk-live" not in crashed.text and "Traceback" not in crashed.text
+    refused = httpx.get(server.url + "/refuse", headers=MASTER)
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "x"
+    assert finished[-1].status == 400
+
+
+def test_cors_preflight_and_simple_responses(served: tuple[AsgiServer, list[RequestFacts]]) -> None:
+    server, _ = served
+    preflight = httpx.options(
+        server.url + "/hello",
+        headers={
+            "origin": "https://ok.example",
+            "access-control-request-method": "GET",
+            "access-control-request-headers": "authorization",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://ok.example"
+    assert (
+        httpx.options(
+            server.url + "/hello",
+            headers={"origin": "https://ok.example", "access-control-request-method": "DELETE"},
+        ).status_code
+        == 400
+    )
+    assert (
+        httpx.options(
+            server.url + "/hello",
+            headers={
+                "origin": "https://ok.example",
+                "access-control-request-method": "GET",
+                "access-control-request-headers": "x-other",
+            },
+        ).status_code
+        == 400
+    )
+    simple = httpx.get(server.url + "/hello", headers={**MASTER, "origin": "https://ok.example"})
+    assert simple.headers["access-control-allow-origin"] == "https://ok.example"
+    assert simple.headers["access-control-expose-headers"] == "x-a"
+    other = httpx.get(server.url + "/hello", headers={**MASTER, "origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
+
+
+async def test_lifespan_reports_start_up_failure_and_runs_shutdown() -> None:
+    async def drive(app: GatewayApp) -> list[Message]:
+        sent: list[Message] = []
+        inbox = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+
+        async def receive() -> Message:
+            return inbox.pop(0)
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        await app({"type": "lifespan"}, receive, send)
+        return sent
+
+    good = build([])
+    assert [m["type"] for m in await drive(good)] == [
+        "lifespan.startup.complete",
+        "lifespan.shutdown.complete",
+    ]
+    assert good.state.started and good.state.stopped
+    failed = await drive(build([], lifespan_error=RuntimeError("database unreachable")))
+    assert failed == [{"type": "lifespan.startup.failed", "message": "database unreachable"}]
+
+
+def test_request_id_is_kept_or_made(served: tuple[AsgiServer, list[RequestFacts]]) -> None:
+    server, finished = served
+    kept = httpx.get(server.url + "/health", headers={"x-request-id": "req-1"})
+    assert kept.headers["x-request-id"] == "req-1" and finished[-1].request_id == "req-1"
+    made = httpx.get(server.url + "/health", headers={"x-request-id": "bad id"})
+    assert len(made.headers["x-request-id"]) == 32
+
+
+def test_admin_paths_need_the_master_key() -> None:
+    finished: list[RequestFacts] = []
+    app = build(finished)
+    app._exact["/admin/x"] = {"GET": hello}  # a route under /admin, for this test only
+    server = AsgiServer(app)
+    try:
+        assert httpx.get(server.url + "/admin/x", headers=MASTER).status_code == 200
+        assert httpx.get(server.url + "/admin/x", headers={"x-api-key": "sk-calc-unknown"}).status_code == 401
+    finally:
+        server.close()
