@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx2 as httpx
 import pytest
@@ -70,6 +71,16 @@ def served() -> Iterator[tuple[AsgiServer, list[RequestFacts]]]:
     server.close()
 
 
+def wait_for(condition: Callable[[], bool]) -> bool:
+    """Finishers run just after the response is sent: give them a moment."""
+    deadline = time.monotonic() + 5
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 MASTER = {"Authorization": "Bearer mk-a-long-enough-master-key-123456"}
 
 
@@ -80,7 +91,8 @@ def test_routes_path_params_methods_and_auth(served: tuple[AsgiServer, list[Requ
     assert httpx.get(server.url + "/health").status_code == 200  # open path
     assert httpx.delete(server.url + "/hello", headers=MASTER).status_code == 405
     assert httpx.get(server.url + "/nowhere", headers=MASTER).status_code == 404
-    assert [f.status for f in finished][-5:] == [200, 401, 200, 405, 404]
+    assert wait_for(lambda: len(finished) == 5)
+    assert [f.status for f in finished] == [200, 401, 200, 405, 404]
 
 
 def test_errors_are_clean_json(served: tuple[AsgiServer, list[RequestFacts]]) -> None:
@@ -91,7 +103,7 @@ def test_errors_are_clean_json(served: tuple[AsgiServer, list[RequestFacts]]) ->
     assert "sk-live" not in crashed.text and "Traceback" not in crashed.text
     refused = httpx.get(server.url + "/refuse", headers=MASTER)
     assert refused.status_code == 400 and refused.json()["error"]["param"] == "x"
-    assert finished[-1].status == 400
+    assert wait_for(lambda: [f.status for f in finished] == [500, 400])
 
 
 def test_cors_preflight_and_simple_responses(served: tuple[AsgiServer, list[RequestFacts]]) -> None:
@@ -158,7 +170,8 @@ async def test_lifespan_reports_start_up_failure_and_runs_shutdown() -> None:
 def test_request_id_is_kept_or_made(served: tuple[AsgiServer, list[RequestFacts]]) -> None:
     server, finished = served
     kept = httpx.get(server.url + "/health", headers={"x-request-id": "req-1"})
-    assert kept.headers["x-request-id"] == "req-1" and finished[-1].request_id == "req-1"
+    assert kept.headers["x-request-id"] == "req-1"
+    assert wait_for(lambda: any(f.request_id == "req-1" for f in finished))
     made = httpx.get(server.url + "/health", headers={"x-request-id": "bad id"})
     assert len(made.headers["x-request-id"]) == 32
 
