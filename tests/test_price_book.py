@@ -69,3 +69,14 @@ def test_config_round_trips_exactly() -> None:
     )
     assert decode_config(encode_config(config)) == config
     assert decode_config(encode_config(tiered)) == tiered
+
+
+def test_dated_snapshot_names_are_routable_through_the_assembly() -> None:
+    from calcifer.assembly import assemble
+    from calcifer.config import Settings
+
+    built = assemble(Settings.from_env({}))
+    provider, model = built.registry.resolve("claude-sonnet-4-20250514")
+    assert (provider.name, model) == ("anthropic", "claude-sonnet-4-20250514")
+    price = built.pricing.get("claude-3-5-sonnet-20241022")
+    assert price is not None and price.input_cost_per_1k == Decimal("0.003")

@@ -18,6 +18,7 @@ from calcifer.config_routing import RoutingFileSpec
 from calcifer.domain.attempts import RoutingConfig
 from calcifer.domain.cache import CacheRule
 from calcifer.domain.deployments import RouteError, build_routes
+from calcifer.domain.families import ModelFamilies
 from calcifer.domain.ports import Provider
 from calcifer.domain.pricing import PricingConfig, PricingRegistry
 from calcifer.domain.retry import RetryPolicy
@@ -103,6 +104,14 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
     if file_config is not None:
         for alias, target in file_config.aliases_for({m for m, _ in registry.models()}).items():
             registry.alias(alias, target)
+    builtin_models = (("openai", openai_models), ("anthropic", anthropic_models), ("google", gemini_models))
+    families = ModelFamilies(
+        pair
+        for provider_id, models in builtin_models
+        for pair in book.families(provider_id)
+        if pair[1] in models
+    )
+    registry.families = pricing.families = families
     policies = {
         "openai": RetryPolicy(max_retries=settings.openai.max_retries),
         "anthropic": RetryPolicy(max_retries=anthropic.max_retries),

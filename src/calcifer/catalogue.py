@@ -179,6 +179,28 @@ def max_output_for(provider_id: str, model: str) -> int | None:
     return None if info is None else _MAX_OUTPUT.get(provider_id, {}).get(info.id)
 
 
+def family_prefixes(provider_id: str, entries: Mapping[str, CatalogueEntry]) -> list[tuple[str, str]]:
+    """(prefix, model) for every `starts_with` match clause of a routable model: the names its dated
+    snapshots begin with (see `calcifer.domain.families`)."""
+    provider = next((p for p in _gp.providers if p.id == provider_id), None)
+    if provider is None:
+        return []
+    return [
+        (prefix, model.id)
+        for model in provider.models
+        if model.id in entries
+        for prefix in _prefixes(model.match)
+    ]
+
+
+def _prefixes(clause: object) -> list[str]:
+    if isinstance(clause, _gpt.ClauseStartsWith):
+        return [clause.starts_with]
+    if isinstance(clause, _gpt.ClauseOr):
+        return [prefix for inner in clause.or_ for prefix in _prefixes(inner)]
+    return []
+
+
 def _exact_names(clause: object) -> list[str]:
     if isinstance(clause, _gpt.ClauseEquals):
         return [clause.equals]
@@ -273,9 +295,11 @@ def snapshot(builtin: Iterable[str], lookups: Iterable[tuple[str, str]]) -> dict
 
     readers = {"openai": openai_chat_entries, "anthropic": anthropic_entries, "google": gemini_entries}
     found = {key: lookup(*key) for key in lookups}
+    entries = {p: readers[p]() for p in builtin}
     return {
         "version": catalogue_version(),
-        "builtin": {p: {m: encode(e) for m, e in readers[p]().items()} for p in builtin},
+        "builtin": {p: {m: encode(e) for m, e in models.items()} for p, models in entries.items()},
+        "families": {p: family_prefixes(p, models) for p, models in entries.items()},
         "lookups": {f"{p}\t{m}": None if e is None else encode(e) for (p, m), e in found.items()},
     }
 

@@ -41,6 +41,11 @@ class PriceBook:
         self.version = str(snapshot["version"])
         builtin = snapshot.get("builtin")
         lookups = snapshot.get("lookups")
+        families = snapshot.get("families")
+        self._families = {
+            provider: [(str(prefix), str(model)) for prefix, model in pairs]
+            for provider, pairs in (families.items() if isinstance(families, dict) else ())
+        }
         self._builtin = {
             provider: {m: _entry(e) for m, e in models.items()}
             for provider, models in (builtin.items() if isinstance(builtin, dict) else ())
@@ -49,6 +54,10 @@ class PriceBook:
             tuple(key.split("\t", 1)): (None if e is None else _entry(e))
             for key, e in (lookups.items() if isinstance(lookups, dict) else ())
         }
+
+    def families(self, provider_id: str) -> list[tuple[str, str]]:
+        """(prefix, model) pairs: the dated snapshot names of a built-in provider's models."""
+        return list(self._families.get(provider_id, ()))
 
     def entries(self, provider_id: str) -> dict[str, CatalogueEntry]:
         return dict(self._builtin.get(provider_id, {}))

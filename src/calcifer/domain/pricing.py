@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from calcifer.domain.families import ModelFamilies
+
 _PER_1K_FROM_PER_1M = Decimal(1000)
 
 
@@ -85,6 +87,7 @@ class PricingRegistry:
 
     def __init__(self, version: str = "builtin") -> None:
         self.version = version
+        self.families = ModelFamilies()  # dated snapshot names, priced as their family's model
         self._prices: dict[str, list[_Dated]] = {}
 
     def register(self, model: str, config: PricingConfig, *, since: datetime | None = None) -> None:
@@ -97,7 +100,10 @@ class PricingRegistry:
         """The price of `model` in force at `at` (the newest when None), or None when unpriced."""
         history = self._prices.get(model)
         if not history:
-            return None
+            family = self.families.canonical(model) if self.families else None
+            history = self._prices.get(family) if family is not None else None
+            if not history:
+                return None
         if at is None or len(history) == 1:
             return history[-1].config
         keys = [d.since for d in history]

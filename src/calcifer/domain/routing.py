@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 
 from calcifer.domain.errors import DuplicateModel, ModelNotFound
+from calcifer.domain.families import ModelFamilies
 from calcifer.domain.ports import Provider
 
 
@@ -18,6 +19,7 @@ class ProviderRegistry:
         self._by_model: dict[str, Provider] = {}
         self._providers: dict[str, Provider] = {}
         self._aliases: dict[str, str] = {}
+        self.families = ModelFamilies()  # dated snapshot names, routed as their family's model
         for provider in providers:
             self.register(provider)
         for alias, target in (aliases or {}).items():
@@ -60,7 +62,10 @@ class ProviderRegistry:
         target = self._aliases.get(model, model)
         provider = self._by_model.get(target)
         if provider is None:
-            raise ModelNotFound(model)
+            family = self.families.canonical(target) if self.families else None
+            provider = self._by_model.get(family) if family is not None else None
+            if provider is None:
+                raise ModelNotFound(model)
         return provider, target
 
     def get_by_model(self, model: str) -> Provider:
