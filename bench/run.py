@@ -68,10 +68,14 @@ def _loadavg() -> str:
 
 
 def _commit() -> str:
-    done = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True, cwd=targets.ROOT
-    )
-    return done.stdout.strip() or "unknown"
+    """HEAD, with `+dirty` when src/ has uncommitted changes (the gateway runs from the working tree)."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], check=False, capture_output=True, text=True, cwd=targets.ROOT)
+        return done.stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no", "--", "src") else "")
 
 
 def _raise_fd_limit() -> None:
@@ -136,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg_before": loadavg_before,
         "loadavg_after": _loadavg(),
         "commit": _commit(),
-        "command": "python -m bench.run " + shlex.join(sys.argv[1:] if argv is None else argv),
+        "command": shlex.join(["python", "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)]),
         "plan": {"seconds": plan.seconds, "soak_requests": plan.soak_requests, "only": args.only},
     }
     results["targets"] = report.targets(results)

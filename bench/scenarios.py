@@ -180,6 +180,7 @@ class Runner:
                 "stream_p50_ms": round(percentile(timings.total_ms, 50), 3),
                 "events_per_stream": sorted(set(timings.events)),
                 "errors": timings.errors,
+                "last_error": timings.last_error,
             }
             return side, len(timings.ttfb_ms)
 

@@ -16,6 +16,7 @@ class StreamTimings:
     total_ms: list[float] = field(default_factory=list)  # last byte of the response
     events: list[int] = field(default_factory=list)  # `data:` lines per response
     errors: int = 0
+    last_error: str = ""  # what the last failure was, for the report
 
 
 def build_request(host: str, port: int, path: str, body: bytes) -> bytes:
@@ -64,8 +65,9 @@ async def _worker(
     while time.perf_counter() < deadline and len(timings.total_ms) < limit:
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), REQUEST_TIMEOUT)
-        except (OSError, TimeoutError):
+        except (OSError, TimeoutError) as exc:
             timings.errors += 1
+            timings.last_error = f"connect: {exc!r}"
             await asyncio.sleep(0.1)
             continue
         try:
@@ -76,12 +78,20 @@ async def _worker(
                 done = time.perf_counter() - started
                 if status != 200 or first is None or not body.rstrip().endswith(b"data: [DONE]"):
                     timings.errors += 1
+                    timings.last_error = f"status {status}, body ending {body[-120:]!r}"
                     continue
                 timings.ttfb_ms.append(first * 1000)
                 timings.total_ms.append(done * 1000)
                 timings.events.append(body.count(b"data:"))
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, TimeoutError):
+        except (
+            OSError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+            TimeoutError,
+        ) as exc:
             timings.errors += 1
+            timings.last_error = repr(exc)
         finally:
             writer.close()
 
