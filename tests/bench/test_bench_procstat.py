@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -30,17 +32,23 @@ def test_the_tree_includes_grandchildren_and_their_cpu_time() -> None:
         assert tree.rss_bytes > 1_000_000 and tree.hwm_bytes >= tree.rss_bytes
     finally:
         for pid in reversed(descendants(parent.pid)):
-            subprocess.run(["kill", str(pid)], check=False)
+            os.kill(pid, signal.SIGKILL)
         parent.wait()
 
 
 def test_peak_rss_sees_memory_that_was_freed_again() -> None:
-    code = "import sys,time\nb = bytearray(80 * 2**20)\ntime.sleep(0.6)\ndel b\ntime.sleep(30)"
-    child = subprocess.Popen([sys.executable, "-c", code])
+    code = (
+        "import sys, time\nb = bytearray(80 * 2**20)\nprint('big', flush=True)\nsys.stdin.readline()\n"
+        "del b\nprint('freed', flush=True)\ntime.sleep(30)"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert child.stdin is not None and child.stdout is not None
     try:
-        time.sleep(0.2)
+        assert child.stdout.readline() == b"big\n"
         with PeakRss(child.pid, interval=0.05) as peak:
-            time.sleep(1.0)
+            child.stdin.write(b"go\n")
+            child.stdin.flush()
+            assert child.stdout.readline() == b"freed\n"
         assert peak.peak >= 80 * 2**20
         assert peak.samples[-1] < 60 * 2**20
     finally:

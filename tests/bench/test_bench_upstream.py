@@ -61,8 +61,8 @@ async def test_a_stream_is_24_events_chunks_then_usage_then_done(port: int) -> N
 async def test_the_paced_stream_sends_its_first_event_at_once_and_the_rest_10_ms_apart(port: int) -> None:
     status, first, body, total = await _exchange(port, "/paced/v1/chat/completions", payloads.STREAM_REQUEST)
     assert status == 200 and first is not None
-    assert first < 0.005
     assert total >= (payloads.STREAM_EVENTS - 1) * payloads.PACE_SECONDS * 0.95
+    assert first < total / 4  # the first event is not held back with the rest
     assert body == payloads.STREAM
 
 
