@@ -9,6 +9,7 @@ import os
 import platform
 import resource
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--soak", type=int, help="soak size in requests (default 200000, quick 20000)")
     parser.add_argument("--soak-seconds", type=float, default=600.0, help="the soak's time bound")
     parser.add_argument("--only", help="comma-separated scenarios: " + ", ".join(s.name for s in SCENARIOS))
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the gateway with py-spy during each wrk run (bench/results/raw/<out>/)",
+    )
     parser.add_argument(
         "--out", help="results name under bench/results/ (default: latest, or the bare label)"
     )
@@ -92,12 +98,20 @@ def main(argv: list[str] | None = None) -> int:
     label = "calcifer" if args.target == "calcifer" else f"bare-{args.server}-{args.client}"
     if args.workers > 1:
         label += f"-w{args.workers}"
+    name = args.out or ("latest" if label == "calcifer" else label)
+    profile_dir = RESULTS / "raw" / name if args.profile else None
+    if profile_dir is not None:
+        if not (shutil.which("py-spy") or (Path(sys.executable).parent / "py-spy").exists()):
+            print("--profile needs py-spy: .venv/bin/pip install py-spy", file=sys.stderr)
+            return 2
+        profile_dir.mkdir(parents=True, exist_ok=True)
     plan = Plan(
         seconds=args.seconds or (3.0 if args.quick else 10.0),
         ttfb_seconds=args.seconds or (3.0 if args.quick else 10.0),
         soak_requests=args.soak or (20_000 if args.quick else 200_000),
         soak_seconds=args.soak_seconds,
         only=frozenset(args.only.split(",")) if args.only else None,
+        profile_dir=profile_dir,
     )
     _raise_fd_limit()
     loadgen.ensure_wrk()
@@ -141,10 +155,14 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg_after": _loadavg(),
         "commit": _commit(),
         "command": shlex.join(["python", "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)]),
-        "plan": {"seconds": plan.seconds, "soak_requests": plan.soak_requests, "only": args.only},
+        "plan": {
+            "seconds": plan.seconds,
+            "soak_requests": plan.soak_requests,
+            "only": args.only,
+            "profiled": args.profile,  # py-spy was sampling: the gateway numbers carry its overhead
+        },
     }
     results["targets"] = report.targets(results)
-    name = args.out or ("latest" if label == "calcifer" else label)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=1) + "\n")
     (RESULTS / f"{name}.md").write_text(report.markdown(results))

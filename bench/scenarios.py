@@ -3,7 +3,9 @@ same run, with the gateway's CPU time per request and its memory."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ class Plan:
     soak_requests: int
     soak_seconds: float  # the soak's time bound
     only: frozenset[str] | None  # scenario names to run (None: all)
+    profile_dir: Path | None = None  # py-spy folded stacks of each wrk run through the gateway go here
 
     def wants(self, name: str) -> bool:
         return self.only is None or name in self.only
@@ -137,14 +140,28 @@ class Runner:
         body, seconds = self.bodies[scenario.stream], self.plan.seconds
 
         def through_gateway() -> tuple[dict[str, Any], int]:
+            spy = self._profiler(scenario.name, seconds)
             result = loadgen.run_wrk(
                 self.gateway.url(CHAT), body, connections=scenario.connections, seconds=seconds
             )
+            if spy is not None:
+                spy.wait(timeout=30)
             return _side(result), result.requests
 
         direct_url = self.upstream.url(scenario.upstream + CHAT)
         direct = _side(loadgen.run_wrk(direct_url, body, connections=scenario.connections, seconds=seconds))
         return direct, self._accounted(through_gateway)
+
+    def _profiler(self, name: str, seconds: float) -> subprocess.Popen[bytes] | None:
+        """py-spy sampling the gateway (not pausing it) for the run, when `--profile` asked for it."""
+        if self.plan.profile_dir is None:
+            return None
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        output = self.plan.profile_dir / f"{name}.folded"
+        argv = [spy, "record", "--pid", str(self.gateway.pid), "--subprocesses", "--nonblocking",
+                "--rate", "200", "--duration", str(max(1, int(seconds) - 1)), "--format", "raw",
+                "--output", str(output)]  # fmt: skip
+        return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def _soak(self, scenario: Scenario) -> dict[str, Any]:
         before = procstat.sample(self.gateway.pid)
