@@ -56,6 +56,8 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_keep_alive=max(1, int(settings.read_timeout)),
         timeout_graceful_shutdown=max(1, int(settings.shutdown_grace)),
         backlog=4096,
+        proxy_headers=False,  # no X-Forwarded-* rewriting: it cost ~3% of a request's CPU
+        server_header=False,
     )
     return 0
 
