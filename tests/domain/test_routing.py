@@ -136,3 +136,18 @@ def test_providers_by_name() -> None:
     assert set(registry.providers) == {"a", "b", "echo"}
     assert registry.providers["a"] is a
     assert registry.resolve(ECHO_MODEL)[0].name == "echo"
+
+
+def test_a_provider_registered_without_claims_serves_only_names_given_to_it() -> None:
+    from calcifer.domain.routing import ProviderRegistry
+    from tests.domain.doubles import ScriptedProvider
+
+    first = ScriptedProvider("a", {"m"})
+    pool = ScriptedProvider("pool", {"m", "n"})
+    registry = ProviderRegistry([first])
+    registry.register(pool, claim=False)  # "m" stays first's; no DuplicateModel
+    assert registry.resolve("m") == (first, "m")
+    assert registry.providers["pool"] is pool
+    registry.claim("n", pool)
+    registry.claim("m", pool)  # already taken: ignored
+    assert registry.resolve("n") == (pool, "n") and registry.resolve("m") == (first, "m")

@@ -7,6 +7,7 @@ from calcifer.domain.tokens import (
     TokenCounter,
     answer_text,
     collect_chunk,
+    collect_fragments,
     estimate_text,
     estimate_usage,
     prompt_tokens,
@@ -101,3 +102,23 @@ def test_estimate_usage_is_marked_estimated_and_skips_counting_nothing() -> None
     # 3 priming + 3 framing + "user" 1 + "abcdefgh" 2
     assert estimate_usage(counter, request, "hi there!") == Usage(9, 3, estimated=True)
     assert estimate_usage(counter, request, "") == Usage(9, 0, estimated=True)
+
+
+def test_odd_shapes_count_nothing_rather_than_fail() -> None:
+    counter = CharCounter()
+    body: dict[str, object] = {
+        "model": "m",
+        "messages": [
+            {"role": "user", "content": None, "refusal": 7},  # neither text nor parts; a non-string field
+            {"role": "user", "content": [42, {"type": "input_audio"}, {"type": "text", "text": "abcd"}]},
+        ],
+    }
+    request = ChatRequest(model="m", body=body)
+    # 3 + "user"(1) + 0 for the first message; 3 + "user"(1) + "abcd"(1) for the second; 3 to prime.
+    assert counter.count_prompt(request) == 3 + 1 + 3 + 1 + 1 + 3
+    parts: list[str] = []
+    calls: list[object] = [1, {"function": "x"}, {"function": {"name": None}}]
+    collect_fragments({"content": "", "tool_calls": calls}, parts)
+    collect_chunk({"choices": [1, {"delta": None}]}, parts)
+    assert parts == []
+    assert answer_text({"choices": [1, {"message": None}]}) == ""

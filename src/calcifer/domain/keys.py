@@ -150,7 +150,11 @@ def issue_key(
 
 async def authenticate(store: KeyStore, presented: str) -> VirtualKey | None:
     """The live key whose secret is `presented`, or None (unknown or revoked)."""
-    digest = hash_secret(presented)
+    return await live_key(store, hash_secret(presented))
+
+
+async def live_key(store: KeyStore, digest: str) -> VirtualKey | None:
+    """The live key whose secret has this digest (compared in constant time), or None."""
     key = await store.get_by_secret_hash(digest)
     if key is None or not hmac.compare_digest(key.secret_hash, digest) or key.revoked:
         return None

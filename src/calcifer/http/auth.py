@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from calcifer.domain.errors import GatewayError
-from calcifer.domain.keys import KeyStore, VirtualKey, hash_secret
+from calcifer.domain.keys import KeyStore, VirtualKey, hash_secret, live_key
 
 IDENTITY_KEY = "calcifer.identity"
 _OPEN_PATHS = ("/health", "/ready")
@@ -81,9 +81,7 @@ class Authenticator:
         cached = self._cache.get(digest)
         if cached is not None and cached[0] > now:
             return cached[1]
-        key = await self._keys.get_by_secret_hash(digest) if self._keys is not None else None
-        if key is not None and (key.revoked or not hmac.compare_digest(key.secret_hash, digest)):
-            key = None
+        key = await live_key(self._keys, digest) if self._keys is not None else None
         if len(self._cache) > 100_000:
             self._cache.clear()
         self._cache[digest] = (now + self._ttl, key)
