@@ -37,8 +37,8 @@ class SqlLedger:
         database: Database,
         *,
         max_queue: int = 100_000,
-        batch_size: int = 1000,
-        max_delay: float = 0.25,
+        batch_size: int = 200,
+        max_delay: float = 0.05,
         retry_delay: float = 0.2,
         close_attempts: int = 5,
     ) -> None:
