@@ -127,18 +127,27 @@ async def test_sums_stay_exact_beyond_64_bit_pico_dollars(db: Database) -> None:
 
 
 async def test_writes_in_batches(db: Database) -> None:
-    inserts: list[int] = []
+    """Each batch is one transaction, and its rows go in with few statements, never one per row."""
+    batches: list[int] = [0]
+    statements: list[int] = []
 
     def count(_conn: object, _cursor: object, statement: str, params: Any, _ctx: object, many: bool) -> None:
         if statement.lstrip().upper().startswith("INSERT INTO SPEND"):
-            inserts.append(len(params) if many else 1)
+            rows = len(params) if many else statement.count("(?") or 1
+            batches[-1] += rows
+            statements.append(rows)
+
+    def commit(_conn: object) -> None:
+        batches.append(0)
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    event.listen(db.engine.sync_engine, "commit", commit)
     ledger = await started(db, batch_size=500)
     for n in range(1200):
         ledger.record(row(n))
     await ledger.flush()
-    assert inserts == [500, 500, 200]  # never row by row
+    assert [b for b in batches if b] == [500, 500, 200]
+    assert len(statements) <= 3 * 9  # at most 8 multi-row statements and one remainder per batch
     await ledger.aclose()
 
 
