@@ -6,43 +6,25 @@ is a miss; a failed write is dropped. Either is logged at most once a minute, ne
 
 from __future__ import annotations
 
-import logging
-import time
 from dataclasses import asdict
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from calcifer.domain.cache import CachedAnswer
 from calcifer.domain.types import Usage
+from calcifer.limits.redis_store import BestEffortRedis
 
-_log = logging.getLogger("calcifer")
 _VERSION = 1
 
 
-class RedisResponseCache:
+class RedisResponseCache(BestEffortRedis):
     """Answers under `prefix` in the Redis at `url` (opened by `start`), each for its time to live."""
 
     def __init__(self, url: str, *, prefix: str = "calcifer:cache:", timeout: float = 0.5) -> None:
-        self._url = url
-        self._prefix = prefix
-        self._timeout = timeout
-        self._client: Redis | None = None
-        self._warned = 0.0
-
-    async def start(self) -> None:
-        if self._client is None:
-            self._client = Redis.from_url(
-                self._url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
-            )
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        super().__init__(url, prefix=prefix, timeout=timeout)
 
     async def get(self, key: str) -> CachedAnswer | None:
         if self._client is None:
@@ -69,10 +51,9 @@ class RedisResponseCache:
             self._warn("write", error)
 
     def _warn(self, what: str, error: Exception) -> None:
-        now = time.monotonic()
-        if not self._warned or now - self._warned >= 60:
-            self._warned = now
-            _log.warning("response cache: %s failed (%s); treated as a miss", what, type(error).__name__)
+        self._warn_once_a_minute(
+            "response cache: %s failed (%s); treated as a miss", what, type(error).__name__
+        )
 
 
 def encode(answer: CachedAnswer) -> bytes:

@@ -8,14 +8,12 @@ drops the write, and says so in the log (at most once a minute).
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Collection, Mapping
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-_log = logging.getLogger("calcifer")
+from calcifer.limits.redis_store import BestEffortRedis
 
 # Set the cooldown unless a longer one is already running. KEYS[1]; ARGV: ends-at (epoch s), ttl (ms).
 _COOL = """
@@ -26,26 +24,11 @@ return 1
 """
 
 
-class RedisCooldownStore:
+class RedisCooldownStore(BestEffortRedis):
     """Cooldowns every replica sees, under `prefix` in the Redis at `url` (opened by `start`)."""
 
     def __init__(self, url: str, *, prefix: str = "calcifer:cooldown:", timeout: float = 0.5) -> None:
-        self._url = url
-        self._prefix = prefix
-        self._timeout = timeout
-        self._client: Redis | None = None
-        self._warned = 0.0
-
-    async def start(self) -> None:
-        if self._client is None:
-            self._client = Redis.from_url(
-                self._url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
-            )
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        super().__init__(url, prefix=prefix, timeout=timeout)
 
     async def cooling(self, keys: Collection[str]) -> Mapping[str, float]:
         if self._client is None or not keys:
@@ -75,9 +58,6 @@ class RedisCooldownStore:
             self._warn(error)
 
     def _warn(self, error: RedisError) -> None:
-        now = time.monotonic()
-        if now - self._warned >= 60 or not self._warned:
-            self._warned = now
-            _log.warning(
-                "cooldowns: Redis failed (%s); deployments are not skipped meanwhile", type(error).__name__
-            )
+        self._warn_once_a_minute(
+            "cooldowns: Redis failed (%s); deployments are not skipped meanwhile", type(error).__name__
+        )
