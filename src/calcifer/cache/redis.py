@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 
 from calcifer.domain.cache import CachedAnswer
 from calcifer.domain.types import Usage
-from calcifer.limits.redis_store import BestEffortRedis
+from calcifer.redis_store import BestEffortRedis
 
 _VERSION = 1
 
