@@ -10,12 +10,13 @@ the fake answers with the last user text and a fixed usage, streamed when `"stre
 from __future__ import annotations
 
 import json
-import socket
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.threaded import serve_on_loopback
 
 API_KEY = "sk-ant-test-key"
 
@@ -66,12 +67,7 @@ class AnthropicFake:
         return app
 
     async def __aenter__(self) -> AnthropicFake:
-        self._runner = web.AppRunner(self.app())
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        await web.SockSite(self._runner, sock).start()
-        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self._runner, self.base_url = await serve_on_loopback(self.app())
         return self
 
     async def __aexit__(

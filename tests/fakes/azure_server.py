@@ -9,13 +9,14 @@ script, the fake answers from `tests/fixtures/azure/` (stream replies start with
 from __future__ import annotations
 
 import json
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.threaded import serve_on_loopback
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "azure"
 
@@ -58,12 +59,7 @@ class AzureFake:
     async def __aenter__(self) -> AzureFake:
         app = web.Application()
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        await web.SockSite(self._runner, sock).start()
-        self.endpoint = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self._runner, self.endpoint = await serve_on_loopback(app)
         return self
 
     async def __aexit__(

@@ -8,12 +8,13 @@ Without a script, the fake answers with the last user text and a fixed usage.
 from __future__ import annotations
 
 import json
-import socket
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.threaded import serve_on_loopback
 
 BAD_KEY_BODY = {
     "error": {
@@ -66,12 +67,7 @@ class GeminiFake:
     async def __aenter__(self) -> GeminiFake:
         app = web.Application()
         app.router.add_post("/v1beta/models/{target}", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        await web.SockSite(self._runner, sock).start()
-        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self._runner, self.base_url = await serve_on_loopback(app)
         return self
 
     async def __aexit__(

@@ -97,3 +97,13 @@ class AsgiServer:
     def close(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+async def serve_on_loopback(app: web.Application) -> tuple[web.AppRunner, str]:
+    """Serve `app` on a free loopback port in the running loop: its runner (to clean up) and base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    await web.SockSite(runner, sock).start()
+    return runner, f"http://127.0.0.1:{sock.getsockname()[1]}"
