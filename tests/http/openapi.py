@@ -6,6 +6,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
@@ -44,6 +45,8 @@ def validator(name: str) -> Draft202012Validator:
 
 
 def errors(name: str, instance: object) -> list[str]:
+    if not SPEC.exists():
+        pytest.skip(f"OpenAI's OpenAPI spec is not at {SPEC} (shared/ must stand beside the checkout)")
     return [
         f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator(name).iter_errors(instance)
     ]
