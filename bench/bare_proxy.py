@@ -1,7 +1,8 @@
 """The floor: a bare OpenAI proxy with no routing, pricing or ledger (raw ASGI, orjson, pooled client).
 
 `BARE_UPSTREAM=http://127.0.0.1:9100/v1 uvicorn bench.bare_proxy:app --loop uvloop --http httptools`;
-`BARE_CLIENT=httpx` swaps aiohttp for httpx2 (the httpx line); granian serves the same `app`.
+`BARE_CLIENT=httpx` swaps aiohttp for httpx2 (the httpx line), `BARE_CLIENT=calcifer` for Calcifer's own
+upstream client (`calcifer.providers.client`); granian serves the same `app`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,12 @@ async def _lifespan(receive: Any, send: Any) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
-            if os.environ.get("BARE_CLIENT", "aiohttp") == "httpx":
+            kind = os.environ.get("BARE_CLIENT", "aiohttp")
+            if kind == "calcifer":
+                from calcifer.providers.client import HttpClient
+
+                _clients["calcifer"] = HttpClient(headers=_HEADERS)
+            elif kind == "httpx":
                 import httpx2
 
                 limits = httpx2.Limits(max_connections=None, max_keepalive_connections=2000)
@@ -51,6 +57,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if "httpx" in _clients:
         async with _clients["httpx"].stream("POST", _URL, content=body) as response:
             await _relay(send, response.status_code, stream, response.aiter_raw(), response.aread)
+    elif "calcifer" in _clients:
+        async with _clients["calcifer"].post(_URL, body) as response:
+            await _relay(send, response.status, stream, response.iter_any(), response.read)
     else:
         async with _clients["aiohttp"].post(_URL, data=body) as response:
             await _relay(send, response.status, stream, response.content.iter_any(), response.read)

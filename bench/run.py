@@ -36,9 +36,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--client",
-        choices=("aiohttp", "httpx"),
+        choices=("aiohttp", "httpx", "calcifer"),
         default="aiohttp",
-        help="upstream client of the bare proxy (httpx = the httpx2 package)",
+        help="upstream client of the bare proxy (httpx = the httpx2 package; calcifer = its own client)",
     )
     parser.add_argument(
         "--workers", type=int, default=1, help="gateway worker processes (CALCIFER_WORKERS for Calcifer)"

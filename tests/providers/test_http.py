@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import email.utils
 
-import aiohttp
 import pytest
 from aiohttp import web
 
 from calcifer.domain.errors import UpstreamRateLimited, UpstreamRejected, UpstreamUnavailable
 from calcifer.providers._http import error_for_status, retry_after_seconds, sse_events
+from calcifer.providers.client import HttpClient
 from tests.fakes.threaded import AiohttpServer
 
 STREAM = (
@@ -32,10 +32,12 @@ async def test_sse_events_survive_any_split(piece: int) -> None:
     app = web.Application()
     app.router.add_get("/", handler)
     server = AiohttpServer(app)
+    client = HttpClient()
     try:
-        async with aiohttp.ClientSession() as session, session.get(server.url + "/") as response:
-            events = [event async for event in sse_events(response.content)]
+        async with client.get(server.url + "/") as response:
+            events = [event async for event in sse_events(response.iter_any())]
     finally:
+        await client.close()
         server.close()
     assert events == [("message_start", b'{"a": 1}'), ("", b"line one\nline two"), ("", b"[DONE]")]
 

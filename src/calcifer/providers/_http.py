@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import email.utils
-import functools
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 
-import aiohttp
 import orjson
 
 from calcifer.domain.errors import (
@@ -19,29 +17,16 @@ from calcifer.domain.errors import (
     UpstreamUnavailable,
 )
 from calcifer.domain.types import JSONObject
+from calcifer.providers.client import ClientError, HttpClient, ResponseError
 
 # Upstream statuses that mean "try again" rather than "your request is wrong".
 _RETRYABLE_4XX = {408, 409, 429}
 ErrorFields = tuple[str, str | None, str | None, str | None]  # message, type, code, param
 
 
-def new_session(timeout: float, headers: Mapping[str, str]) -> aiohttp.ClientSession:
+def new_client(timeout: float, headers: Mapping[str, str]) -> HttpClient:
     """A keep-alive connection pool for one provider, owned by the app's lifespan."""
-    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30.0)
-    return aiohttp.ClientSession(
-        connector=connector,
-        headers=dict(headers),
-        timeout=aiohttp.ClientTimeout(total=None, connect=min(timeout, 10.0), sock_read=timeout),
-        auto_decompress=True,
-        skip_auto_headers=("User-Agent",),
-        cookie_jar=aiohttp.DummyCookieJar(),  # an API gateway keeps no cookies: skip the jar on every answer
-    )
-
-
-@functools.cache
-def whole_request(seconds: float) -> aiohttp.ClientTimeout:
-    """The timeout of a whole non-streamed request, built once per value (not once per request)."""
-    return aiohttp.ClientTimeout(total=seconds)
+    return HttpClient(headers=headers, connect_timeout=min(timeout, 10.0), read_timeout=timeout)
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
@@ -136,20 +121,20 @@ def transport_errors(provider: str) -> Iterator[None]:
         yield
     except TimeoutError as exc:
         raise UpstreamTimeout(f"{provider} did not answer in time", status=504) from exc
-    except aiohttp.ClientPayloadError as exc:
-        raise UpstreamUnavailable(f"{provider} broke off its answer: {type(exc).__name__}") from exc
-    except aiohttp.ClientError as exc:
-        raise UpstreamUnavailable(f"could not reach {provider}: {type(exc).__name__}") from exc
+    except ResponseError as exc:
+        raise UpstreamUnavailable(f"{provider} broke off its answer: {exc}") from exc
+    except ClientError as exc:
+        raise UpstreamUnavailable(f"could not reach {provider}: {exc}") from exc
 
 
-async def sse_events(content: aiohttp.StreamReader) -> AsyncIterator[tuple[str, bytes]]:
+async def sse_events(pieces: AsyncIterator[bytes]) -> AsyncIterator[tuple[str, bytes]]:
     """Server-sent events from a response body, as (event name, data) pairs, as they arrive.
 
     The body is read in whatever pieces the network delivers and split on blank lines, rather than
     line by line: a burst of events costs one read, not two per event.
     """
     pending = b""
-    async for piece in content.iter_any():
+    async for piece in pieces:
         pending += piece
         if b"\r" in pending:
             pending = pending.replace(b"\r\n", b"\n")
@@ -210,7 +195,7 @@ class HttpProvider:
         self._timeout = timeout
         self._credential_setting = credential_setting
         self._key_required = key_required
-        self._session: aiohttp.ClientSession | None = None
+        self._session: HttpClient | None = None
 
     @property
     def configured(self) -> bool:
@@ -228,14 +213,14 @@ class HttpProvider:
 
     async def start(self) -> None:
         if self._session is None:
-            self._session = new_session(self._timeout, self._session_headers())
+            self._session = new_client(self._timeout, self._session_headers())
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
 
-    def _client(self) -> aiohttp.ClientSession:
+    def _client(self) -> HttpClient:
         if self._session is None:
             raise UpstreamUnavailable(f"{self.name} client is not started")
         return self._session

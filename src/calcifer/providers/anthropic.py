@@ -10,7 +10,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 
-import aiohttp
 import orjson
 
 from calcifer.domain.errors import ProviderError, UpstreamUnavailable
@@ -20,7 +19,6 @@ from calcifer.providers._http import (
     error_for_status,
     sse_events,
     transport_errors,
-    whole_request,
 )
 from calcifer.providers.anthropic_stream import AnthropicChunker
 from calcifer.providers.anthropic_wire import (
@@ -86,9 +84,7 @@ class AnthropicProvider(HttpProvider):
         """Read each model's maximum output from Anthropic's Models API, for the models whose maximum
         was not given; the number of models learned. One page of up to 1000 models."""
         with transport_errors(self.name):
-            async with self._client().get(
-                self._models_url, timeout=aiohttp.ClientTimeout(total=min(self._timeout, 10.0))
-            ) as response:
+            async with self._client().get(self._models_url, timeout=min(self._timeout, 10.0)) as response:
                 raw = await response.read()
                 if response.status != 200:
                     raise self._error(response.status, raw, response.headers)
@@ -113,9 +109,7 @@ class AnthropicProvider(HttpProvider):
     async def complete(self, request: ChatRequest) -> ChatResponse:
         payload = self._payload(request, stream=False)
         with transport_errors(self.name):
-            async with self._client().post(
-                self._url, data=payload, timeout=whole_request(self._timeout)
-            ) as response:
+            async with self._client().post(self._url, data=payload, timeout=self._timeout) as response:
                 raw = await response.read()
                 if response.status != 200:
                     raise self._error(response.status, raw, response.headers)
@@ -127,9 +121,7 @@ class AnthropicProvider(HttpProvider):
         wire = to_anthropic(request.body, request.model, 1, stream=False)
         payload = orjson.dumps({k: wire[k] for k in _COUNT_FIELDS if k in wire})
         with transport_errors(self.name):
-            async with self._client().post(
-                self._count_url, data=payload, timeout=whole_request(self._timeout)
-            ) as response:
+            async with self._client().post(self._count_url, data=payload, timeout=self._timeout) as response:
                 raw = await response.read()
                 if response.status != 200:
                     raise self._error(response.status, raw, response.headers)
@@ -146,7 +138,7 @@ class AnthropicProvider(HttpProvider):
                 if response.status != 200:
                     raw = await response.read()
                     raise self._error(response.status, raw, response.headers)
-                async for _event, data in sse_events(response.content):
+                async for _event, data in sse_events(response.iter_any()):
                     for chunk in chunker.feed(_json_object(data, self.name)):
                         yield chunk
                     if chunker.finished:

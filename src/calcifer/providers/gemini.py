@@ -21,7 +21,6 @@ from calcifer.providers._http import (
     json_object,
     sse_events,
     transport_errors,
-    whole_request,
 )
 from calcifer.providers.gemini_errors import gemini_error_fields, gemini_status, retry_delay
 from calcifer.providers.gemini_stream import GeminiStream
@@ -71,9 +70,7 @@ class GeminiProvider(HttpProvider):
         payload = orjson.dumps(to_gemini(request.body, request.model))
         url = self._url(request.model, ":generateContent")
         with transport_errors(self.name):
-            async with self._client().post(
-                url, data=payload, timeout=whole_request(self._timeout)
-            ) as response:
+            async with self._client().post(url, data=payload, timeout=self._timeout) as response:
                 raw = await response.read()
                 if response.status != 200:
                     raise self._error(response.status, raw, response.headers)
@@ -90,7 +87,7 @@ class GeminiProvider(HttpProvider):
                 if response.status != 200:
                     raw = await response.read()
                     raise self._error(response.status, raw, response.headers)
-                async for _event, data in sse_events(response.content):
+                async for _event, data in sse_events(response.iter_any()):
                     event = json_object(data, self.name)
                     error = event.get("error")
                     if isinstance(error, Mapping):

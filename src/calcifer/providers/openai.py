@@ -15,7 +15,6 @@ from calcifer.providers._http import (
     openai_error_fields,
     sse_events,
     transport_errors,
-    whole_request,
 )
 
 _DONE = b"[DONE]"
@@ -106,7 +105,7 @@ class OpenAIProvider(HttpProvider):
         payload = orjson.dumps(upstream_body(request))
         with transport_errors(self.name):
             async with self._client().post(
-                self._endpoint(request), data=payload, timeout=whole_request(self._timeout)
+                self._endpoint(request), data=payload, timeout=self._timeout
             ) as response:
                 raw = await response.read()
                 if response.status != 200:
@@ -121,7 +120,7 @@ class OpenAIProvider(HttpProvider):
                 if response.status != 200:
                     raw = await response.read()
                     raise self._error(response.status, raw, response.headers)
-                async for _event, data in sse_events(response.content):
+                async for _event, data in sse_events(response.iter_any()):
                     if data == _DONE:
                         return
                     chunk = _parse_chunk(data, self.name)
