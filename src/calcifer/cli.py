@@ -49,7 +49,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.workers if settings.workers > 1 else None,
         loop="uvloop",
-        http="httptools",
+        http="calcifer.http.protocol:HeadJoiningProtocol",  # uvicorn's httptools, head and body in one write
         lifespan="on",
         access_log=False,
         log_config=None,
