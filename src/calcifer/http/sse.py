@@ -69,20 +69,31 @@ class EventStream:
                 pending.append(b"")  # the end marker
                 ready.set()
 
-        producer = asyncio.create_task(produce())
+        producer: asyncio.Task[None] | None = None
         try:
+            # The first frame goes out with the response head, in one write, before the producer task
+            # starts: a stream's first byte does not wait for a task switch.
+            first = b""
+            try:
+                first = await anext(self.events, b"")
+            except Exception as error:
+                failure.append(error)
             await send({"type": "http.response.start", "status": 200, "headers": self.headers})
-            ended = False
-            while not ended:
-                await ready.wait()
-                ready.clear()
-                ended = bool(pending) and pending[-1] == b""
-                body = b"".join(pending)
-                pending.clear()
-                room.set()
-                if body:
-                    async with asyncio.timeout(self.write_timeout):
-                        await send({"type": "http.response.body", "body": body, "more_body": True})
+            if first:
+                async with asyncio.timeout(self.write_timeout):
+                    await send({"type": "http.response.body", "body": first, "more_body": True})
+                producer = asyncio.create_task(produce())
+                ended = False
+                while not ended:
+                    await ready.wait()
+                    ready.clear()
+                    ended = bool(pending) and pending[-1] == b""
+                    body = b"".join(pending)
+                    pending.clear()
+                    room.set()
+                    if body:
+                        async with asyncio.timeout(self.write_timeout):
+                            await send({"type": "http.response.body", "body": body, "more_body": True})
             if failure:
                 raise failure[0]
             await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -94,6 +105,8 @@ class EventStream:
             self.disconnected = True  # the client stopped reading; give up on it
         finally:
             for helper in (producer, watcher):
+                if helper is None:
+                    continue
                 helper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await helper
