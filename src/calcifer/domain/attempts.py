@@ -182,8 +182,11 @@ class Attempts:
         stats.in_flight += 1
         answered = False
         try:
-            async with asyncio.timeout(remaining):
+            if remaining is None:
                 result = await call(target)
+            else:
+                async with asyncio.timeout(remaining):
+                    result = await call(target)
             answered = True
         finally:
             if not answered:

@@ -224,7 +224,7 @@ def cache_directive(calcifer: str | None, cache_control: str | None) -> CacheDir
 def _tags(body: Mapping[str, object], identity: Identity | None) -> tuple[str | None, str | None]:
     """The user and team a request is spent for: from its `metadata`/`user`, else its key's metadata."""
     metadata = body.get("metadata")
-    meta = metadata if isinstance(metadata, Mapping) else {}
+    meta = metadata if isinstance(metadata, dict) else {}
     key_meta = identity.key.metadata if identity is not None and identity.key is not None else {}
     user = meta.get("user") or body.get("user") or key_meta.get("user")
     team = meta.get("team") or key_meta.get("team")

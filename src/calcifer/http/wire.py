@@ -6,7 +6,7 @@ import asyncio
 from decimal import Decimal
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from calcifer.domain.errors import InvalidRequest
 from calcifer.domain.types import ChatRequest, JSONObject
@@ -20,16 +20,23 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
         raise PayloadTooLarge(f"Request body is {declared} bytes; the limit is {limit} bytes.")
     parts: list[bytes] = []
     size = 0
+    receive = request.receive  # the ASGI messages themselves: Starlette's stream() adds a generator
     try:
         async with asyncio.timeout(timeout):
-            async for part in request.stream():
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect()
+                part = message.get("body", b"")
+                more = message.get("more_body", False)
                 size += len(part)
                 if size > limit:
                     raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.")
                 parts.append(part)
     except TimeoutError:
         raise RequestTimeout(f"The request body was not received within {timeout:g}s.") from None
-    return b"".join(parts)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def json_object(raw: bytes) -> JSONObject:

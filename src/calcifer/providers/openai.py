@@ -22,14 +22,14 @@ _DONE = b"[DONE]"
 
 def usage_from_openai(raw: object) -> Usage | None:
     """OpenAI's usage object as domain `Usage` (cached ⊂ prompt, reasoning ⊂ completion)."""
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, dict):  # parsed JSON: a dict, checked without the slower ABC test
         return None
     prompt = _int(raw.get("prompt_tokens"))
     completion = _int(raw.get("completion_tokens"))
     prompt_details = raw.get("prompt_tokens_details")
     completion_details = raw.get("completion_tokens_details")
-    pd = prompt_details if isinstance(prompt_details, Mapping) else {}
-    cd = completion_details if isinstance(completion_details, Mapping) else {}
+    pd = prompt_details if isinstance(prompt_details, dict) else {}
+    cd = completion_details if isinstance(completion_details, dict) else {}
     return Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,
