@@ -104,12 +104,14 @@ async def test_request_is_sent_whole_and_json_answer_read(client: HttpClient) ->
         b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nX-Thing: a\r\nx-thing: b\r\n"
         b'Content-Length: 11\r\n\r\n{"a": true}'
     )
-    async with await serve(answering(answer)) as upstream:
-        async with client.post(upstream.url, b'{"q":1}', headers={"X-Extra": "1"}) as response:
-            assert response.status == 201
-            assert response.headers["content-type"] == "application/json"
-            assert response.headers["x-thing"] == "a, b"
-            assert await response.read() == b'{"a": true}'
+    async with (
+        await serve(answering(answer)) as upstream,
+        client.post(upstream.url, b'{"q":1}', headers={"X-Extra": "1"}) as response,
+    ):
+        assert response.status == 201
+        assert response.headers["content-type"] == "application/json"
+        assert response.headers["x-thing"] == "a, b"
+        assert await response.read() == b'{"a": true}'
     request = upstream.requests[0]
     head, body = request.split(b"\r\n\r\n")
     lines = head.split(b"\r\n")
@@ -192,9 +194,11 @@ async def test_unasked_encoding_is_refused(client: HttpClient) -> None:
 
 async def test_body_until_close(client: HttpClient) -> None:
     answer = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it"
-    async with await serve(answering(answer, then_close=True)) as upstream:
-        async with client.post(upstream.url, b"{}") as response:
-            assert await response.read() == b"all of it"
+    async with (
+        await serve(answering(answer, then_close=True)) as upstream,
+        client.post(upstream.url, b"{}") as response,
+    ):
+        assert await response.read() == b"all of it"
     assert client.idle_connections == 0
 
 
@@ -293,10 +297,9 @@ async def test_abandoned_stream_closes_its_connection(client: HttpClient) -> Non
 
         return handle
 
-    async with await serve(make) as upstream:
-        async with client.post(upstream.url, b"{}") as response:
-            async for _piece in response.iter_any():
-                break
+    async with await serve(make) as upstream, client.post(upstream.url, b"{}") as response:
+        async for _piece in response.iter_any():
+            break
     assert client.idle_connections == 0
 
 
