@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import time
+
 import httpx2 as httpx
 import pytest
 from tests.conftest import StartGateway
@@ -77,6 +80,32 @@ def test_body_over_the_limit_is_413(start_gateway: StartGateway, gateway_env: di
 
     response = httpx.post(gateway.url + "/v1/chat/completions", content=chunked())  # type: ignore[arg-type]
     assert_error(response, 413, "limit")
+
+
+def test_a_body_slower_than_the_read_timeout_is_408(
+    start_gateway: StartGateway, gateway_env: dict[str, str]
+) -> None:
+    gateway = start_gateway({**gateway_env, "SERVER_READ_TIMEOUT": "400ms"})
+    body = b'{"model": "echo4", "messages": [{"role": "user", "content": "hi"}]}'
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+        started = time.monotonic()
+        sock.sendall(head + body[:10])  # then nothing more
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            piece = sock.recv(65536)
+            if not piece:
+                break
+            answer += piece
+        waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert b"not received within 0.4s" in answer
+    assert 0.35 < waited < 2.0
+    # A body sent whole (the usual case) is unaffected, on the same gateway.
+    assert raw_post(gateway, "/v1/chat/completions", body).status_code == 200
 
 
 def test_wrong_method_and_unknown_path(gateway: AsgiServer) -> None:
