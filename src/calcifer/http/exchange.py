@@ -134,10 +134,11 @@ class Exchange:
     ) -> AsyncIterator[StreamChunk]:
         delivered = 0
         finished = False
+        capped = self.admission.max_output_tokens is not None  # else nothing to count per chunk
         try:
             chunk = first
             while chunk is not None:
-                if _carries_output(chunk):
+                if capped and _carries_output(chunk):
                     # `delivered` output chunks so far (each at least a token): one more must fit.
                     if not self.admission.may_deliver(delivered):
                         raise StreamCut("The stream reached this key's remaining budget and was cut.")
