@@ -76,7 +76,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"# Benchmark: {meta['label']}",
         "",
         f"Taken {meta['started']} (UTC), {meta['wall_seconds']:.0f} s, on {meta['machine']['cpu_model']}, "
-        f"{meta['machine']['nproc']} cores, kernel {meta['machine']['kernel']}, Python {meta['python']}; "
+        f"{meta['machine']['nproc']} cores, kernel {meta['machine']['kernel']}, Python {meta['python']} "
+        f"(10M-addition loop: {meta['machine'].get('python_loop_ms', '?')} ms); "
         f"load average {meta['loadavg_before']} before, {meta['loadavg_after']} after; commit "
         f"`{meta['commit']}`.",
         "",
