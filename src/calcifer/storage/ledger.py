@@ -193,11 +193,19 @@ class SqlLedger:
             if self._db.dialect == "sqlite":
                 # Plain values in multi-row INSERTs: 40% less CPU per row than SQLAlchemy's typed insert,
                 # in the values SQLAlchemy itself would bind (checked by the contract tests).
+                # All the full statements in one executemany: one trip to the driver's thread, however
+                # busy the event loop is (a trip per statement fell behind 2,000 requests/s).
                 whole = len(batch) - len(batch) % _SQLITE_ROWS_PER_STATEMENT
-                for start in range(0, whole, _SQLITE_ROWS_PER_STATEMENT):
-                    rows = batch[start : start + _SQLITE_ROWS_PER_STATEMENT]
-                    values = tuple(value for row in rows for value in _sqlite_row(row))
-                    await connection.exec_driver_sql(_SQLITE_INSERT_MANY, values)
+                if whole:
+                    statements = [
+                        tuple(
+                            value
+                            for row in batch[start : start + _SQLITE_ROWS_PER_STATEMENT]
+                            for value in _sqlite_row(row)
+                        )
+                        for start in range(0, whole, _SQLITE_ROWS_PER_STATEMENT)
+                    ]
+                    await connection.exec_driver_sql(_SQLITE_INSERT_MANY, statements)
                 if whole < len(batch):
                     rest = [_sqlite_row(row) for row in batch[whole:]]
                     await connection.exec_driver_sql(_SQLITE_INSERT_ONE, rest)
