@@ -35,6 +35,7 @@ ROWS: list[Row] = [
     ("1000 conn. vs 100 ms upstream: share of direct", _pick("delay-c1000", "throughput_ratio")),
     ("1000 conn.: errors", _pick("delay-c1000", "gateway", "errors")),
     ("idle RSS MB", lambda r: (r["gateways"].get("/") or {}).get("idle_rss_mb")),
+    ("machine: 10M-addition Python loop, ms", lambda r: r["meta"]["machine"].get("python_loop_ms")),
     (
         "load average before → after",
         lambda r: f"{r['meta']['loadavg_before']} → {r['meta']['loadavg_after']}",
