@@ -163,21 +163,22 @@ def _sse_block(block: bytes) -> tuple[str, bytes] | None:
     return (event, b"\n".join(data)) if data else None
 
 
-def json_object(raw: bytes, provider: str) -> JSONObject:
-    """An upstream's JSON object body, or an `UpstreamUnavailable` saying what was wrong with it."""
+def json_object(raw: bytes, provider: str, what: str = "a body") -> JSONObject:
+    """An upstream's JSON object (`what`: a body, a stream event), or an `UpstreamUnavailable` saying
+    what was wrong with it."""
     try:
         parsed = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise UpstreamUnavailable(f"{provider} answered with a body that is not JSON") from exc
+        raise UpstreamUnavailable(f"{provider} answered with {what} that is not JSON") from exc
     if not isinstance(parsed, dict):
-        raise UpstreamUnavailable(f"{provider} answered with JSON that is not an object")
+        raise UpstreamUnavailable(f"{provider} answered with {what} that is not a JSON object")
     return parsed
 
 
 class HttpProvider:
     """What every HTTP provider shares: a name and models, a key and the setting it comes from, and one
-    pooled session, opened at start-up and closed at shutdown. Subclasses add their wire format and the
-    headers that carry the key (`_session_headers`)."""
+    pooled client, opened at start-up and closed at shutdown. Subclasses add their wire format and the
+    headers that carry the key (`_client_headers`)."""
 
     def __init__(
         self,
@@ -195,7 +196,7 @@ class HttpProvider:
         self._timeout = timeout
         self._credential_setting = credential_setting
         self._key_required = key_required
-        self._session: HttpClient | None = None
+        self._pool: HttpClient | None = None
 
     @property
     def configured(self) -> bool:
@@ -208,19 +209,19 @@ class HttpProvider:
     def supports(self, model: str) -> bool:
         return model in self.models
 
-    def _session_headers(self) -> dict[str, str]:
+    def _client_headers(self) -> dict[str, str]:
         return {"Content-Type": "application/json"}
 
     async def start(self) -> None:
-        if self._session is None:
-            self._session = new_client(self._timeout, self._session_headers())
+        if self._pool is None:
+            self._pool = new_client(self._timeout, self._client_headers())
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
     def _client(self) -> HttpClient:
-        if self._session is None:
+        if self._pool is None:
             raise UpstreamUnavailable(f"{self.name} client is not started")
-        return self._session
+        return self._pool

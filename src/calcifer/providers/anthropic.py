@@ -17,6 +17,7 @@ from calcifer.domain.types import ChatRequest, ChatResponse, StreamChunk
 from calcifer.providers._http import (
     HttpProvider,
     error_for_status,
+    json_object,
     sse_events,
     transport_errors,
 )
@@ -65,14 +66,14 @@ class AnthropicProvider(HttpProvider):
         """`max_tokens` when the client gives none (Anthropic requires it): the model's maximum output."""
         return self._max_output.get(model, DEFAULT_MAX_OUTPUT)
 
-    def _session_headers(self) -> dict[str, str]:
-        headers = {**super()._session_headers(), "anthropic-version": ANTHROPIC_VERSION}
+    def _client_headers(self) -> dict[str, str]:
+        headers = {**super()._client_headers(), "anthropic-version": ANTHROPIC_VERSION}
         if self._api_key:
             headers["x-api-key"] = self._api_key
         return headers
 
     async def start(self) -> None:
-        if self._session is None:
+        if self._pool is None:
             await super().start()
             if self._discover and self.configured:
                 try:
@@ -90,7 +91,7 @@ class AnthropicProvider(HttpProvider):
                     raise self._error(response.status, raw, response.headers)
         learned = {
             model: limit
-            for model, limit in max_output_from_models(_json_object(raw, self.name)).items()
+            for model, limit in max_output_from_models(json_object(raw, self.name)).items()
             if model not in self._max_output
         }
         self._max_output.update(learned)
@@ -113,7 +114,7 @@ class AnthropicProvider(HttpProvider):
                 raw = await response.read()
                 if response.status != 200:
                     raise self._error(response.status, raw, response.headers)
-        message = _json_object(raw, self.name)
+        message = json_object(raw, self.name)
         return from_anthropic(message, int(time.time()), self.name)
 
     async def count_tokens(self, request: ChatRequest) -> int:
@@ -125,7 +126,7 @@ class AnthropicProvider(HttpProvider):
                 raw = await response.read()
                 if response.status != 200:
                     raise self._error(response.status, raw, response.headers)
-        tokens = _json_object(raw, self.name).get("input_tokens")
+        tokens = json_object(raw, self.name).get("input_tokens")
         if not isinstance(tokens, int) or isinstance(tokens, bool):
             raise UpstreamUnavailable(f"{self.name} answered count_tokens without input_tokens")
         return tokens
@@ -139,18 +140,8 @@ class AnthropicProvider(HttpProvider):
                     raw = await response.read()
                     raise self._error(response.status, raw, response.headers)
                 async for _event, data in sse_events(response.iter_any()):
-                    for chunk in chunker.feed(_json_object(data, self.name)):
+                    for chunk in chunker.feed(json_object(data, self.name, "a stream event")):
                         yield chunk
                     if chunker.finished:
                         return
         raise UpstreamUnavailable(f"{self.name} ended the stream without message_stop")
-
-
-def _json_object(data: bytes, provider: str) -> dict[str, object]:
-    try:
-        parsed = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise UpstreamUnavailable(f"{provider} answered with data that is not JSON") from exc
-    if not isinstance(parsed, dict):
-        raise UpstreamUnavailable(f"{provider} answered with JSON that is not an object")
-    return parsed

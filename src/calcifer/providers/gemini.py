@@ -51,8 +51,8 @@ class GeminiProvider(HttpProvider):
             base = f"{base}/{api_version}"
         self._base = f"{base}/models/"
 
-    def _session_headers(self) -> dict[str, str]:
-        headers = super()._session_headers()
+    def _client_headers(self) -> dict[str, str]:
+        headers = super()._client_headers()
         if self._api_key:
             headers["x-goog-api-key"] = self._api_key
         return headers
@@ -88,7 +88,7 @@ class GeminiProvider(HttpProvider):
                     raw = await response.read()
                     raise self._error(response.status, raw, response.headers)
                 async for _event, data in sse_events(response.iter_any()):
-                    event = json_object(data, self.name)
+                    event = json_object(data, self.name, "a stream event")
                     error = event.get("error")
                     if isinstance(error, Mapping):
                         raise UpstreamUnavailable(f"{self.name} stream failed: {error.get('message')}")

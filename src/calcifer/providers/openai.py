@@ -82,8 +82,8 @@ class OpenAIProvider(HttpProvider):
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._headers = dict(headers or {})
 
-    def _session_headers(self) -> dict[str, str]:
-        return {**super()._session_headers(), **self._headers, **self._auth_headers()}
+    def _client_headers(self) -> dict[str, str]:
+        return {**super()._client_headers(), **self._headers, **self._auth_headers()}
 
     # Hooks for OpenAI-shaped services that differ only in URL, auth, error bodies or extra chunks
     # (Azure OpenAI); the defaults are OpenAI's own behaviour.
@@ -130,12 +130,7 @@ class OpenAIProvider(HttpProvider):
 
 
 def _parse_chunk(data: bytes, provider: str) -> JSONObject:
-    try:
-        chunk = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise UpstreamUnavailable(f"{provider} sent a stream event that is not JSON") from exc
-    if not isinstance(chunk, dict):
-        raise UpstreamUnavailable(f"{provider} sent a stream event that is not a JSON object")
+    chunk = json_object(data, provider, "a stream event")
     error = chunk.get("error")
     if error:
         fields = openai_error_fields(orjson.dumps({"error": error}))
