@@ -126,3 +126,20 @@ async def test_a_stream_without_a_counter_stays_unpriced() -> None:
     outcome = StreamOutcome()
     await relay(gateway(ScriptedProvider(streams=[[chunk("Hello")]]), estimate=False), outcome)
     assert outcome.usage is None and outcome.cost is None
+
+
+async def test_a_long_stream_without_usage_is_estimated_from_all_of_its_text() -> None:
+    # More chunks than the gateway holds before collecting their text: none may be lost or counted twice.
+    script: StreamScript = [chunk("abcd") for _ in range(150)]  # 600 characters
+    outcome = StreamOutcome()
+    chunks = await relay(gateway(ScriptedProvider(streams=[script])), outcome)
+    assert len(chunks) == 150
+    assert outcome.usage == Usage(PROMPT, 150, estimated=True)
+
+
+async def test_usage_reported_after_many_chunks_wins_over_any_estimate() -> None:
+    reported = Usage(30, 200)
+    script: StreamScript = [chunk("abcd") for _ in range(100)] + [chunk(usage=reported)]
+    outcome = StreamOutcome()
+    await relay(gateway(ScriptedProvider(streams=[script])), outcome)
+    assert outcome.usage == reported and outcome.cost == cost(30, 200)

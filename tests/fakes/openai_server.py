@@ -30,6 +30,7 @@ class Script:
     cut_after: int | None = None
     stream_error: dict[str, Any] | None = None
     raw: bytes | None = None
+    events: list[bytes] | None = None  # a stream's `data:` payloads exactly as sent (then [DONE])
 
 
 def completion(
@@ -148,6 +149,11 @@ class FakeOpenAI:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         chunks = script.chunks or stream_chunks(model, ["Hel", "lo", "!"])
+        if script.events is not None:
+            for data in script.events:
+                await response.write(b"data: " + data + b"\n\n")
+            await response.write(b"data: [DONE]\n\n")
+            return response
         try:
             for i, chunk in enumerate(chunks):
                 if script.cut_after is not None and i == script.cut_after:

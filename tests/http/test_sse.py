@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator
 
 import httpx2 as httpx
+from starlette.types import Message
 from tests.fakes.openai_server import FakeOpenAI, Script, stream_chunks
 from tests.fakes.threaded import AsgiServer
+
+from calcifer.http.sse import EventStream
 
 BODY = {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "x"}]}
 
@@ -34,3 +39,45 @@ def test_client_disconnect_cancels_the_upstream_request(gateway: AsgiServer, fak
     while fake_openai.cancelled == 0 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert fake_openai.cancelled == 1, "the upstream stream should be cancelled soon after the client left"
+
+
+def test_a_client_that_stops_reading_is_given_up_after_the_write_timeout() -> None:
+    """A write the client does not take within the write timeout ends the response: the events are
+    closed and `on_close` runs, and the stream does not hang on the stuck write."""
+    closed: list[str] = []
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            for i in range(1000):
+                yield b"data: %d\n\n" % i
+                await asyncio.sleep(0)
+        finally:
+            closed.append("events")
+
+    async def on_close() -> None:
+        closed.append("on_close")
+
+    async def run() -> tuple[EventStream, float, int]:
+        stream = EventStream(events(), headers={}, write_timeout=0.2, on_close=on_close)
+        bodies: list[bytes] = []
+        stuck = asyncio.Event()  # never set: the client's socket buffer is full
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                bodies.append(message["body"])
+                if len(bodies) > 1:
+                    await stuck.wait()
+
+        async def receive() -> Message:
+            await asyncio.Event().wait()  # the client neither sends nor leaves
+            raise AssertionError("unreachable")
+
+        started = time.monotonic()
+        await stream({"type": "http"}, receive, send)
+        return stream, time.monotonic() - started, len(bodies)
+
+    stream, took, writes = asyncio.run(run())
+    assert stream.disconnected
+    assert writes == 2  # the first frame, then the write that never completed
+    assert 0.2 <= took < 2.0
+    assert closed == ["events", "on_close"]

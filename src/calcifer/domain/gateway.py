@@ -26,7 +26,15 @@ from calcifer.domain.ports import Clock, Provider
 from calcifer.domain.retry import RetryPolicy
 from calcifer.domain.routing import ProviderRegistry
 from calcifer.domain.tokens import TokenCounter, answer_text, collect_chunk, estimate_usage
-from calcifer.domain.types import ChatRequest, ChatResponse, Priced, StreamChunk, StreamOutcome, Usage
+from calcifer.domain.types import (
+    ChatRequest,
+    ChatResponse,
+    JSONObject,
+    Priced,
+    StreamChunk,
+    StreamOutcome,
+    Usage,
+)
 
 
 class GatewayService:
@@ -159,8 +167,10 @@ class GatewayService:
             target.stats.in_flight -= 1
             self._estimate_stream(sent, outcome, [])
             return
-        # The generated text, kept only to estimate the usage if the stream brings none.
+        # The generated text, kept only to estimate the usage if the stream brings none: chunks are read
+        # for it in batches, after the fact, so a stream that reports its usage (nearly all) is never read.
         generated: list[str] | None = [] if self._counter is not None else None
+        unread: list[JSONObject] = []
         kept: list[tuple[dict[str, object], Usage | None]] | None = [] if cached is not None else None
         try:
             chunk: StreamChunk | None = first
@@ -169,8 +179,10 @@ class GatewayService:
                 if chunk.usage is not None:
                     priced = self.price(sent.model, chunk)
                     outcome.usage, outcome.cost = priced.usage, priced.cost
-                elif generated is not None:
-                    collect_chunk(chunk.data, generated)
+                elif generated is not None and outcome.usage is None:
+                    unread.append(chunk.data)
+                    if len(unread) >= _UNREAD:
+                        _collect(unread, generated)
                 if kept is not None:
                     kept.append((copy_object(chunk.data), chunk.usage))
                 yield chunk
@@ -182,7 +194,8 @@ class GatewayService:
                 await self._cache.put(cached.key, answer, cached.ttl)
         finally:
             target.stats.in_flight -= 1
-            if generated is not None:
+            if generated is not None and outcome.usage is None:
+                _collect(unread, generated)
                 self._estimate_stream(sent, outcome, generated)
             await _aclose(chunks)
 
@@ -197,6 +210,15 @@ class GatewayService:
         usage = estimate_usage(self._counter, request, "".join(generated))
         priced = self._price_usage(request.model, usage, outcome.provider)
         outcome.usage, outcome.cost = priced.usage, priced.cost
+
+
+_UNREAD = 64  # chunks held before their text is collected (bounds what a long stream keeps)
+
+
+def _collect(unread: list[JSONObject], generated: list[str]) -> None:
+    for data in unread:
+        collect_chunk(data, generated)
+    unread.clear()
 
 
 def _for(request: ChatRequest, target: Deployment) -> ChatRequest:

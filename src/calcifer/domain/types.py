@@ -54,12 +54,15 @@ class ChatResponse:
     provider: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs 3x to build, and there is one per event
 class StreamChunk:
-    """One OpenAI `chat.completion.chunk`; `usage` is set on the chunk that carries usage."""
+    """One OpenAI `chat.completion.chunk`; `usage` is set on the chunk that carries usage. `raw`, when
+    set, is the upstream's own JSON text of `data` (an OpenAI-shaped upstream), so the chunk can be
+    relayed byte for byte instead of encoded again; whoever changes `data` must drop `raw`."""
 
     data: JSONObject
     usage: Usage | None = None
+    raw: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,9 +111,7 @@ async def _openai_frames(
                     sent_usage = True
                     yield event(data)
                 continue
-            if not include_usage and "usage" in data and data["usage"] is None:
-                del data["usage"]
-            yield event(data)
+            yield _frame(chunk, include_usage)
         if include_usage and not sent_usage and outcome.usage is not None:
             # The upstream reported no usage: send the gateway's estimate, marked as such.
             usage = usage_json(outcome.usage) | {"estimated": True, "cost": money(outcome.cost)}
@@ -122,6 +120,25 @@ async def _openai_frames(
         yield DONE
     except GatewayError as error:
         yield event(error_payload(error))
+
+
+_NULL_USAGE = b',"usage":null}'  # how OpenAI ends every chunk but the last when asked for usage
+
+
+def _frame(chunk: StreamChunk, include_usage: bool) -> bytes:
+    """A chunk's SSE frame: the upstream's own bytes when it sent them, else the chunk encoded. The
+    gateway always asks OpenAI-shaped upstreams for usage, which then put `"usage": null` on every
+    chunk; a client that did not ask for usage gets its chunks without it, as from OpenAI directly."""
+    raw = chunk.raw
+    if raw is not None:
+        if include_usage or b'"usage"' not in raw:
+            return b"data: " + raw + b"\n\n"
+        if raw.endswith(_NULL_USAGE):  # the top-level object's last member: safe to cut as bytes
+            return b"data: " + raw[: -len(_NULL_USAGE)] + b"}\n\n"
+    data = chunk.data
+    if not include_usage and "usage" in data and data["usage"] is None:
+        del data["usage"]
+    return event(data)
 
 
 async def _original_frames(

@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import orjson
 from starlette.types import Message, Receive, Scope, Send
 
+from calcifer.http.deadlines import deadlines
+
 DONE = b"data: [DONE]\n\n"
 _MAX_PENDING = 256  # frames buffered for a slow client before reading upstream pauses
 
@@ -46,6 +48,7 @@ class EventStream:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         task = asyncio.current_task()
+        assert task is not None  # an ASGI app runs in a task
         watcher = asyncio.create_task(self._watch(receive, task))
         pending: list[bytes] = []
         ready = asyncio.Event()
@@ -80,8 +83,7 @@ class EventStream:
                 failure.append(error)
             await send({"type": "http.response.start", "status": 200, "headers": self.headers})
             if first:
-                async with asyncio.timeout(self.write_timeout):
-                    await send({"type": "http.response.body", "body": first, "more_body": True})
+                await self._write(send, first, task)
                 producer = asyncio.create_task(produce())
                 ended = False
                 while not ended:
@@ -92,13 +94,12 @@ class EventStream:
                     pending.clear()
                     room.set()
                     if body:
-                        async with asyncio.timeout(self.write_timeout):
-                            await send({"type": "http.response.body", "body": body, "more_body": True})
+                        await self._write(send, body, task)
             if failure:
                 raise failure[0]
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
-            if not self.disconnected or task is None:
+            if not self.disconnected:
                 raise
             task.uncancel()
         except TimeoutError:
@@ -118,11 +119,25 @@ class EventStream:
                 if self.on_close is not None:
                     await self.on_close()
 
-    async def _watch(self, receive: Receive, task: asyncio.Task[object] | None) -> None:
+    async def _write(self, send: Send, body: bytes, task: asyncio.Task[object]) -> None:
+        """Send `body`, or raise `TimeoutError` when the client has not taken it within the write
+        timeout (a shared deadline sweeper, not a timer per write: see `deadlines`)."""
+        message = {"type": "http.response.body", "body": body, "more_body": True}
+        deadlines.add(task, self.write_timeout)
+        try:
+            await send(message)
+        except asyncio.CancelledError:
+            if deadlines.done(task):
+                task.uncancel()
+                raise TimeoutError from None
+            raise
+        finally:
+            deadlines.done(task)
+
+    async def _watch(self, receive: Receive, task: asyncio.Task[object]) -> None:
         while True:
             message: Message = await receive()
             if message["type"] == "http.disconnect":
                 self.disconnected = True
-                if task is not None:
-                    task.cancel()
+                task.cancel()
                 return

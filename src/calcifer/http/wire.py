@@ -10,62 +10,8 @@ from starlette.requests import ClientDisconnect, Request
 
 from calcifer.domain.errors import InvalidRequest
 from calcifer.domain.types import ChatRequest, JSONObject
+from calcifer.http.deadlines import deadlines
 from calcifer.http.errors import PayloadTooLarge, RequestTimeout
-
-
-class _BodyDeadlines:
-    """The request bodies being read and their deadlines, watched by one sweeper task per event loop.
-
-    A timer per request (`asyncio.timeout`) cost more than the rest of reading a body in the profile, and
-    nearly every body has arrived whole with its headers. The sweeper checks every quarter of the read
-    timeout (at most every second), so a slow client gets its 408 within 1.25 times the timeout, and it
-    stops while no body is being read. It can only cancel a task suspended in `receive()`: a reader
-    leaves the table before it awaits anything else."""
-
-    def __init__(self) -> None:
-        self._reading: dict[asyncio.Task[object], float] = {}
-        self._expired: set[asyncio.Task[object]] = set()
-        self._sweeper: asyncio.Task[None] | None = None
-        self._interval = 1.0
-
-    def add(self, task: asyncio.Task[object], timeout: float) -> None:
-        loop = asyncio.get_running_loop()
-        self._reading[task] = loop.time() + timeout
-        interval = min(1.0, timeout / 4)
-        sweeper = self._sweeper
-        if sweeper is None or sweeper.done() or sweeper.get_loop() is not loop or interval < self._interval:
-            if sweeper is not None and not sweeper.done() and sweeper.get_loop() is loop:
-                sweeper.cancel()
-            self._interval = interval
-            self._sweeper = loop.create_task(self._sweep(), name="calcifer-body-deadlines")
-
-    def done(self, task: asyncio.Task[object]) -> bool:
-        """Forget `task`; True when the sweeper cancelled it for being too slow."""
-        self._reading.pop(task, None)
-        if task in self._expired:
-            self._expired.discard(task)
-            return True
-        return False
-
-    async def _sweep(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(self._interval)
-            now = loop.time()
-            for task, deadline in list(self._reading.items()):
-                if task.get_loop() is not loop:
-                    continue
-                if task.done():
-                    del self._reading[task]
-                elif deadline <= now:
-                    del self._reading[task]
-                    self._expired.add(task)
-                    task.cancel()
-            if not any(task.get_loop() is loop for task in self._reading):
-                return
-
-
-_deadlines = _BodyDeadlines()
 
 
 async def read_body(request: Request, limit: int, timeout: float) -> bytes:
@@ -78,7 +24,7 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
     receive = request.receive  # the ASGI messages themselves: Starlette's stream() adds a generator
     task = asyncio.current_task()
     assert task is not None
-    _deadlines.add(task, timeout)
+    deadlines.add(task, timeout)
     try:
         more = True
         while more:
@@ -92,12 +38,12 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
                 raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.")
             parts.append(part)
     except asyncio.CancelledError:
-        if _deadlines.done(task):
+        if deadlines.done(task):
             task.uncancel()
             raise RequestTimeout(f"The request body was not received within {timeout:g}s.") from None
         raise
     finally:
-        _deadlines.done(task)
+        deadlines.done(task)
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 

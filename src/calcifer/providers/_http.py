@@ -153,6 +153,8 @@ async def sse_events(pieces: AsyncIterator[bytes]) -> AsyncIterator[tuple[str, b
 
 def _sse_block(block: bytes) -> tuple[str, bytes] | None:
     """One event's lines: its `event:` name and its `data:` lines joined (None when it has no data)."""
+    if block.startswith(b"data: ") and b"\n" not in block:  # nearly every event: one `data:` line
+        return "", block[6:]
     event = ""
     data: list[bytes] = []
     for line in block.split(b"\n"):

@@ -125,8 +125,13 @@ class OpenAIProvider(HttpProvider):
                         return
                     chunk = _parse_chunk(data, self.name)
                     if self._relayed(chunk):
-                        yield StreamChunk(chunk, usage_from_openai(chunk.get("usage")))
+                        yield StreamChunk(chunk, usage_from_openai(chunk.get("usage")), _relayable(data))
         raise UpstreamUnavailable(f"{self.name} ended the stream without [DONE]")
+
+
+def _relayable(data: bytes) -> bytes | None:
+    """An event's JSON text when it can go to a client as one SSE `data:` line, byte for byte."""
+    return None if b"\n" in data or b"\r" in data else data
 
 
 def _parse_chunk(data: bytes, provider: str) -> JSONObject:
