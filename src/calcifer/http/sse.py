@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import orjson
 from starlette.types import Message, Receive, Scope, Send
 
-from calcifer.http.deadlines import deadlines
+from calcifer import deadlines
 
 DONE = b"data: [DONE]\n\n"
 _MAX_PENDING = 256  # frames buffered for a slow client before reading upstream pauses
@@ -123,16 +123,17 @@ class EventStream:
         """Send `body`, or raise `TimeoutError` when the client has not taken it within the write
         timeout (a shared deadline sweeper, not a timer per write: see `deadlines`)."""
         message = {"type": "http.response.body", "body": body, "more_body": True}
-        deadlines.add(task, self.write_timeout)
+        watch = deadlines.for_loop()
+        watch.add(task, self.write_timeout)
         try:
             await send(message)
         except asyncio.CancelledError:
-            if deadlines.done(task):
+            if watch.done(task):
                 task.uncancel()
                 raise TimeoutError from None
             raise
         finally:
-            deadlines.done(task)
+            watch.done(task)
 
     async def _watch(self, receive: Receive, task: asyncio.Task[object]) -> None:
         while True:

@@ -8,9 +8,9 @@ from decimal import Decimal
 import orjson
 from starlette.requests import ClientDisconnect, Request
 
+from calcifer import deadlines
 from calcifer.domain.errors import InvalidRequest
 from calcifer.domain.types import ChatRequest, JSONObject
-from calcifer.http.deadlines import deadlines
 from calcifer.http.errors import PayloadTooLarge, RequestTimeout
 
 
@@ -24,7 +24,8 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
     receive = request.receive  # the ASGI messages themselves: Starlette's stream() adds a generator
     task = asyncio.current_task()
     assert task is not None
-    deadlines.add(task, timeout)
+    watch = deadlines.for_loop()
+    watch.add(task, timeout)
     try:
         more = True
         while more:
@@ -38,12 +39,12 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
                 raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.")
             parts.append(part)
     except asyncio.CancelledError:
-        if deadlines.done(task):
+        if watch.done(task):
             task.uncancel()
             raise RequestTimeout(f"The request body was not received within {timeout:g}s.") from None
         raise
     finally:
-        deadlines.done(task)
+        watch.done(task)
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
