@@ -74,6 +74,7 @@ async def test_every_field_round_trips_and_cost_is_exact(db: Database) -> None:
         cut_short=True,
         estimated=True,
         cache_hit=True,
+        cost_saved=D("0.000000000007"),
         status=499,
         latency_ms=2**40,
         time=datetime(2026, 3, 1, 14, 0, 0, 123456, tzinfo=UTC) + timedelta(hours=-1),
@@ -91,6 +92,8 @@ async def test_every_field_round_trips_and_cost_is_exact(db: Database) -> None:
     assert (got["cached_tokens"], got["cache_write_tokens"], got["reasoning_tokens"]) == (3, 2, 1)
     assert (got["streamed"], got["cut_short"], got["estimated"], got["cache_hit"]) == (True,) * 4
     assert got["latency_ms"] == 2**40
+    assert got["cost_saved"] == D("0.000000000007") and rows[1]["cost_saved"] is None
+    assert (got["prompt_tokens"], got["completion_tokens"]) == (first.prompt_tokens, first.completion_tokens)
     assert got["time"] == first.time and got["time"].tzinfo is not None
     assert [r["cost"] for r in rows[1:]] == costs
     assert all(type(r["cost"]) is Decimal for r in rows[1:] if r["cost"] is not None)
