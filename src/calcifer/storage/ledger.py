@@ -196,23 +196,25 @@ class SqlLedger:
                 await connection.execute(insert(spend), [_values(row) for row in batch])
             return
         # Plain values in multi-row INSERTs: 40% less CPU per row than SQLAlchemy's typed insert, in the
-        # values SQLAlchemy itself would bind (checked by the contract tests). Rows are converted 32 at a
-        # time with a turn of the event loop between: a batch of hundreds converted in one go held the
+        # values SQLAlchemy itself would bind (checked by the contract tests). Rows are converted in
+        # parts with a turn of the event loop between: a batch of hundreds converted in one go held the
         # loop for a millisecond twenty times a second (the p99 at one connection), and converting each
-        # row as it was recorded cost 8% of throughput at 1000 connections. Then all the full statements
-        # go in one executemany: one trip to the driver's thread, however busy the loop is (a trip per
-        # statement fell behind 2,000 requests/s).
-        whole = len(batch) - len(batch) % _SQLITE_ROWS_PER_STATEMENT
-        statements = []
-        for start in range(0, whole, _SQLITE_ROWS_PER_STATEMENT):
-            values: list[object] = []
-            for part in range(start, start + _SQLITE_ROWS_PER_STATEMENT, _CONVERT_ROWS):
-                values.extend(
-                    chain.from_iterable(_sqlite_row(row) for row in batch[part : part + _CONVERT_ROWS])
-                )
+        # row as it was recorded cost 8% of throughput at 1000 connections. At most 8 parts, so a busy
+        # loop's long turns cannot slow the writer below the rate rows arrive. Then all the full
+        # statements go in one executemany: one trip to the driver's thread, however busy the loop is
+        # (a trip per statement fell behind 2,000 requests/s).
+        part = max(_CONVERT_ROWS, -(-len(batch) // 8))
+        rows: list[tuple[object, ...]] = []
+        for start in range(0, len(batch), part):
+            if start:
                 await asyncio.sleep(0)
-            statements.append(tuple(values))
-        rest = [_sqlite_row(row) for row in batch[whole:]]
+            rows.extend(_sqlite_row(row) for row in batch[start : start + part])
+        whole = len(rows) - len(rows) % _SQLITE_ROWS_PER_STATEMENT
+        statements = [
+            tuple(chain.from_iterable(rows[start : start + _SQLITE_ROWS_PER_STATEMENT]))
+            for start in range(0, whole, _SQLITE_ROWS_PER_STATEMENT)
+        ]
+        rest = rows[whole:]
         async with self._db.engine.begin() as connection:
             if statements:
                 await connection.exec_driver_sql(_SQLITE_INSERT_MANY, statements)
@@ -290,7 +292,7 @@ _COLUMNS = tuple(column.name for column in spend.columns if column.name != "id")
 # hands the GIL back and forth on every row and starves under a busy event loop. Only two statements
 # exist (64 rows, and one row for the remainder), so SQLite's statement cache stays small.
 _SQLITE_ROWS_PER_STATEMENT = 64
-_CONVERT_ROWS = 32  # rows converted between turns of the event loop (~70 us)
+_CONVERT_ROWS = 32  # rows converted at least between turns of the event loop (~70 us)
 _SQLITE_ROW = f"({', '.join('?' for _ in _COLUMNS)})"
 _SQLITE_INSERT_ONE = f"INSERT INTO spend ({', '.join(_COLUMNS)}) VALUES {_SQLITE_ROW}"
 _SQLITE_INSERT_MANY = _SQLITE_INSERT_ONE + ", " + ", ".join([_SQLITE_ROW] * (_SQLITE_ROWS_PER_STATEMENT - 1))
