@@ -1,0 +1,148 @@
+"""`python -m bench.inprocess json|stream [N]`: the gateway's own CPU per request, without a server or a
+load generator on the same cores: the app is called in-process (ASGI scope, receive and send built here)
+by 8 concurrent callers against `bench.upstream` in a child process, after a warm-up, and the process's
+CPU time (`time.process_time`, the SQLite ledger's thread included) is divided by the requests.
+
+Steadier than `bench.run` for comparing two versions of the hot path run one after the other; it leaves
+out what uvicorn and the sockets to the client cost, so it is not a result to quote against issue 5.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import uvloop
+from starlette.types import Message
+
+from bench import payloads
+from calcifer.http.asgi import GatewayApp
+
+CONCURRENCY = 8
+WARM_UP = 50  # requests per caller before the clock starts
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _lifespan(app: GatewayApp, messages: asyncio.Queue[Message]) -> asyncio.Task[None]:
+    started = asyncio.Event()
+
+    async def send(message: Message) -> None:
+        if message["type"] == "lifespan.startup.complete":
+            started.set()
+        elif message["type"] == "lifespan.startup.failed":
+            raise RuntimeError(message.get("message", "start-up failed"))
+
+    await messages.put({"type": "lifespan.startup"})
+    task = asyncio.create_task(app({"type": "lifespan"}, messages.get, send))
+    await started.wait()
+    return task
+
+
+async def measure(kind: str, requests: int, upstream_port: int, database: Path) -> float:
+    """CPU microseconds per request."""
+    from calcifer.app import create_app
+    from calcifer.config import Settings
+
+    env = dict(os.environ)
+    env.update(
+        OPENAI_BASE_URL=f"http://127.0.0.1:{upstream_port}/v1",
+        OPENAI_API_KEY="sk-bench",
+        CALCIFER_DATABASE_URL=f"sqlite:///{database}",
+    )
+    app = create_app(Settings.from_env(env))
+    messages: asyncio.Queue[Message] = asyncio.Queue()
+    lifespan = await _lifespan(app, messages)
+    body = payloads.STREAM_REQUEST if kind == "stream" else payloads.REQUEST
+    headers = [(b"host", b"bench"), (b"content-type", b"application/json")]
+    headers.append((b"content-length", str(len(body)).encode()))
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def one() -> None:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/v1/chat/completions",
+            "raw_path": b"/v1/chat/completions",
+            "query_string": b"",
+            "headers": headers,
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 2),
+            "root_path": "",
+        }
+        sent = False
+
+        async def receive() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await never  # the client stays: a stream's disconnect watcher waits here
+            raise AssertionError("unreachable")
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] != 200:
+                raise RuntimeError(f"the gateway answered {message['status']}")
+
+        await app(scope, receive, send)
+
+    async def caller(count: int) -> None:
+        for _ in range(count):
+            await one()
+
+    await asyncio.gather(*(caller(WARM_UP) for _ in range(CONCURRENCY)))
+    per_caller = max(1, requests // CONCURRENCY)
+    started = time.process_time()
+    await asyncio.gather(*(caller(per_caller) for _ in range(CONCURRENCY)))
+    cpu = time.process_time() - started
+    await messages.put({"type": "lifespan.shutdown"})
+    await lifespan
+    return cpu / (per_caller * CONCURRENCY) * 1e6
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] not in ("json", "stream"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    requests = int(args[1]) if len(args) > 1 else 20_000
+    port = _free_port()
+    upstream = subprocess.Popen(
+        [sys.executable, "-m", "bench.upstream", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        with tempfile.TemporaryDirectory() as scratch:
+            us = uvloop.run(measure(args[0], requests, port, Path(scratch) / "bench.db"))
+    finally:
+        upstream.terminate()
+        upstream.wait()
+    print(f"{args[0]}: {us:.1f} us of CPU per request ({requests} requests, {CONCURRENCY} concurrent)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
