@@ -8,12 +8,14 @@ wakes every quarter of the shortest timeout registered (at most every second, at
 millisecond), so an await is cut within 1.25 times its timeout, and it stops while nothing is registered.
 An expired waiter gets `TimeoutError`; an expired task is cancelled (its `done()` then says it expired):
 a task must leave the table before it awaits anything else, so only the registered await is cut.
+`limit()` does that for a task's awaits in a `with` block, and turns the cut into `TimeoutError`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
+from types import TracebackType
 from typing import Any
 
 _MAX_STEP = 1.0
@@ -40,6 +42,12 @@ class Deadlines:
                 sweeper.cancel()
             self._step = step
             self._sweeper = loop.create_task(self._sweep(), name="calcifer-deadlines")
+
+    def limit(self, task: asyncio.Task[Any], timeout: float) -> _Limit:
+        """`with table.limit(task, timeout):` the awaits in the block (which must not outlive it) raise
+        `TimeoutError` once `timeout` seconds have passed."""
+        self.add(task, timeout)
+        return _Limit(self, task)
 
     def done(self, waiter: asyncio.Future[Any]) -> bool:
         """Forget `waiter`; True when it was cut for missing its deadline."""
@@ -71,6 +79,27 @@ class Deadlines:
             self._step = step
         if self._sweeper is asyncio.current_task():
             self._sweeper = None  # a finished task would keep its loop, the table's key, alive
+
+
+class _Limit:
+    """The `with` block of `Deadlines.limit` (a plain class: it is entered on every body read and every
+    stream write)."""
+
+    __slots__ = ("_table", "_task")
+
+    def __init__(self, table: Deadlines, task: asyncio.Task[Any]) -> None:
+        self._table = table
+        self._task = task
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if self._table.done(self._task) and kind is not None and issubclass(kind, asyncio.CancelledError):
+            self._task.uncancel()
+            raise TimeoutError from None
 
 
 _tables: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Deadlines] = weakref.WeakKeyDictionary()

@@ -122,18 +122,8 @@ class EventStream:
     async def _write(self, send: Send, body: bytes, task: asyncio.Task[object]) -> None:
         """Send `body`, or raise `TimeoutError` when the client has not taken it within the write
         timeout (a shared deadline sweeper, not a timer per write: see `deadlines`)."""
-        message = {"type": "http.response.body", "body": body, "more_body": True}
-        watch = deadlines.for_loop()
-        watch.add(task, self.write_timeout)
-        try:
-            await send(message)
-        except asyncio.CancelledError:
-            if watch.done(task):
-                task.uncancel()
-                raise TimeoutError from None
-            raise
-        finally:
-            watch.done(task)
+        with deadlines.for_loop().limit(task, self.write_timeout):
+            await send({"type": "http.response.body", "body": body, "more_body": True})
 
     async def _watch(self, receive: Receive, task: asyncio.Task[object]) -> None:
         while True:

@@ -24,27 +24,21 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
     receive = request.receive  # the ASGI messages themselves: Starlette's stream() adds a generator
     task = asyncio.current_task()
     assert task is not None
-    watch = deadlines.for_loop()
-    watch.add(task, timeout)
     try:
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientDisconnect()
-            part = message.get("body", b"")
-            more = message.get("more_body", False)
-            size += len(part)
-            if size > limit:
-                raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.")
-            parts.append(part)
-    except asyncio.CancelledError:
-        if watch.done(task):
-            task.uncancel()
-            raise RequestTimeout(f"The request body was not received within {timeout:g}s.") from None
-        raise
-    finally:
-        watch.done(task)
+        with deadlines.for_loop().limit(task, timeout):
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect()
+                part = message.get("body", b"")
+                more = message.get("more_body", False)
+                size += len(part)
+                if size > limit:
+                    raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.")
+                parts.append(part)
+    except TimeoutError:
+        raise RequestTimeout(f"The request body was not received within {timeout:g}s.") from None
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 

@@ -44,7 +44,6 @@ class SqlLedger:
         close_attempts: int = 5,
     ) -> None:
         self._db = database
-        self._sqlite = database.dialect == "sqlite"
         self._queue: asyncio.Queue[SpendRecord | None] = asyncio.Queue(max_queue)
         self._batch_size = batch_size
         self._max_delay = max_delay
@@ -191,7 +190,7 @@ class SqlLedger:
                 await asyncio.sleep(delay)
 
     async def _insert(self, batch: list[SpendRecord]) -> None:
-        if not self._sqlite:
+        if self._db.dialect != "sqlite":
             async with self._db.engine.begin() as connection:
                 await connection.execute(insert(spend), [_values(row) for row in batch])
             return
@@ -298,12 +297,10 @@ _SQLITE_INSERT_ONE = f"INSERT INTO spend ({', '.join(_COLUMNS)}) VALUES {_SQLITE
 _SQLITE_INSERT_MANY = _SQLITE_INSERT_ONE + ", " + ", ".join([_SQLITE_ROW] * (_SQLITE_ROWS_PER_STATEMENT - 1))
 
 
-def _sqlite_row(row: SpendRecord) -> tuple[object, ...]:
-    """A row as SQLite stores it, in `_COLUMNS` order: naive UTC time text, money in pico-dollars,
-    booleans as 0/1 (built as one tuple: it runs once per request)."""
-    cost, saved = row.cost, row.cost_saved
+def _fields(row: SpendRecord) -> tuple[object, ...]:
+    """A row's values in `_COLUMNS` order, as Python values."""
     return (
-        row.time.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
+        row.time,
         row.request_id,
         row.key_id,
         row.user,
@@ -316,38 +313,34 @@ def _sqlite_row(row: SpendRecord) -> tuple[object, ...]:
         row.cached_tokens,
         row.cache_write_tokens,
         row.reasoning_tokens,
-        None if cost is None else to_pico(cost),
+        row.cost,
         row.price_version,
         row.latency_ms,
-        int(row.streamed),
-        int(row.cut_short),
-        int(row.estimated),
-        int(row.cache_hit),
-        None if saved is None else to_pico(saved),
+        row.streamed,
+        row.cut_short,
+        row.estimated,
+        row.cache_hit,
+        row.cost_saved,
     )
 
 
 def _values(row: SpendRecord) -> dict[str, object]:
-    return {
-        "time": row.time,
-        "request_id": row.request_id,
-        "key_id": row.key_id,
-        "end_user": row.user,
-        "team": row.team,
-        "model": row.model,
-        "provider": row.provider,
-        "status": row.status,
-        "prompt_tokens": row.prompt_tokens,
-        "completion_tokens": row.completion_tokens,
-        "cached_tokens": row.cached_tokens,
-        "cache_write_tokens": row.cache_write_tokens,
-        "reasoning_tokens": row.reasoning_tokens,
-        "cost": row.cost,
-        "price_version": row.price_version,
-        "latency_ms": row.latency_ms,
-        "streamed": row.streamed,
-        "cut_short": row.cut_short,
-        "estimated": row.estimated,
-        "cache_hit": row.cache_hit,
-        "cost_saved": row.cost_saved,
-    }
+    return dict(zip(_COLUMNS, _fields(row), strict=True))
+
+
+_TIME = _COLUMNS.index("time")
+_MONEY = tuple(_COLUMNS.index(name) for name in ("cost", "cost_saved"))
+_FLAGS = tuple(_COLUMNS.index(name) for name in ("streamed", "cut_short", "estimated", "cache_hit"))
+
+
+def _sqlite_row(row: SpendRecord) -> tuple[object, ...]:
+    """A row as SQLite stores it: naive UTC time text, money in pico-dollars, booleans as 0/1."""
+    values = list(_fields(row))
+    values[_TIME] = row.time.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    for index in _MONEY:
+        amount = values[index]
+        if amount is not None:
+            values[index] = to_pico(amount)  # type: ignore[arg-type]
+    for index in _FLAGS:
+        values[index] = int(bool(values[index]))
+    return tuple(values)
