@@ -52,7 +52,7 @@ async def _lifespan(app: GatewayApp, messages: asyncio.Queue[Message]) -> asynci
 async def measure(kind: str, requests: int, upstream_port: int, database: Path) -> float:
     """CPU microseconds per request."""
     from calcifer.app import create_app
-    from calcifer.config import Settings
+    from calcifer.config.settings import Settings
 
     env = dict(os.environ)
     env.update(

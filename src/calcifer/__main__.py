@@ -2,6 +2,6 @@
 
 import sys
 
-from calcifer.cli import main
+from calcifer.cli.main import main
 
 sys.exit(main())

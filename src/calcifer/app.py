@@ -15,9 +15,9 @@ from decimal import Decimal
 from starlette.datastructures import State
 from starlette.responses import Response
 
-from calcifer.assembly import Assembly, assemble
+from calcifer.assembly.providers import Assembly, assemble
 from calcifer.cache.memory import MemoryResponseCache
-from calcifer.config import Settings
+from calcifer.config.settings import Settings
 from calcifer.domain.cache import ResponseCache
 from calcifer.domain.cooldowns import CooldownStore
 from calcifer.domain.cost import CostCalculator
@@ -47,7 +47,7 @@ from calcifer.providers.echo import ECHO_MODEL, ECHO_PRICING, EchoProvider
 from calcifer.storage.database import migrate_in_child, open_database
 from calcifer.storage.keys import SqlKeyStore
 from calcifer.storage.ledger import SqlLedger
-from calcifer.tokenizer import TiktokenCounter
+from calcifer.tokenizers.tiktoken import TiktokenCounter
 
 _log = logging.getLogger("calcifer")
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from calcifer.domain.ports import TokenCounter
 from calcifer.domain.tokens import (
     CharCounter,
-    TokenCounter,
     answer_text,
     collect_chunk,
     collect_fragments,

@@ -15,7 +15,7 @@ from tests.fakes.anthropic_server import API_KEY, AnthropicFake, error_body
 from tests.fakes.threaded import AiohttpServer, AsgiServer
 
 from calcifer.app import create_app
-from calcifer.config import Settings
+from calcifer.config.settings import Settings
 from calcifer.domain.pricing import PricingConfig, PricingRegistry
 from calcifer.providers.anthropic import AnthropicProvider
 

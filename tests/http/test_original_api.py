@@ -75,7 +75,7 @@ def test_unpriced_model_reports_null_cost_not_zero(gateway_env: dict[str, str]) 
     from tests.fakes.threaded import AsgiServer as Server
 
     from calcifer.app import create_app
-    from calcifer.config import Settings
+    from calcifer.config.settings import Settings
     from calcifer.domain.pricing import PricingRegistry
     from calcifer.providers.openai import OpenAIProvider
 

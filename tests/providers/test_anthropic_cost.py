@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from calcifer.catalogue import provider_entries
+from calcifer.catalogue.source import provider_entries
 from calcifer.domain.cost import CostCalculator
 from calcifer.domain.pricing import PricingRegistry
 from calcifer.domain.types import Usage

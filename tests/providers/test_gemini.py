@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from calcifer.catalogue import provider_entries
+from calcifer.catalogue.source import provider_entries
 from calcifer.domain.cost import CostCalculator, cost_of
 from calcifer.domain.errors import UpstreamRateLimited, UpstreamRejected, UpstreamUnavailable
 from calcifer.domain.gateway import GatewayService

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from calcifer.app import create_app
-from calcifer.config import Settings
+from calcifer.config.settings import Settings
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.threaded import AsgiServer
 

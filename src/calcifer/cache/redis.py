@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 
 from calcifer.domain.cache import CachedAnswer
 from calcifer.domain.types import Usage
-from calcifer.redis_store import BestEffortRedis
+from calcifer.runtime.redis_store import BestEffortRedis
 
 _VERSION = 1
 

@@ -22,10 +22,10 @@ from calcifer.domain.cooldowns import CooldownStore
 from calcifer.domain.cost import CostCalculator
 from calcifer.domain.deployments import Deployment, Route, single
 from calcifer.domain.errors import ProviderNotConfigured
-from calcifer.domain.ports import Clock, Provider
+from calcifer.domain.ports import Clock, Provider, TokenCounter
 from calcifer.domain.retry import RetryPolicy
 from calcifer.domain.routing import ProviderRegistry
-from calcifer.domain.tokens import TokenCounter, answer_text, collect_chunk, estimate_usage
+from calcifer.domain.tokens import answer_text, collect_chunk, estimate_usage
 from calcifer.domain.types import (
     ChatRequest,
     ChatResponse,

@@ -51,6 +51,26 @@ class Credentialed(Protocol):
     def credential_setting(self) -> str: ...
 
 
+@runtime_checkable
+class TokenCounter(Protocol):
+    """Counts tokens the way a model's tokenizer would (or a documented estimate of it)."""
+
+    def count_prompt(self, request: ChatRequest) -> int:
+        """The prompt tokens of a chat request, message framing included."""
+        ...
+
+    def count_text(self, model: str, text: str) -> int:
+        """The tokens of a plain text for `model`."""
+        ...
+
+
+@runtime_checkable
+class ExactTokenCounter(Protocol):
+    """A provider that can count a request's input tokens exactly (Anthropic does, by API)."""
+
+    async def count_tokens(self, request: ChatRequest) -> int: ...
+
+
 class Clock(Protocol):
     """Time, injectable so that retries and budgets are testable without sleeping."""
 

@@ -1,5 +1,5 @@
 """Token counting, for the requests whose provider reports no usage (a stream cut short, a server that
-omits it): the `TokenCounter` port, and the pure rules that turn a request or an answer into text.
+omits it): the pure rules that turn a request or an answer into text.
 
 The prompt is counted the way OpenAI documents for its chat models (the cookbook "How to count tokens
 with tiktoken"): every message costs 3 tokens of framing plus its role, content and name (a name 1 more),
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Protocol, runtime_checkable
 
+from calcifer.domain.ports import TokenCounter
 from calcifer.domain.types import ChatRequest, Usage
 
 TOKENS_PER_MESSAGE = 3
@@ -21,19 +21,6 @@ TOKENS_PER_NAME = 1
 REPLY_PRIMING = 3
 IMAGE_TOKENS = 85
 CHARS_PER_TOKEN = 4
-
-
-@runtime_checkable
-class TokenCounter(Protocol):
-    """Counts tokens the way a model's tokenizer would (or a documented estimate of it)."""
-
-    def count_prompt(self, request: ChatRequest) -> int:
-        """The prompt tokens of a chat request, message framing included."""
-        ...
-
-    def count_text(self, model: str, text: str) -> int:
-        """The tokens of a plain text for `model`."""
-        ...
 
 
 def estimate_text(text: str) -> int:

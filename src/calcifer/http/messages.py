@@ -8,7 +8,6 @@ Anthropic's shape, before and during a stream.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Protocol, runtime_checkable
 
 import orjson
 from starlette.requests import Request
@@ -16,7 +15,8 @@ from starlette.responses import Response
 
 from calcifer.domain.errors import GatewayError, InvalidRequest
 from calcifer.domain.gateway import GatewayService
-from calcifer.domain.types import ChatRequest, StreamChunk
+from calcifer.domain.ports import ExactTokenCounter
+from calcifer.domain.types import StreamChunk
 from calcifer.http.anthropic_inbound import anthropic_error, message_response, openai_body, sse_frame
 from calcifer.http.anthropic_stream import MessageStream
 from calcifer.http.chat import event_stream, json_response
@@ -45,16 +45,6 @@ async def messages(request: Request) -> Response | EventStream:
         return error_response(error)
 
 
-@runtime_checkable
-class TokenCounter(Protocol):
-    """A provider that can count a request's input tokens exactly (Anthropic does, by API).
-
-    It belongs in `domain/ports.py` beside `Provider`; it is here until the domain has it.
-    """
-
-    async def count_tokens(self, request: ChatRequest) -> int: ...
-
-
 async def count_tokens(request: Request) -> Response:
     """`/v1/messages/count_tokens`: answered for models whose provider can count exactly."""
     try:
@@ -63,7 +53,7 @@ async def count_tokens(request: Request) -> Response:
         payload = {"max_tokens": 1, **payload}  # this endpoint takes no `max_tokens`
         body = openai_body(payload, anthropic_upstream=_to_anthropic(gateway, payload.get("model")))
         provider, chat = gateway.route(chat_request(body))
-        if not isinstance(provider, TokenCounter):
+        if not isinstance(provider, ExactTokenCounter):
             message = f"Token counting is not available for the model '{chat.model}' ({provider.name})."
             raise InvalidRequest(message, param="model")
         tokens = await provider.count_tokens(chat)

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import orjson
 from starlette.types import Message, Receive, Scope, Send
 
-from calcifer import deadlines
+from calcifer.runtime import deadlines
 
 DONE = b"data: [DONE]\n\n"
 _MAX_PENDING = 256  # frames buffered for a slow client before reading upstream pauses

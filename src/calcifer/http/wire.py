@@ -8,10 +8,10 @@ from decimal import Decimal
 import orjson
 from starlette.requests import ClientDisconnect, Request
 
-from calcifer import deadlines
 from calcifer.domain.errors import InvalidRequest
 from calcifer.domain.types import ChatRequest, JSONObject
 from calcifer.http.errors import PayloadTooLarge, RequestTimeout
+from calcifer.runtime import deadlines
 
 
 async def read_body(request: Request, limit: int, timeout: float) -> bytes:

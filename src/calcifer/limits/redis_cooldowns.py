@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping
 
 from redis.exceptions import RedisError
 
-from calcifer.redis_store import BestEffortRedis
+from calcifer.runtime.redis_store import BestEffortRedis
 
 # Set the cooldown unless a longer one is already running. KEYS[1]; ARGV: ends-at (epoch s), ttl (ms).
 _COOL = """

@@ -1,0 +1,1 @@
+"""The price catalogue (genai-prices) and the compact snapshot of it the gateway keeps."""

@@ -1,0 +1,1 @@
+"""The `calcifer` command line: one module per command."""

@@ -1,0 +1,121 @@
+"""`calcifer keys ...`: manage virtual keys straight in the database (the admin API does the same)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+
+from calcifer.cli.context import settings_or_report
+from calcifer.domain.errors import InvalidRequest
+from calcifer.domain.keys import UNSET, KeyChanges, VirtualKey, issue_key
+from calcifer.storage.database import open_database
+from calcifer.storage.keys import SqlKeyStore
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser("keys", help="manage virtual keys in the database (CALCIFER_DATABASE_URL)")
+    parser.set_defaults(handler=command)
+    actions = parser.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create a key and print its secret (shown once)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--max-budget", help="USD")
+    create.add_argument("--budget-period", choices=("total", "daily", "monthly"), default="total")
+    create.add_argument("--models", help="comma-separated model names the key may use (default: all)")
+    create.add_argument("--rpm-limit", type=int)
+    create.add_argument("--tpm-limit", type=int)
+    create.add_argument("--metadata", help="a JSON object")
+    actions.add_parser("list", help="list keys (never their secrets)")
+    revoke = actions.add_parser("revoke", help="revoke a key")
+    revoke.add_argument("key_id")
+    update = actions.add_parser("update", help="change a key's budget or limits")
+    update.add_argument("key_id")
+    update.add_argument("--max-budget")
+    update.add_argument("--rpm-limit", type=int)
+    update.add_argument("--tpm-limit", type=int)
+
+
+def command(args: argparse.Namespace) -> int:
+    settings = settings_or_report()
+    if settings is None:
+        return 2
+    try:
+        text, code = run(args, settings.database_url)
+    except ValueError as exc:
+        print(f"calcifer keys: {exc}", file=sys.stderr)
+        return 2
+    print(text)
+    return code
+
+
+def run(args: argparse.Namespace, database_url: str) -> tuple[str, int]:
+    """The command's output and exit code. Bad arguments raise `ValueError` with a message."""
+    try:
+        return asyncio.run(_run(args, database_url))
+    except InvalidRequest as error:
+        raise ValueError(error.message) from None
+
+
+async def _run(args: argparse.Namespace, database_url: str) -> tuple[str, int]:
+    database = await open_database(database_url)
+    try:
+        store = SqlKeyStore(database)
+        if args.action == "create":
+            key, secret = issue_key(
+                args.name,
+                max_budget=_usd(args.max_budget),
+                budget_period=args.budget_period,
+                models=tuple(m.strip() for m in (args.models or "").split(",") if m.strip()),
+                rpm_limit=args.rpm_limit,
+                tpm_limit=args.tpm_limit,
+                metadata=_metadata(args.metadata),
+            )
+            await store.create(key)
+            return f"{_line(key)}\nkey: {secret}\n(store it now: it is not shown again)", 0
+        if args.action == "list":
+            keys = await store.list_keys(include_revoked=True)
+            return "\n".join(_line(k) for k in keys) or "no keys", 0
+        if args.action == "revoke":
+            found = await store.revoke(args.key_id)
+            return (f"revoked {args.key_id}", 0) if found else (f"no key {args.key_id}", 1)
+        changes = KeyChanges(
+            max_budget=UNSET if args.max_budget is None else _usd(args.max_budget),
+            rpm_limit=UNSET if args.rpm_limit is None else args.rpm_limit,
+            tpm_limit=UNSET if args.tpm_limit is None else args.tpm_limit,
+        )
+        updated = await store.update(args.key_id, changes)
+        return (_line(updated), 0) if updated else (f"no key {args.key_id}", 1)
+    finally:
+        await database.aclose()
+
+
+def _usd(text: str | None) -> Decimal | None:
+    if text is None:
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"--max-budget must be a number of USD, got {text!r}") from None
+
+
+def _metadata(text: str | None) -> dict[str, object]:
+    if not text:
+        return {}
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise ValueError("--metadata must be a JSON object") from None
+    if not isinstance(value, dict):
+        raise ValueError("--metadata must be a JSON object")
+    return value
+
+
+def _line(key: VirtualKey) -> str:
+    budget = "no budget" if key.max_budget is None else f"${key.max_budget} {key.budget_period}"
+    models = ",".join(key.models) or "all models"
+    state = " REVOKED" if key.revoked else ""
+    return f"{key.id}  {key.name}  {budget}  {models}  rpm={key.rpm_limit} tpm={key.tpm_limit}{state}"

@@ -1,0 +1,1 @@
+"""What several adapters share at run time: deadlines for awaits, the best-effort Redis client."""

@@ -1,0 +1,71 @@
+"""Settings from the environment: the original defaults, durations, and errors naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from calcifer.config.settings import ConfigError, Settings, duration
+
+
+def test_defaults_are_the_originals() -> None:
+    s = Settings.from_env({})
+    assert s.port == 8080 and s.read_timeout == 30 and s.write_timeout == 30
+    assert s.cors_origins == ("*",)
+    assert s.cors_methods == ("GET", "POST", "PUT", "DELETE", "OPTIONS")
+    assert s.cors_headers == ("Content-Type", "Authorization")
+    assert s.openai.api_key is None and s.openai.base_url == "https://api.openai.com/v1"
+    assert s.openai.timeout == 60 and s.openai.max_retries == 3
+    assert s.max_body_bytes == 32 * 1024 * 1024
+
+
+def test_values_are_read() -> None:
+    s = Settings.from_env(
+        {
+            "SERVER_PORT": "9000",
+            "SERVER_READ_TIMEOUT": "500ms",
+            "SERVER_WRITE_TIMEOUT": "2m",
+            "CORS_ALLOWED_ORIGINS": "https://a.example, https://b.example",
+            "CORS_ALLOWED_METHODS": "get,post",
+            "OPENAI_API_KEY": " sk-x ",
+            "OPENAI_BASE_URL": "http://127.0.0.1:1234/v1/",
+            "OPENAI_TIMEOUT": "1h",
+            "OPENAI_MAX_RETRIES": "0",
+            "CALCIFER_MAX_BODY_SIZE": "1KiB",
+            "CALCIFER_LOG_LEVEL": "WARNING",
+        }
+    )
+    assert s.port == 9000 and s.read_timeout == 0.5 and s.write_timeout == 120
+    assert s.cors_origins == ("https://a.example", "https://b.example") and s.cors_methods == ("GET", "POST")
+    assert s.openai.api_key == "sk-x" and s.openai.base_url == "http://127.0.0.1:1234/v1"
+    assert s.openai.timeout == 3600 and s.openai.max_retries == 0
+    assert s.max_body_bytes == 1024 and s.log_level == "warning"
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"), [("30s", 30), ("500ms", 0.5), ("2m", 120), ("1.5", 1.5), ("1h", 3600)]
+)
+def test_durations(raw: str, seconds: float) -> None:
+    assert duration({"X": raw}, "X", "1s") == seconds
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SERVER_PORT", "http"),
+        ("SERVER_PORT", "70000"),
+        ("SERVER_READ_TIMEOUT", "30 parsecs"),
+        ("SERVER_WRITE_TIMEOUT", "0"),
+        ("OPENAI_TIMEOUT", "-5s"),
+        ("OPENAI_MAX_RETRIES", "three"),
+        ("OPENAI_MAX_RETRIES", "-1"),
+        ("OPENAI_BASE_URL", "api.openai.com"),
+        ("CORS_ALLOWED_ORIGINS", " , "),
+        ("CALCIFER_MAX_BODY_SIZE", "lots"),
+        ("CALCIFER_MAX_BODY_SIZE", "0"),
+        ("CALCIFER_LOG_LEVEL", "chatty"),
+        ("CALCIFER_WORKERS", "0"),
+    ],
+)
+def test_invalid_values_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
