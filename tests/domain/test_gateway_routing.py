@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -26,7 +27,7 @@ from calcifer.domain.ports import Provider
 from calcifer.domain.pricing import PricingConfig, PricingRegistry
 from calcifer.domain.retry import RetryPolicy
 from calcifer.domain.routing import ProviderRegistry
-from calcifer.domain.types import ChatRequest, ChatResponse, StreamChunk, StreamOutcome, Usage
+from calcifer.domain.types import ChatRequest, ChatResponse, NativeCall, StreamChunk, StreamOutcome, Usage
 from calcifer.limits.cooldowns import MemoryCooldownStore
 from tests.domain.doubles import CredentialedProvider, FakeClock, ScriptedProvider, chunk, response
 
@@ -364,3 +365,34 @@ def test_route_names_the_first_deployment_and_refuses_one_without_credentials() 
     assert (provider, sent.model) == (pb, "m-b")
     with pytest.raises(ProviderNotConfigured, match="FAKE_API_KEY"):
         gateway.route(_request("k"))
+
+
+class _NativeScripted(ScriptedProvider):
+    native_apis = frozenset({"anthropic.messages"})
+
+
+async def test_the_native_call_reaches_only_providers_that_speak_its_api() -> None:
+    native = NativeCall("anthropic.messages", {"model": "m", "max_tokens": 5}, (("anthropic-beta", "x"),))
+    speaks = _NativeScripted("a", ("m-a",), steps=[_down()], streams=[[_down()]])
+    plain = ScriptedProvider("b", ("m-b",), steps=[response()], streams=[[chunk("hi", USAGE)]])
+    spec = RouteSpec((DeploymentSpec("a", "m-a", 3.0), DeploymentSpec("b", "m-b", 1.0)))
+    gateway, *_ = _gateway([speaks, plain], {"m": spec})
+    request = ChatRequest("m", {"model": "m", "messages": []}, native=native)
+    await gateway.complete(request)
+    outcome = StreamOutcome()
+    async for _ in gateway.stream(replace(request, stream=True), outcome):
+        pass
+    assert [r.native for r in speaks.requests] == [native, native]
+    assert [r.model for r in speaks.requests] == ["m-a", "m-a"]
+    assert [r.native for r in plain.requests] == [None, None] and outcome.api == ""
+
+
+async def test_a_stream_sent_as_its_native_call_says_which_api_its_chunks_speak() -> None:
+    native = NativeCall("anthropic.messages", {"model": "m-a", "max_tokens": 5})
+    speaks = _NativeScripted("a", ("m-a",), streams=[[chunk("hi", USAGE)]])
+    gateway, *_ = _gateway([speaks], {})
+    outcome = StreamOutcome()
+    request = ChatRequest("m-a", {"model": "m-a", "messages": []}, stream=True, native=native)
+    async for _ in gateway.stream(request, outcome):
+        pass
+    assert outcome.api == "anthropic.messages" and speaks.requests[0].native == native

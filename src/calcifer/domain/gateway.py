@@ -163,6 +163,7 @@ class GatewayService:
 
         (chunks, first), target = await self._attempts.run(self._route(request.model), call, _noting(outcome))
         sent = _for(request, target)
+        outcome.api = sent.native.api if sent.native is not None else ""
         if first is None:
             target.stats.in_flight -= 1
             self._estimate_stream(sent, outcome, [])
@@ -222,7 +223,11 @@ def _collect(unread: list[JSONObject], generated: list[str]) -> None:
 
 
 def _for(request: ChatRequest, target: Deployment) -> ChatRequest:
-    """The request as `target` must see it: its model name."""
+    """The request as `target` must see it: its model name, and the client's native call only when the
+    target's provider speaks that API (every other provider gets the chat-completions translation)."""
+    native = request.native
+    if native is not None and native.api not in getattr(target.provider, "native_apis", ()):
+        request = replace(request, native=None)
     return request if target.model == request.model else replace(request, model=target.model)
 
 

@@ -32,6 +32,17 @@ class Provider(Protocol):
 
 
 @runtime_checkable
+class NativeApis(Protocol):
+    """A provider that can also send a request in an API's own wire format (`ChatRequest.native`):
+    Anthropic's adapter speaks "anthropic.messages", OpenAI's "openai.responses". Given a request with
+    `native` set, it sends that call (only `model` renamed), answers with `ChatResponse.api` set and the
+    upstream's answer as `body`, and streams the upstream's own events (`StreamChunk.data` the event's
+    JSON, `raw` its SSE frame), with usage lifted out as for any answer."""
+
+    native_apis: frozenset[str]
+
+
+@runtime_checkable
 class Lifecycle(Protocol):
     """An adapter that holds resources (connection pools): opened at start-up, closed at shutdown."""
 

@@ -35,23 +35,50 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
+class NativeCall:
+    """A client's request in a provider API's own wire format (`api`: "anthropic.messages",
+    "openai.responses"), kept beside its chat-completions translation so that a deployment whose
+    provider speaks that API gets it exactly as the client sent it (only `model` renamed by routing).
+
+    `headers` are the client's headers that API defines (e.g. `anthropic-beta`, `anthropic-version`),
+    names lower-cased; `query` is the client's query string without the `?` (e.g. `beta=true`).
+    """
+
+    api: str
+    body: Mapping[str, object]
+    headers: tuple[tuple[str, str], ...] = ()
+    query: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ChatRequest:
-    """One chat request, routed by `model`; `body` is the client's OpenAI-shaped JSON object."""
+    """One chat request, routed by `model`; `body` is the client's OpenAI-shaped JSON object.
+
+    `native`, when set, is the client's own request in another API's wire format. The gateway keeps it
+    only for a deployment whose provider lists that API in `native_apis` (`domain.ports.NativeApis`)
+    and drops it for every other, so a provider that sees `native` must send it, not `body`.
+    """
 
     model: str
     body: Mapping[str, object]
     stream: bool = False
     include_usage: bool = False
     max_output_tokens: int | None = None
+    native: NativeCall | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ChatResponse:
-    """A provider's answer in OpenAI's `chat.completion` shape, with its usage lifted out."""
+    """A provider's answer in OpenAI's `chat.completion` shape, with its usage lifted out.
+
+    When the request was sent as its `native` call, `api` names that API and `body` is the upstream's
+    answer in it (`raw`, when set, is the upstream's own bytes of `body`, to relay unchanged)."""
 
     body: JSONObject
     usage: Usage | None
     provider: str = ""
+    api: str = ""
+    raw: bytes | None = None
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs 3x to build, and there is one per event
@@ -93,3 +120,4 @@ class StreamOutcome:
     attempts: int = 0
     cache_hit: bool = False
     cost_saved: Decimal | None = None
+    api: str = ""  # the API of the stream's chunks: "" (chat-completions chunks) or the native call's
