@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint types cov bench clean
+.PHONY: setup clients run test lint types cov bench clean
 
 setup: $(STAMP)
 
@@ -13,6 +13,18 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# The real clients the tests drive (coding-agent CLIs from the npm registry): one folder each under
+# tests/clients/ with its package.json and package-lock.json, installed with `npm ci`.
+CLIENT_LOCKS := $(wildcard tests/clients/*/package-lock.json)
+CLIENT_STAMPS := $(CLIENT_LOCKS:package-lock.json=node_modules/.installed)
+
+clients: $(CLIENT_STAMPS)
+
+tests/clients/%/node_modules/.installed: tests/clients/%/package-lock.json tests/clients/%/package.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/clients/$* --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the tests that drive tests/clients/$* will skip"; fi
 
 run: setup
 	$(BIN)/calcifer serve
@@ -25,7 +37,7 @@ lint: setup
 types: setup
 	$(BIN)/mypy
 
-test: setup lint types
+test: setup clients lint types
 	rm -f .coverage .coverage.*
 	$(BIN)/pytest --cov --cov-branch --cov-report= -p no:cacheprovider
 	$(BIN)/coverage combine -q || true
