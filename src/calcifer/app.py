@@ -26,7 +26,7 @@ from calcifer.domain.gateway import GatewayService
 from calcifer.domain.keys import KeyStore
 from calcifer.domain.ledger import SpendLedger, SpendRecord
 from calcifer.domain.limits import BaselineSource, Limiter, window_bounds
-from calcifer.domain.ports import Clock, Lifecycle, Provider
+from calcifer.domain.ports import Clock, Lifecycle, Provider, ResponseStore
 from calcifer.domain.pricing import PricingRegistry
 from calcifer.domain.retry import RetryPolicy
 from calcifer.domain.routing import ProviderRegistry
@@ -38,6 +38,7 @@ from calcifer.http.errors import error_response
 from calcifer.http.messages import count_tokens, messages
 from calcifer.http.messages import error_response as anthropic_error_response
 from calcifer.http.middleware import RequestFacts
+from calcifer.http.responses import response_routes
 from calcifer.http.routes import models_body, routes
 from calcifer.http.spend import spend
 from calcifer.limits.cooldowns import MemoryCooldownStore
@@ -47,6 +48,7 @@ from calcifer.providers.echo import ECHO_MODEL, ECHO_PRICING, EchoProvider
 from calcifer.storage.database import migrate_in_child, open_database
 from calcifer.storage.keys import SqlKeyStore
 from calcifer.storage.ledger import SqlLedger
+from calcifer.storage.responses import SqlResponseStore
 from calcifer.tokenizers.tiktoken import TiktokenCounter
 
 _log = logging.getLogger("calcifer")
@@ -69,9 +71,11 @@ def create_app(
     ledger: SpendLedger | None = None,
     keys: KeyStore | None = None,
     limiter: Limiter | None = None,
+    responses: ResponseStore | None = None,
 ) -> GatewayApp:
     """Build the gateway from settings. Tests pass their own providers, prices, clock and stores;
-    the ledger and key store are otherwise opened at start-up from `CALCIFER_DATABASE_URL`."""
+    the ledger, key store and Responses store are otherwise opened at start-up from
+    `CALCIFER_DATABASE_URL` (with a ledger passed in, Responses are kept only in `responses`)."""
     if providers is None:
         assembly = assemble(settings)
     else:
@@ -123,9 +127,11 @@ def create_app(
                 )
                 state.ledger = SqlLedger(database)
                 state.keys = keys or SqlKeyStore(database)
+                state.responses = responses or SqlResponseStore(database)
             else:
                 state.ledger = ledger
                 state.keys = keys
+                state.responses = responses
             authenticator.attach(state.keys)
             for resource in (state.ledger, limiter, cooldowns, response_cache, *registry.providers.values()):
                 if isinstance(resource, Lifecycle):
@@ -187,6 +193,7 @@ def create_app(
             *routes(),
             Route("/v1/messages", messages, methods=["POST"]),
             Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+            *response_routes(),
             Route("/v1/spend", spend, methods=["GET"]),
             *admin_routes(),
         ],

@@ -64,10 +64,13 @@ class GeminiFake:
     def stream(self, events: list[dict[str, Any]]) -> None:
         self.script.append(Reply(events=events))
 
-    async def __aenter__(self) -> GeminiFake:
+    def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1beta/models/{target}", self._handle)
-        self._runner, self.base_url = await serve_on_loopback(app)
+        return app
+
+    async def __aenter__(self) -> GeminiFake:
+        self._runner, self.base_url = await serve_on_loopback(self.app())
         return self
 
     async def __aexit__(

@@ -1,4 +1,5 @@
-"""A fake OpenAI upstream: `/v1/chat/completions` in OpenAI's exact JSON and SSE wire format.
+"""A fake OpenAI upstream: `/v1/chat/completions` and `/v1/responses` (with `GET`/`DELETE
+/v1/responses/{id}` and its `input_items`) in OpenAI's exact JSON and SSE wire format.
 
 Tests script what each next request gets (a reply, an error with headers, a hang, a reset, a stream
 cut short); unscripted requests get a normal answer. Every request received is recorded.
@@ -107,8 +108,15 @@ class FakeOpenAI:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.cancelled = 0
+        self.raw_bodies: list[bytes] = []  # the Responses API requests' bodies, byte for byte
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/responses", self._responses)
+        app.router.add_get("/v1/responses/{id}", self._stored)
+        app.router.add_delete("/v1/responses/{id}", self._stored)
+        app.router.add_get("/v1/responses/{id}/input_items", self._stored)
+        self.kept: dict[str, dict[str, Any]] = {}  # responses made with `store` (OpenAI's own store)
+        self.paths: list[str] = []  # the path (and query) of each request, in order
         self.server = AiohttpServer(app)
 
     @property
@@ -125,6 +133,7 @@ class FakeOpenAI:
         body = await request.json(loads=orjson.loads)
         self.requests.append(body)
         self.headers.append(dict(request.headers))
+        self.paths.append(str(request.rel_url))
         script = self.scripts.popleft() if self.scripts else Script()
         try:
             if script.delay:
@@ -171,6 +180,65 @@ class FakeOpenAI:
             self.cancelled += 1
             raise
         return response
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        """The Responses API: `Script.body` is the response to answer (default: a short text answer),
+        streamed as its event sequence; `Script.chunks` replaces that sequence (events as sent)."""
+        from tests.fakes import openai_responses as api
+
+        self.raw_bodies.append(await request.read())
+        body = orjson.loads(self.raw_bodies[-1])
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        self.paths.append(str(request.rel_url))
+        script = self.scripts.popleft() if self.scripts else Script()
+        if script.status != 200:
+            return web.json_response(script.body, status=script.status, headers=script.headers, dumps=_dumps)
+        final = script.body or api.response(body.get("model", "gpt-4o"), request=body)
+        if body.get("store") is not False:
+            self.kept[final["id"]] = {"response": final, "input": body.get("input")}
+        if not body.get("stream"):
+            return web.json_response(final, dumps=_dumps)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for i, event in enumerate(script.chunks or api.events(final)):
+            if script.cut_after is not None and i == script.cut_after:
+                assert request.transport is not None
+                request.transport.abort()
+                return response
+            await response.write(
+                b"event: " + event["type"].encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+            )
+        return response
+
+    async def _stored(self, request: web.Request) -> web.Response:
+        self.paths.append(str(request.rel_url))
+        kept = self.kept.get(request.match_info["id"])
+        if kept is None:
+            message = f"Response with id '{request.match_info['id']}' not found."
+            return web.json_response(error_body(message, "invalid_request_error"), status=404, dumps=_dumps)
+        if request.method == "DELETE":
+            del self.kept[request.match_info["id"]]
+            return web.json_response({"id": request.match_info["id"], "object": "response", "deleted": True})
+        if request.path.endswith("/input_items"):
+            items = (
+                kept["input"]
+                if isinstance(kept["input"], list)
+                else [{"role": "user", "content": kept["input"]}]
+            )
+            data = [
+                {"id": f"msg_in{i}", "type": "message", "status": "completed", **item}
+                for i, item in enumerate(items)
+            ]
+            page = {
+                "object": "list",
+                "data": data,
+                "first_id": data[0]["id"],
+                "last_id": data[-1]["id"],
+                "has_more": False,
+            }
+            return web.json_response(page, dumps=_dumps)
+        return web.json_response(kept["response"], dumps=_dumps)
 
 
 def _dumps(value: Any) -> str:

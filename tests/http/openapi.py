@@ -12,7 +12,16 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "openai-openapi.yaml"
+_HERE = Path(__file__).resolve()
+# shared/ stands beside the checkout (or beside the folder of git worktrees holding it).
+SPEC = next(
+    (
+        candidate
+        for parent in _HERE.parents[2:5]
+        if (candidate := parent / "shared" / "specs" / "openai-openapi.yaml").exists()
+    ),
+    _HERE.parents[3] / "shared" / "specs" / "openai-openapi.yaml",
+)
 
 
 def _nullable_to_anyof(node: Any) -> Any:

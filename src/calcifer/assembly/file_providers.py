@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from calcifer.config.file import FileConfig
 from calcifer.domain.ports import Provider
@@ -10,6 +11,9 @@ from calcifer.providers.azure import AZURE_API_VERSION, AzureOpenAIProvider
 from calcifer.providers.openai import OpenAIProvider
 
 DEFAULT_TIMEOUT = 60.0
+# Servers known to speak OpenAI's Responses API, sent `/v1/responses` requests natively; other
+# OpenAI-compatible servers get the chat-completions translation.
+RESPONSES_HOSTS = frozenset({"api.openai.com"})
 
 
 def build_file_providers(cfg: FileConfig, env: Mapping[str, str]) -> list[Provider]:
@@ -26,6 +30,7 @@ def build_file_providers(cfg: FileConfig, env: Mapping[str, str]) -> list[Provid
                 credential_setting=spec.api_key_env or "",
                 key_required=spec.api_key_env is not None,
                 headers=dict(spec.headers),
+                responses=urlsplit(spec.base_url).hostname in RESPONSES_HOSTS,
             )
         )
     for az in cfg.azure:

@@ -81,6 +81,7 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
             api_key=settings.openai.api_key,
             base_url=settings.openai.base_url,
             timeout=settings.openai.timeout,
+            responses=True,
         ),
         AnthropicProvider(
             models=anthropic_models,

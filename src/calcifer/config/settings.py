@@ -9,8 +9,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _SIZE = re.compile(r"^\s*(\d+)\s*(b|kib|kb|mib|mb|gib|gb)?\s*$", re.IGNORECASE)
 _SIZE_BYTES = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3, "gib": 1024**3}
 
@@ -46,6 +46,7 @@ class Settings:
     database_schema: str | None = None
     redis_url: str | None = None
     config_file: str | None = None
+    responses_retention: float = 30 * 86400.0  # how long stored Responses API answers are kept
     env: Mapping[str, str] | None = None
 
     @classmethod
@@ -72,6 +73,7 @@ class Settings:
             database_schema=env.get("CALCIFER_DATABASE_SCHEMA", "").strip() or None,
             redis_url=_url(env, "CALCIFER_REDIS_URL", "", ("redis", "rediss", "unix")) or None,
             config_file=env.get("CALCIFER_CONFIG", "").strip() or None,
+            responses_retention=duration(env, "CALCIFER_RESPONSES_RETENTION", "30d"),
             env=dict(env),
         )
 
@@ -130,7 +132,7 @@ def _url(env: Mapping[str, str], name: str, default: str, schemes: tuple[str, ..
 
 
 def duration(env: Mapping[str, str], name: str, default: str) -> float:
-    """A duration such as `30s`, `500ms`, `2m`, `1h` (a bare number is seconds), in seconds."""
+    """A duration such as `30s`, `500ms`, `2m`, `1h`, `30d` (a bare number is seconds), in seconds."""
     raw = env.get(name, "").strip() or default
     match = _DURATION.match(raw)
     if not match:

@@ -25,7 +25,8 @@ CacheMode = Literal["on", "off", "refresh"]
 
 @dataclass(frozen=True, slots=True)
 class CachedAnswer:
-    """One answer as cached: a whole body, or a stream's chunks (each with the usage it carried)."""
+    """One answer as cached: a whole body, or a stream's chunks (each with the usage it carried); `api`
+    is the API they are in ("": chat completions, else the native call's, see `ChatResponse.api`)."""
 
     model: str
     provider: str
@@ -33,6 +34,7 @@ class CachedAnswer:
     cost: Decimal | None
     body: JSONObject | None = None
     chunks: tuple[tuple[JSONObject, Usage | None], ...] = ()
+    api: str = ""
 
 
 @runtime_checkable

@@ -94,7 +94,10 @@ class GatewayService:
         if directive is None and not rules:
             return None
         rule = rules.get(request.model, self.routing.cache_default)
-        return plan(rule, directive, request.model, request.body, request.stream)
+        native = request.native
+        # A native call is keyed by what the client sent in its API: never served to another API's request.
+        body = request.body if native is None else {"native_api": native.api, **native.body}
+        return plan(rule, directive, request.model, body, request.stream)
 
     async def complete(
         self,
@@ -112,7 +115,7 @@ class GatewayService:
                 if outcome is not None:
                     _note_hit(outcome, hit)
                 priced = Priced(hit.usage, Decimal(0), hit.provider, hit.model, 0, True, hit.cost)
-                return ChatResponse(copy_object(hit.body), hit.usage, hit.provider), priced
+                return ChatResponse(copy_object(hit.body), hit.usage, hit.provider, hit.api), priced
         progress = outcome if outcome is not None else StreamOutcome()
 
         async def call(target: Deployment) -> ChatResponse:
@@ -129,7 +132,12 @@ class GatewayService:
         priced = self._price_usage(sent.model, usage, response.provider, progress.attempts)
         if cached is not None and self._cache is not None:
             answer = CachedAnswer(
-                sent.model, response.provider, priced.usage, priced.cost, copy_object(response.body)
+                sent.model,
+                response.provider,
+                priced.usage,
+                priced.cost,
+                copy_object(response.body),
+                api=response.api,
             )
             await self._cache.put(cached.key, answer, cached.ttl)
         return response, priced
@@ -190,7 +198,12 @@ class GatewayService:
                 chunk = await anext(chunks, None)
             if kept is not None and cached is not None and self._cache is not None:
                 answer = CachedAnswer(
-                    sent.model, outcome.provider, outcome.usage, outcome.cost, chunks=tuple(kept)
+                    sent.model,
+                    outcome.provider,
+                    outcome.usage,
+                    outcome.cost,
+                    chunks=tuple(kept),
+                    api=outcome.api,
                 )
                 await self._cache.put(cached.key, answer, cached.ttl)
         finally:
@@ -242,6 +255,7 @@ def _note_hit(outcome: StreamOutcome, hit: CachedAnswer) -> None:
     outcome.provider, outcome.model, outcome.attempts = hit.provider, hit.model, 0
     outcome.usage, outcome.cost = hit.usage, Decimal(0)
     outcome.cache_hit, outcome.cost_saved = True, hit.cost
+    outcome.api = hit.api
 
 
 async def _aclose(chunks: AsyncIterator[StreamChunk]) -> None:

@@ -6,9 +6,10 @@ Adapters implement these; each port has one contract test suite every adapter pa
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from calcifer.domain.types import ChatRequest, ChatResponse, StreamChunk
+from calcifer.domain.types import ChatRequest, ChatResponse, StoredResponse, StreamChunk
 
 
 @runtime_checkable
@@ -40,6 +41,29 @@ class NativeApis(Protocol):
     JSON, `raw` its SSE frame), with usage lifted out as for any answer."""
 
     native_apis: frozenset[str]
+
+
+@runtime_checkable
+class NativeResources(Protocol):
+    """A provider that keeps what its native API made (OpenAI's stored responses) and can be asked for
+    it again: `method` and `path` relative to its API's base URL (e.g. "GET", "responses/resp_1"),
+    `query` without the `?`. Answers the upstream's status, content type and body, unchanged."""
+
+    async def native_request(self, method: str, path: str, query: str = "") -> tuple[int, str, bytes]: ...
+
+
+class ResponseStore(Protocol):
+    """Where the Responses API's stored answers are kept until they expire. Reads never return an
+    expired response; `chain` follows `previous_id` links back from `response_id` (oldest first, the
+    response itself last; empty when it is unknown or expired)."""
+
+    async def put(self, response: StoredResponse) -> None: ...
+
+    async def get(self, response_id: str, now: datetime) -> StoredResponse | None: ...
+
+    async def chain(self, response_id: str, now: datetime) -> tuple[StoredResponse, ...]: ...
+
+    async def delete(self, response_id: str) -> bool: ...
 
 
 @runtime_checkable

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 JSONObject = dict[str, object]
@@ -121,3 +122,23 @@ class StreamOutcome:
     cache_hit: bool = False
     cost_saved: Decimal | None = None
     api: str = ""  # the API of the stream's chunks: "" (chat-completions chunks) or the native call's
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    """A Responses API answer the gateway made and keeps (`store: true`) until `expires_at`, so that
+    `previous_response_id` can continue it and `GET /v1/responses/{id}` return it.
+
+    `input_items` are the items its request added to the conversation (the earlier responses' items
+    are theirs), its output items are `body["output"]`; `body` is the response object as the client
+    got it; `key_id` the virtual key that made it (None: keys are off, or the master key)."""
+
+    id: str
+    created_at: datetime
+    expires_at: datetime
+    key_id: str | None
+    model: str
+    provider: str
+    body: JSONObject
+    previous_id: str | None = None
+    input_items: tuple[JSONObject, ...] = ()

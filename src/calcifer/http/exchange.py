@@ -7,7 +7,7 @@ keys, limits, budgets, the ledger and the access log behave the same on all of t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -135,10 +135,11 @@ class Exchange:
         delivered = 0
         finished = False
         capped = self.admission.max_output_tokens is not None  # else nothing to count per chunk
+        api = self.outcome.api  # the API the chunks are in (set once the stream has its first chunk)
         try:
             chunk = first
             while chunk is not None:
-                if capped and _carries_output(chunk):
+                if capped and _carries_output(chunk, api):
                     # `delivered` output chunks so far (each at least a token): one more must fit.
                     if not self.admission.may_deliver(delivered):
                         raise StreamCut("The stream reached this key's remaining budget and was cut.")
@@ -232,9 +233,23 @@ def _tags(body: Mapping[str, object], identity: Identity | None) -> tuple[str | 
     return (str(user) if user else None), (str(team) if team else None)
 
 
-def _carries_output(chunk: StreamChunk) -> bool:
+def _responses_output(event: JSONObject) -> bool:
+    """A Responses API event that delivers output: any `*.delta` event with a non-empty delta."""
+    kind = event.get("type")
+    return isinstance(kind, str) and kind.endswith(".delta") and bool(event.get("delta"))
+
+
+# For each native API (`StreamOutcome.api`): whether one of its stream events delivers output tokens.
+NATIVE_OUTPUT: dict[str, Callable[[JSONObject], bool]] = {"openai.responses": _responses_output}
+
+
+def _carries_output(chunk: StreamChunk, api: str = "") -> bool:
     """Whether a chunk delivers output tokens: a delta with more than a role (an opening role chunk, a
-    closing `finish_reason` chunk and a usage chunk deliver none)."""
+    closing `finish_reason` chunk and a usage chunk deliver none); a native API's events are asked of
+    that API's detector."""
+    if api:
+        detect = NATIVE_OUTPUT.get(api)
+        return detect is not None and detect(chunk.data)
     choices = chunk.data.get("choices")
     if not isinstance(choices, list):
         return False

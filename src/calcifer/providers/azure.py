@@ -4,6 +4,9 @@
 header. A model name maps to its deployment. Two Azure quirks are smoothed over: the first stream chunk
 may carry only `prompt_filter_results` (with `choices: []` and an empty id), which is absorbed, and
 error bodies may say `"type": null`, which becomes an OpenAI error type.
+
+The Responses API is spoken natively on Azure's v1 API: `POST {endpoint}/openai/v1/responses` with
+`model` = the deployment name (no api-version).
 """
 
 from __future__ import annotations
@@ -56,7 +59,10 @@ class AzureOpenAIProvider(OpenAIProvider):
             timeout=timeout,
             name=name,
             credential_setting=credential_setting,
+            responses=True,
         )
+        self._deployments = dict(deployments)
+        self._v1 = endpoint.rstrip("/") + "/openai/v1/"
         base = endpoint.rstrip("/") + "/openai/deployments/"
         query = "/chat/completions?" + urlencode({"api-version": api_version})
         self._urls = {model: base + quote(dep, safe="") + query for model, dep in deployments.items()}
@@ -66,6 +72,12 @@ class AzureOpenAIProvider(OpenAIProvider):
 
     def _endpoint(self, request: ChatRequest) -> str:
         return self._urls[request.model]
+
+    def _api_url(self, path: str) -> str:
+        return self._v1 + path
+
+    def _native_model(self, request: ChatRequest) -> str:
+        return self._deployments[request.model]
 
     def _error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> ProviderError:
         return error_for_status(status, raw, headers, self.name, azure_error_fields)

@@ -129,6 +129,11 @@ class HttpClient:
     ) -> _Exchange:
         return self._exchange(b"GET", url, None, headers, timeout)
 
+    def delete(
+        self, url: str, *, headers: Mapping[str, str] | None = None, timeout: float | None = None
+    ) -> _Exchange:
+        return self._exchange(b"DELETE", url, None, headers, timeout)
+
     def _exchange(
         self,
         method: bytes,

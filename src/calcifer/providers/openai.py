@@ -1,4 +1,8 @@
-"""OpenAI (and any server that speaks its chat-completions API): the body passes through untouched."""
+"""OpenAI (and any server that speaks its chat-completions API): the body passes through untouched.
+
+With `responses=True` (OpenAI itself, Azure) it also speaks the Responses API natively
+(`openai_responses`): a client's `/v1/responses` request goes to `{base_url}/responses` as sent.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import orjson
 
 from calcifer.domain.errors import ProviderError, UpstreamUnavailable
 from calcifer.domain.types import ChatRequest, ChatResponse, JSONObject, StreamChunk, Usage
+from calcifer.providers import openai_responses
 from calcifer.providers._http import (
     HttpProvider,
     error_for_status,
@@ -70,6 +75,7 @@ class OpenAIProvider(HttpProvider):
         credential_setting: str = "OPENAI_API_KEY",
         key_required: bool = True,
         headers: Mapping[str, str] | None = None,
+        responses: bool = False,
     ) -> None:
         super().__init__(
             name=name,
@@ -79,8 +85,11 @@ class OpenAIProvider(HttpProvider):
             credential_setting=credential_setting,
             key_required=key_required,
         )
-        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._base = base_url.rstrip("/")
+        self._url = self._base + "/chat/completions"
         self._headers = dict(headers or {})
+        # The APIs sent natively (`NativeApis`): the Responses API where the upstream has it.
+        self.native_apis = frozenset({openai_responses.RESPONSES}) if responses else frozenset()
 
     def _client_headers(self) -> dict[str, str]:
         return {**super()._client_headers(), **self._headers, **self._auth_headers()}
@@ -94,6 +103,14 @@ class OpenAIProvider(HttpProvider):
     def _endpoint(self, request: ChatRequest) -> str:
         return self._url
 
+    def _api_url(self, path: str) -> str:
+        """The URL of another path of the upstream's API (`responses`, `responses/{id}`)."""
+        return f"{self._base}/{path}"
+
+    def _native_model(self, request: ChatRequest) -> str:
+        """The `model` a native request names upstream."""
+        return request.model
+
     def _error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> ProviderError:
         return error_for_status(status, raw, headers, self.name, openai_error_fields)
 
@@ -102,6 +119,8 @@ class OpenAIProvider(HttpProvider):
         return True
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
+        if request.native is not None:
+            return await self._complete_native(request)
         payload = orjson.dumps(upstream_body(request))
         with transport_errors(self.name):
             async with self._client().post(
@@ -114,6 +133,10 @@ class OpenAIProvider(HttpProvider):
         return ChatResponse(body=body, usage=usage_from_openai(body.get("usage")), provider=self.name)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        if request.native is not None:
+            async for event in self._stream_native(request):
+                yield event
+            return
         payload = orjson.dumps(upstream_body(request))
         with transport_errors(self.name):
             async with self._client().post(self._endpoint(request), data=payload) as response:
@@ -127,6 +150,40 @@ class OpenAIProvider(HttpProvider):
                     if self._relayed(chunk):
                         yield StreamChunk(chunk, usage_from_openai(chunk.get("usage")), _relayable(data))
         raise UpstreamUnavailable(f"{self.name} ended the stream without [DONE]")
+
+    async def _complete_native(self, request: ChatRequest) -> ChatResponse:
+        payload = openai_responses.native_payload(request, self._native_model(request))
+        with transport_errors(self.name):
+            async with self._client().post(
+                self._api_url("responses"), data=payload, timeout=self._timeout
+            ) as response:
+                raw = await response.read()
+                if response.status != 200:
+                    raise self._error(response.status, raw, response.headers)
+        body = json_object(raw, self.name)
+        usage = openai_responses.usage_from_responses(body.get("usage"))
+        return ChatResponse(body, usage, self.name, openai_responses.RESPONSES, raw)
+
+    async def _stream_native(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        payload = openai_responses.native_payload(request, self._native_model(request))
+        with transport_errors(self.name):
+            async with self._client().post(self._api_url("responses"), data=payload) as response:
+                if response.status != 200:
+                    raw = await response.read()
+                    raise self._error(response.status, raw, response.headers)
+                async for chunk in openai_responses.response_events(response.iter_any(), self.name):
+                    yield chunk
+
+    async def native_request(self, method: str, path: str, query: str = "") -> tuple[int, str, bytes]:
+        """Ask the upstream's API for something it keeps (`NativeResources`), e.g. a stored response."""
+        url = self._api_url(path) + (f"?{query}" if query else "")
+        with transport_errors(self.name):
+            client = self._client()
+            call = client.delete(url, timeout=self._timeout) if method == "DELETE" else None
+            async with call or client.get(url, timeout=self._timeout) as response:
+                raw = await response.read()
+                kind = response.headers.get("content-type", "application/json")
+        return response.status, kind, raw
 
 
 def _relayable(data: bytes) -> bytes | None:

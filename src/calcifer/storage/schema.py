@@ -159,3 +159,18 @@ virtual_keys = Table(
     Column("revoked", Boolean(), nullable=False),
     UniqueConstraint("secret_hash", name="uq_virtual_keys_secret_hash"),
 )
+
+responses = Table(
+    "responses",
+    METADATA,
+    Column("id", String(), primary_key=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("key_id", String(), nullable=True),
+    Column("model", String(), nullable=False),
+    Column("provider", String(), nullable=False),
+    Column("previous_id", String(), nullable=True),
+    Column("input_items", Text(), nullable=False),  # JSON: the items the request added
+    Column("body", Text(), nullable=False),  # JSON: the response object
+    Index("ix_responses_expires_at", "expires_at"),
+)
