@@ -61,7 +61,7 @@ def input_items(payload: Mapping[str, object]) -> list[JSONObject]:
 
 
 def with_ids(items: Sequence[JSONObject]) -> tuple[JSONObject, ...]:
-    """The items as stored and listed: each with a type and an id (OpenAI gives ids to input items)."""
+    """The items as stored and listed: each with a type, an id and a status, as OpenAI lists them."""
     kept: list[JSONObject] = []
     for item in items:
         kind = str(item.get("type") or "message")
@@ -70,6 +70,7 @@ def with_ids(items: Sequence[JSONObject]) -> tuple[JSONObject, ...]:
         typed: JSONObject = {"type": kind, **item}
         if not isinstance(typed.get("id"), str):
             typed["id"] = new_id(_ITEM_PREFIX.get(kind, "item"))
+        typed.setdefault("status", "completed")
         kept.append(typed)
     return tuple(kept)
 
