@@ -52,8 +52,11 @@ class Upstreams:
             "GEMINI_BASE_URL": self.gemini.base_url,
         }
 
-    def script_tool_call(self, model: str, name: str, arguments: dict[str, Any]) -> None:
-        """The model's next answer is a call of tool `name`, the one after it the text `FINAL`."""
+    def script_tool_call(
+        self, model: str, name: str, arguments: dict[str, Any], *, streamed: bool = True
+    ) -> None:
+        """The model's next answer is a call of tool `name`, the one after it the text `FINAL` (as
+        streams, or as whole answers)."""
         text = orjson.dumps(arguments).decode()
         if model == GPT:
             call = openai_responses.function_call(name, text, call_id="call_agent1")
@@ -63,12 +66,18 @@ class Upstreams:
             )
             self.openai.script(Script(body=first), Script(body=second))
         elif model == CLAUDE:
-            self.anthropic.stream(_claude_events([("tool_use", name, text)], "tool_use"))
-            self.anthropic.stream(_claude_events([("text", "", FINAL)], "end_turn"))
+            for blocks, stop in ([("tool_use", name, text)], "tool_use"), ([("text", "", FINAL)], "end_turn"):
+                events = _claude_events(blocks, stop)
+                if streamed:
+                    self.anthropic.stream(events)
+                else:
+                    self.anthropic.reply(200, _claude_message(events))
         else:
-            call = {"functionCall": {"name": name, "args": arguments}}
-            self.gemini.stream([_gemini_event([call])])
-            self.gemini.stream([_gemini_event([{"text": FINAL}])])
+            for parts in [{"functionCall": {"name": name, "args": arguments}}], [{"text": FINAL}]:
+                if streamed:
+                    self.gemini.stream([_gemini_event(parts)])
+                else:
+                    self.gemini.reply(200, _gemini_event(parts))
 
     def requests(self, model: str) -> list[dict[str, Any]]:
         """The bodies each upstream received for `model`'s requests, in order."""
@@ -147,6 +156,25 @@ def _claude_events(blocks: list[tuple[str, str, str]], stop: str) -> list[dict[s
         {"type": "message_stop"},
     ]
     return events
+
+
+def _claude_message(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The whole message a stream of events makes."""
+    message = dict(events[0]["message"])
+    content = []
+    for event in events:
+        if event["type"] == "content_block_start":
+            content.append(dict(event["content_block"]))
+        elif event["type"] == "content_block_delta":
+            delta = event["delta"]
+            if delta["type"] == "text_delta":
+                content[-1]["text"] += delta["text"]
+            else:
+                content[-1]["input"] = orjson.loads(delta["partial_json"])
+        elif event["type"] == "message_delta":
+            message["stop_reason"] = event["delta"]["stop_reason"]
+            message["usage"] = {**message["usage"], **event["usage"]}
+    return {**message, "content": content}
 
 
 def _gemini_event(parts: list[dict[str, Any]]) -> dict[str, Any]:
