@@ -1,7 +1,12 @@
-"""`python -m bench.inprocess json|stream [N]`: the gateway's own CPU per request, without a server or a
+"""`python -m bench.inprocess KIND [N]`: the gateway's own CPU per request, without a server or a
 load generator on the same cores: the app is called in-process (ASGI scope, receive and send built here)
 by 8 concurrent callers against `bench.upstream` in a child process, after a warm-up, and the process's
 CPU time (`time.process_time`, the SQLite ledger's thread included) is divided by the requests.
+
+KIND is `json` or `stream` (`/v1/chat/completions`), `responses` or `responses-stream` (`/v1/responses`
+for an OpenAI model, relayed natively), `responses-translated` or `responses-translated-stream`
+(`/v1/responses` for an OpenAI-compatible server of the config file, translated to chat completions
+and back); `all` runs each in turn in one process, beside each other.
 
 Steadier than `bench.run` for comparing two versions of the hot path run one after the other; it leaves
 out what uvicorn and the sockets to the client cost, so it is not a result to quote against issue 5.
@@ -49,21 +54,45 @@ async def _lifespan(app: GatewayApp, messages: asyncio.Queue[Message]) -> asynci
     return task
 
 
+# Each kind: the path it posts to and the body it sends.
+KINDS = {
+    "json": ("/v1/chat/completions", payloads.REQUEST),
+    "stream": ("/v1/chat/completions", payloads.STREAM_REQUEST),
+    "responses": ("/v1/responses", payloads.responses_request(payloads.MODEL, stream=False)),
+    "responses-stream": ("/v1/responses", payloads.responses_request(payloads.MODEL, stream=True)),
+    "responses-translated": (
+        "/v1/responses",
+        payloads.responses_request(payloads.COMPAT_MODEL, stream=False),
+    ),
+    "responses-translated-stream": (
+        "/v1/responses",
+        payloads.responses_request(payloads.COMPAT_MODEL, stream=True),
+    ),
+}
+
+
 async def measure(kind: str, requests: int, upstream_port: int, database: Path) -> float:
     """CPU microseconds per request."""
     from calcifer.app import create_app
     from calcifer.config.settings import Settings
 
     env = dict(os.environ)
+    config = database.with_suffix(".yaml")
+    config.write_text(
+        f"providers:\n  - name: compat\n    base_url: http://127.0.0.1:{upstream_port}/v1\n"
+        f"    models: [{payloads.COMPAT_MODEL}]\n"
+        f"prices:\n  {payloads.COMPAT_MODEL}: {{input: 0.15, output: 0.60}}\n"
+    )
     env.update(
         OPENAI_BASE_URL=f"http://127.0.0.1:{upstream_port}/v1",
         OPENAI_API_KEY="sk-bench",
         CALCIFER_DATABASE_URL=f"sqlite:///{database}",
+        CALCIFER_CONFIG=str(config),
     )
     app = create_app(Settings.from_env(env))
     messages: asyncio.Queue[Message] = asyncio.Queue()
     lifespan = await _lifespan(app, messages)
-    body = payloads.STREAM_REQUEST if kind == "stream" else payloads.REQUEST
+    path, body = KINDS[kind]
     headers = [(b"host", b"bench"), (b"content-type", b"application/json")]
     headers.append((b"content-length", str(len(body)).encode()))
     never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -75,8 +104,8 @@ async def measure(kind: str, requests: int, upstream_port: int, database: Path) 
             "http_version": "1.1",
             "method": "POST",
             "scheme": "http",
-            "path": "/v1/chat/completions",
-            "raw_path": b"/v1/chat/completions",
+            "path": path,
+            "raw_path": path.encode(),
             "query_string": b"",
             "headers": headers,
             "client": ("127.0.0.1", 1),
@@ -115,9 +144,10 @@ async def measure(kind: str, requests: int, upstream_port: int, database: Path) 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] not in ("json", "stream"):
+    if not args or args[0] not in (*KINDS, "all"):
         print(__doc__, file=sys.stderr)
         return 2
+    kinds = list(KINDS) if args[0] == "all" else [args[0]]
     requests = int(args[1]) if len(args) > 1 else 20_000
     port = _free_port()
     upstream = subprocess.Popen(
@@ -135,12 +165,13 @@ def main(argv: list[str] | None = None) -> int:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
-        with tempfile.TemporaryDirectory() as scratch:
-            us = uvloop.run(measure(args[0], requests, port, Path(scratch) / "bench.db"))
+        for kind in kinds:
+            with tempfile.TemporaryDirectory() as scratch:
+                us = uvloop.run(measure(kind, requests, port, Path(scratch) / "bench.db"))
+            print(f"{kind}: {us:.1f} us of CPU per request ({requests} requests, {CONCURRENCY} concurrent)")
     finally:
         upstream.terminate()
         upstream.wait()
-    print(f"{args[0]}: {us:.1f} us of CPU per request ({requests} requests, {CONCURRENCY} concurrent)")
     return 0
 
 

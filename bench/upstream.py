@@ -1,6 +1,7 @@
 """A fake OpenAI upstream on a raw asyncio protocol (uvloop + httptools) with pre-built answers.
 
-`POST <prefix>/v1/chat/completions`, where the prefix picks the behaviour:
+`POST <prefix>/v1/chat/completions` (and `POST /v1/responses`, OpenAI's Responses API, answered the same
+way with a response object or its 26-event stream), where the prefix picks the behaviour:
   (none)    the chat.completion JSON, or with `"stream": true` the 24-event SSE stream in one write;
   /paced    as above, but stream events are 10 ms apart and the JSON answer is unchanged;
   /delay    everything after a fixed 100 ms.
@@ -31,6 +32,17 @@ _SSE_HEAD = (
 _CHUNKS = [f"{len(event):x}\r\n".encode() + event + b"\r\n" for event in payloads.EVENTS]
 _LAST_CHUNK = b"0\r\n\r\n"
 SSE_RESPONSE = _SSE_HEAD + b"".join(_CHUNKS) + _LAST_CHUNK
+RESPONSES_JSON = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-request-id: req_bench\r\ncontent-length: "
+    + str(len(payloads.RESPONSE)).encode()
+    + b"\r\n\r\n"
+    + payloads.RESPONSE
+)
+RESPONSES_SSE = (
+    _SSE_HEAD
+    + b"".join(f"{len(event):x}\r\n".encode() + event + b"\r\n" for event in payloads.RESPONSE_EVENTS)
+    + _LAST_CHUNK
+)
 _NOT_FOUND_BODY = (
     b'{"error":{"message":"unknown path","type":"invalid_request_error","param":null,"code":null}}'
 )
@@ -44,6 +56,7 @@ _ROUTES = {
     b"/v1/chat/completions": "fast",
     b"/paced/v1/chat/completions": "paced",
     b"/delay/v1/chat/completions": "delay",
+    b"/v1/responses": "responses",
 }
 
 
@@ -94,6 +107,8 @@ class UpstreamProtocol(asyncio.Protocol):
         self._url, self._body = b"", []
         if route is None:
             self._write(NOT_FOUND)
+        elif route == "responses":
+            self._write(RESPONSES_SSE if wants_stream(body) else RESPONSES_JSON)
         elif route == "delay":
             self._loop.call_later(payloads.DELAY_SECONDS, self._answer, body, False)
         else:

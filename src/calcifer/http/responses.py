@@ -48,12 +48,11 @@ async def create_response(request: Request) -> Response | EventStream:
     state = request.app.state
     gateway: GatewayService = state.gateway
     store: ResponseStore | None = getattr(state, "responses", None)
-    now = datetime.now(UTC)
     native_body: Mapping[str, object] = payload
     history: list[JSONObject] = []
     previous = payload.get("previous_response_id")
     if isinstance(previous, str) and previous and store is not None:
-        chain = await store.chain(previous, now)
+        chain = await store.chain(previous, datetime.now(UTC))
         if chain and _owned(request, chain[-1]):
             for earlier in chain:
                 history += [*earlier.input_items, *_output(earlier)]
@@ -69,17 +68,18 @@ async def create_response(request: Request) -> Response | EventStream:
             message = f"Previous response with id '{translated.previous_id}' not found."
             raise InvalidRequest(message, param="previous_response_id")
     exchange = Exchange(request, chat, size)
-    made = _Made(request, store, translated, now)
     if translated.stream:
         _, chunks = await exchange.stream()  # the relay yields the first chunk too
         if exchange.outcome.api == RESPONSES:
             return event_stream(request, _native_frames(chunks, exchange), exchange)
+        made = _Made(request, store, translated)
         return event_stream(request, _translated_frames(chunks, exchange, made), exchange)
     response, priced = await exchange.complete()
     if response.api == RESPONSES:
         add_cost(response.body, priced.usage, priced.cost)
         return json_response(response.body, exchange.headers(priced))
-    body = from_completion(translated.echo, made.id, response.body, priced.usage, priced.cost)
+    made = _Made(request, store, translated)
+    body = from_completion(translated.echo(), made.id, response.body, priced.usage, priced.cost)
     await made.keep(body, response.provider)
     return json_response(body, exchange.headers(priced))
 
@@ -87,21 +87,21 @@ async def create_response(request: Request) -> Response | EventStream:
 class _Made:
     """A response the gateway makes itself (for a translated provider): its id, and keeping it."""
 
-    def __init__(self, request: Request, store: ResponseStore | None, translated: Translated, now: datetime):
+    def __init__(self, request: Request, store: ResponseStore | None, translated: Translated) -> None:
         self.id = new_id("resp")
         self._store = store if translated.store else None
         self.translated = translated
-        self._now = now
         self._retention = request.app.state.settings.responses_retention
         self._key_id = _key_id(request)
 
     async def keep(self, body: JSONObject, provider: str) -> None:
         if self._store is None:
             return
+        now = datetime.now(UTC)
         stored = StoredResponse(
             id=self.id,
-            created_at=self._now,
-            expires_at=self._now + timedelta(seconds=self._retention),
+            created_at=now,
+            expires_at=now + timedelta(seconds=self._retention),
             key_id=self._key_id,
             model=str(body.get("model") or ""),
             provider=provider,
@@ -115,7 +115,7 @@ class _Made:
 async def _translated_frames(
     chunks: AsyncIterator[StreamChunk], exchange: Exchange, made: _Made
 ) -> AsyncIterator[bytes]:
-    events = ResponseEvents(made.translated.echo, made.id)
+    events = ResponseEvents(made.translated.echo(), made.id)
     outcome = exchange.outcome
     try:
         async for chunk in chunks:

@@ -30,15 +30,25 @@ _ITEM_PREFIX = {"message": "msg", "function_call": "fc", "function_call_output":
 @dataclass(frozen=True, slots=True)
 class Translated:
     """A Responses request read: the chat-completions `body` for translated providers, the `input`
-    items it added (normalised, each with an `id`), and `echo`, the request's fields a response object
-    repeats (with only the tools that were sent)."""
+    items it added (normalised, each with an `id`), and (`echo()`) the request's fields a response
+    object repeats, with only the tools that were sent. (Built only when a translated provider answers.)"""
 
     body: JSONObject
-    input: tuple[JSONObject, ...]
-    echo: JSONObject
+    payload: Mapping[str, object]
+    items: tuple[JSONObject, ...]
+    tools: tuple[JSONObject, ...]
     stream: bool
     store: bool
     previous_id: str | None
+
+    @property
+    def input(self) -> tuple[JSONObject, ...]:
+        return with_ids(self.items)
+
+    def echo(self) -> JSONObject:
+        return _echo(
+            self.payload, str(self.body["model"]), list(self.tools), self.body.get("tool_choice", "auto")
+        )
 
 
 def new_id(prefix: str) -> str:
@@ -94,10 +104,8 @@ def translate(payload: Mapping[str, object], history: Sequence[JSONObject] = ())
         raise InvalidRequest("'input' must contain at least one message or item.", param="input")
     body: JSONObject = {"model": model, "messages": messages}
     tools = _tools(payload.get("tools"))
-    echo_tools: list[object] = []
     if tools:
         body["tools"] = [{"type": "function", "function": _function(t)} for t in tools]
-        echo_tools = list(tools)
         choice = _tool_choice(payload.get("tool_choice"), {str(t["name"]) for t in tools})
         if choice is not None:
             body["tool_choice"] = choice
@@ -115,8 +123,9 @@ def translate(payload: Mapping[str, object], history: Sequence[JSONObject] = ())
         raise InvalidRequest("'previous_response_id' must be a string.", param="previous_response_id")
     return Translated(
         body=body,
-        input=with_ids(items),
-        echo=_echo(payload, model, echo_tools, body.get("tool_choice", "auto")),
+        payload=payload,
+        items=tuple(items),
+        tools=tuple(tools),
         stream=bool(stream),
         store=payload.get("store") is not False,
         previous_id=previous or None,
