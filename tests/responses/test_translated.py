@@ -232,3 +232,18 @@ def test_a_fallback_from_openai_to_claude_is_translated_mid_route(fakes: Fakes, 
     assert fakes.openai.paths == ["/v1/responses"]  # tried natively first
     assert fakes.anthropic.received[-1].body["tools"][0]["name"] == "get_weather"
     valid("Response", orjson.loads(raw.http_response.content))
+
+
+def test_a_gzip_body_is_read_and_other_encodings_are_refused(gateway: AsgiServer) -> None:
+    import gzip
+
+    body = orjson.dumps({"model": GEMINI, "input": "squeezed", "store": False})
+    headers = {"content-type": "application/json", "content-encoding": "gzip"}
+    reply = httpx.post(gateway.url + "/v1/responses", content=gzip.compress(body), headers=headers)
+    assert reply.status_code == 200 and reply.json()["output"][0]["content"][0]["text"] == "echo: squeezed"
+    headers["content-encoding"] = "zstd"
+    refused = httpx.post(gateway.url + "/v1/responses", content=b"\x28\xb5\x2f\xfd", headers=headers)
+    assert refused.status_code == 415 and refused.json()["error"]["code"] == "unsupported_content_encoding"
+    headers["content-encoding"] = "gzip"
+    broken = httpx.post(gateway.url + "/v1/responses", content=b"not gzip", headers=headers)
+    assert broken.status_code == 400 and "gzip" in broken.json()["error"]["message"]

@@ -32,6 +32,12 @@ class RequestTimeout(GatewayError):
     code = "request_timeout"
 
 
+class UnsupportedEncoding(GatewayError):
+    kind = "invalid_request_error"
+    code = "unsupported_content_encoding"
+    http_status = 415
+
+
 class RouteNotFound(GatewayError):
     kind = "invalid_request_error"
     code = "unknown_url"

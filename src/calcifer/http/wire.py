@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import zlib
 from decimal import Decimal
 
 import orjson
@@ -10,7 +11,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from calcifer.domain.errors import InvalidRequest
 from calcifer.domain.types import ChatRequest, JSONObject
-from calcifer.http.errors import PayloadTooLarge, RequestTimeout
+from calcifer.http.errors import PayloadTooLarge, RequestTimeout, UnsupportedEncoding
 from calcifer.runtime import deadlines
 
 
@@ -39,7 +40,35 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
                 parts.append(part)
     except TimeoutError:
         raise RequestTimeout(f"The request body was not received within {timeout:g}s.") from None
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+    raw = parts[0] if len(parts) == 1 else b"".join(parts)
+    encoding = request.headers.get("content-encoding")
+    return raw if encoding is None else decoded(raw, encoding, limit)
+
+
+_WBITS = {"gzip": 31, "x-gzip": 31, "deflate": 15}  # zlib's window bits: gzip framing, zlib framing
+
+
+def decoded(raw: bytes, encoding: str, limit: int) -> bytes:
+    """A body sent with `Content-Encoding` gzip or deflate, decompressed (at most `limit` bytes: 413
+    past it); any other encoding is refused with 415."""
+    name = encoding.strip().lower()
+    if name in ("", "identity"):
+        return raw
+    wbits = _WBITS.get(name)
+    if wbits is None:
+        raise UnsupportedEncoding(
+            f"Content-Encoding '{name}' is not supported: send the body plain, or with gzip or deflate."
+        )
+    inflate = zlib.decompressobj(wbits)
+    try:
+        body = inflate.decompress(raw, limit + 1)
+    except zlib.error:
+        raise InvalidRequest(f"The request body is not valid {name} data.") from None
+    if len(body) > limit:
+        raise PayloadTooLarge(f"The decompressed request body is larger than the limit of {limit} bytes.")
+    if not inflate.eof:
+        raise InvalidRequest(f"The request body is not complete {name} data.")
+    return body
 
 
 def json_object(raw: bytes) -> JSONObject:
