@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import cast
 
@@ -14,7 +15,7 @@ from calcifer.domain.cost import CostCalculator
 from calcifer.domain.gateway import GatewayService
 from calcifer.domain.pricing import PricingConfig, PricingRegistry
 from calcifer.domain.routing import ProviderRegistry
-from calcifer.domain.types import ChatRequest, StreamOutcome, Usage
+from calcifer.domain.types import ChatRequest, ChatResponse, NativeCall, StreamOutcome, Usage
 from tests.domain.doubles import FakeClock, ScriptedProvider, chunk, response
 
 USAGE = Usage(1000, 1000)
@@ -138,3 +139,29 @@ async def test_a_stream_cut_short_is_not_cached() -> None:
     outcome = StreamOutcome()
     assert [c.data["choices"][0]["delta"]["content"] async for c in gateway.stream(request, outcome)] == ["c"]  # type: ignore[index]
     assert not outcome.cache_hit
+
+
+class _Native(ScriptedProvider):
+    native_apis = frozenset({"openai.responses"})
+
+
+async def test_a_native_answer_is_cached_under_its_own_api() -> None:
+    native = NativeCall("openai.responses", {"model": "m", "input": "hi"})
+    answer = ChatResponse({"object": "response", "output": []}, USAGE, "p", api="openai.responses")
+    events = [chunk("a"), chunk("", USAGE)]
+    provider = _Native("p", ("m",), steps=[answer, response("chat words", USAGE, "p")], streams=[events])
+    gateway, _ = _gateway(provider, {"m": CacheRule(True, 60)})
+    request = ChatRequest("m", BODY, native=native)
+    await gateway.complete(request)
+    again, hit = await gateway.complete(request)
+    assert hit.cache_hit and again.api == "openai.responses" and again.body["object"] == "response"
+    # The same model asked in chat completions is not served the Responses answer.
+    chat, priced = await gateway.complete(ChatRequest("m", BODY))
+    assert not priced.cache_hit and chat.api == "" and len(provider.requests) == 2
+    streamed = replace(request, stream=True)
+    async for _ in gateway.stream(streamed, StreamOutcome()):
+        pass
+    outcome = StreamOutcome()
+    async for _ in gateway.stream(streamed, outcome):
+        pass
+    assert outcome.cache_hit and outcome.api == "openai.responses" and len(provider.requests) == 3

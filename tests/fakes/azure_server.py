@@ -4,6 +4,9 @@
 A wrong key, an unknown deployment or a missing api-version get Azure's own error bodies. Without a
 script, the fake answers from `tests/fixtures/azure/` (stream replies start with the empty
 `prompt_filter_results` chunk, as Azure's do).
+
+The v1 API's Responses routes too: `POST /openai/v1/responses` (`model` = a deployment name, no
+api-version) answered with a response object or its event stream, and `GET /openai/v1/responses/{id}`.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class AzureFake:
         self.script: list[Reply] = []
         self._runner: web.AppRunner | None = None
         self.endpoint = ""
+        self.kept: dict[str, Any] = {}  # responses made through the v1 Responses API
 
     def reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self.script.append(Reply(status=status, body=body, headers=headers or {}))
@@ -59,6 +63,8 @@ class AzureFake:
     async def __aenter__(self) -> AzureFake:
         app = web.Application()
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._handle)
+        app.router.add_post("/openai/v1/responses", self._responses)
+        app.router.add_get("/openai/v1/responses/{id}", self._stored)
         self._runner, self.endpoint = await serve_on_loopback(app)
         return self
 
@@ -95,3 +101,33 @@ class AzureFake:
                 await response.write(event + b"\n\n")
         await response.write_eof()
         return response
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        from tests.fakes import openai_responses as api
+
+        body = await request.json()
+        self.received.append(
+            Received(str(body.get("model")), dict(request.query), dict(request.headers), body)
+        )
+        if request.headers.get("api-key") != self.api_key:
+            return web.json_response(fixture("error_bad_key.json"), status=401)
+        if body.get("model") not in self.deployments:
+            return web.json_response(fixture("error_deployment_not_found.json"), status=404)
+        final = api.response(str(body["model"]), request=body, response_id="resp_azure1")
+        self.kept[final["id"]] = final
+        if not body.get("stream"):
+            return web.json_response(final)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for event in api.events(final):
+            await response.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
+        await response.write_eof()
+        return response
+
+    async def _stored(self, request: web.Request) -> web.Response:
+        kept = self.kept.get(request.match_info["id"])
+        if kept is None:
+            return web.json_response(
+                {"error": {"message": "not found", "type": "invalid_request_error"}}, status=404
+            )
+        return web.json_response(kept)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from calcifer.domain.cost import cost_of
 from calcifer.domain.errors import UpstreamRateLimited, UpstreamRejected
 from calcifer.domain.pricing import PricingConfig
-from calcifer.domain.types import ChatRequest, StreamChunk, Usage
+from calcifer.domain.types import ChatRequest, NativeCall, StreamChunk, Usage
 from calcifer.providers.azure import AzureOpenAIProvider, azure_error_fields, is_prompt_filter_chunk
 from calcifer.providers.openai import usage_from_openai
 from tests.fakes.azure_server import FIXTURES, AzureFake, fixture
@@ -130,3 +131,28 @@ def test_azure_cached_prompt_tokens_are_priced_once_at_the_cached_rate() -> None
     assert usage is not None
     expected = (176 * Decimal("2.50") + 1024 * Decimal("1.25") + 7 * Decimal("10")) / 1_000_000
     assert cost_of(usage, price) == expected
+
+
+async def test_the_responses_api_is_sent_natively_to_the_v1_api(
+    azure: AzureOpenAIProvider, fake: AzureFake
+) -> None:
+    native = NativeCall("openai.responses", {"model": "gpt-4o", "input": "Hi", "store": True, "include": []})
+    request = ChatRequest(
+        "gpt-4o", {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}]}, native=native
+    )
+    answer = await azure.complete(request)
+    assert answer.api == "openai.responses" and answer.body["id"] == "resp_azure1"
+    assert answer.usage == Usage(prompt_tokens=20, completion_tokens=5)
+    sent = fake.received[-1]
+    assert (
+        sent.body == {**native.body, "model": "prod-gpt4o"} and sent.query == {}
+    )  # the deployment, no api-version
+    events = await collect(
+        azure, replace(request, stream=True, native=replace(native, body={**native.body, "stream": True}))
+    )
+    assert events[0].data["type"] == "response.created" and events[-1].data["type"] == "response.completed"
+    assert events[-1].usage == Usage(prompt_tokens=20, completion_tokens=5)
+    assert events[1].raw is not None and events[1].raw.startswith(b"event: response.in_progress\ndata: ")
+    status, kind, raw = await azure.native_request("GET", "responses/resp_azure1")
+    assert (status, kind, json.loads(raw)["id"]) == (200, "application/json; charset=utf-8", "resp_azure1")
+    assert (await azure.native_request("GET", "responses/resp_unknown"))[0] == 404

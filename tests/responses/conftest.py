@@ -26,6 +26,15 @@ from tests.http.openapi import errors
 
 GPT, CLAUDE, GEMINI = "gpt-4o", "claude-sonnet-4-5", "gemini-2.5-flash"
 MTOK = Decimal(1_000_000)
+# A function tool as the Responses API declares one.
+FUNCTION: Any = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "The weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    "strict": False,
+}
+
 # List prices per 1M tokens (input, output) in the catalogue the gateway loads.
 PRICES = {
     GPT: (Decimal("2.5"), Decimal(10)),

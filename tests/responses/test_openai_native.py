@@ -15,15 +15,7 @@ import pytest
 from tests.fakes.openai_responses import events, function_call, response
 from tests.fakes.openai_server import Script, error_body
 from tests.fakes.threaded import AsgiServer
-from tests.responses.conftest import GPT, Fakes, cost, sse_events, usage_cost, valid, valid_stream
-
-FUNCTION: Any = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "The weather in a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    "strict": False,
-}
+from tests.responses.conftest import FUNCTION, GPT, Fakes, cost, sse_events, usage_cost, valid, valid_stream
 
 
 def test_the_request_passes_as_sent_and_the_answer_gets_its_cost(
@@ -152,3 +144,15 @@ def test_a_stream_cut_by_the_upstream_ends_with_response_failed(gateway: AsgiSer
     failed = relayed[-1]["response"]
     assert failed["id"] == "resp_fake1" and failed["status"] == "failed"
     assert failed["error"]["code"] == "server_error"
+
+
+def test_a_budget_counts_native_responses_events_that_deliver_output() -> None:
+    from calcifer.domain.types import StreamChunk
+    from calcifer.http.exchange import _carries_output
+
+    api = "openai.responses"
+    assert _carries_output(StreamChunk({"type": "response.output_text.delta", "delta": "x"}), api)
+    assert _carries_output(StreamChunk({"type": "response.function_call_arguments.delta", "delta": "{"}), api)
+    assert not _carries_output(StreamChunk({"type": "response.output_text.delta", "delta": ""}), api)
+    assert not _carries_output(StreamChunk({"type": "response.created", "response": {}}), api)
+    assert not _carries_output(StreamChunk({"type": "response.output_text.delta", "delta": "x"}), "other.api")

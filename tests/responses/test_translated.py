@@ -19,6 +19,7 @@ from tests.fakes.openai_server import Script
 from tests.fakes.threaded import AsgiServer
 from tests.responses.conftest import (
     CLAUDE,
+    FUNCTION,
     GEMINI,
     GPT,
     Fakes,
@@ -29,13 +30,6 @@ from tests.responses.conftest import (
     valid_stream,
 )
 
-FUNCTION: Any = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "The weather in a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    "strict": False,
-}
 HOSTED: Any = [
     {"type": "web_search", "external_web_access": False},
     {
@@ -247,3 +241,53 @@ def test_a_gzip_body_is_read_and_other_encodings_are_refused(gateway: AsgiServer
     headers["content-encoding"] = "gzip"
     broken = httpx.post(gateway.url + "/v1/responses", content=b"not gzip", headers=headers)
     assert broken.status_code == 400 and "gzip" in broken.json()["error"]["message"]
+
+
+def test_a_response_claude_made_is_continued_at_openai_in_full(client: openai.OpenAI, fakes: Fakes) -> None:
+    first = client.responses.create(model=CLAUDE, input="Remember: blue.", metadata={"user": "ada"})
+    assert first.output_text == "echo: Remember: blue."
+    client.responses.create(model=GPT, previous_response_id=first.id, input="What colour?")
+    sent = fakes.openai.requests[-1]
+    assert "previous_response_id" not in sent  # OpenAI did not make it: it gets the conversation itself
+    assert [(item["type"], item["role"]) for item in sent["input"]] == [
+        ("message", "user"),
+        ("message", "assistant"),
+        ("message", "user"),
+    ]
+    assert sent["input"][1]["content"][0] == {
+        "type": "output_text",
+        "text": "echo: Remember: blue.",
+        "annotations": [],
+        "logprobs": [],
+    }
+    assert all("id" not in item for item in sent["input"])
+
+
+def test_a_key_sees_only_the_responses_it_made(fakes: Fakes, tmp_path: Path) -> None:
+    master = "mk-test-0123456789abcdefghijklmnop"
+    server = AsgiServer(create_app(Settings.from_env({**fakes.env(tmp_path), "CALCIFER_MASTER_KEY": master})))
+    try:
+
+        def key(name: str) -> str:
+            made = httpx.post(
+                server.url + "/admin/keys", json={"name": name}, headers={"Authorization": f"Bearer {master}"}
+            )
+            return str(made.json()["key"])
+
+        alice, bob = (openai.OpenAI(base_url=server.url + "/v1", api_key=key(n), max_retries=0) for n in "ab")
+        boss = openai.OpenAI(base_url=server.url + "/v1", api_key=master, max_retries=0)
+        made = alice.responses.create(model=GEMINI, input="mine")
+        assert alice.responses.retrieve(made.id).id == made.id
+        assert boss.responses.retrieve(made.id).id == made.id
+        with pytest.raises(openai.NotFoundError):
+            bob.responses.retrieve(made.id)
+        with pytest.raises(openai.NotFoundError):
+            bob.responses.delete(made.id)
+        with pytest.raises(openai.BadRequestError):
+            bob.responses.create(model=GEMINI, input="yours?", previous_response_id=made.id)
+        spend = httpx.get(
+            server.url + "/v1/spend?group_by=key", headers={"Authorization": f"Bearer {master}"}
+        )
+    finally:
+        server.close()
+    assert spend.json()["total"]["requests"] >= 1
