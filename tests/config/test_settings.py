@@ -78,3 +78,11 @@ def test_the_shutdown_pause_is_off_by_default_and_may_be_zero() -> None:
 def test_invalid_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
+
+
+def test_responses_are_kept_thirty_days_unless_told_otherwise() -> None:
+    assert Settings.from_env({}).responses_retention == 30 * 86400
+    assert Settings.from_env({"CALCIFER_RESPONSES_RETENTION": "7d"}).responses_retention == 7 * 86400
+    assert Settings.from_env({"CALCIFER_RESPONSES_RETENTION": "12h"}).responses_retention == 12 * 3600
+    with pytest.raises(ConfigError, match="CALCIFER_RESPONSES_RETENTION"):
+        Settings.from_env({"CALCIFER_RESPONSES_RETENTION": "forever"})

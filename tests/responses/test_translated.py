@@ -5,6 +5,7 @@ and event valid against OpenAI's schemas); the gateway keeps what it made for `p
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 
 from calcifer.app import create_app
 from calcifer.config.settings import Settings
+from calcifer.domain.types import StoredResponse
 from tests.fakes.openai_server import Script
 from tests.fakes.threaded import AsgiServer
 from tests.responses.conftest import (
@@ -291,3 +293,34 @@ def test_a_key_sees_only_the_responses_it_made(fakes: Fakes, tmp_path: Path) -> 
     finally:
         server.close()
     assert spend.json()["total"]["requests"] >= 1
+
+
+class _FullDisk:
+    """A response store whose writes fail (a full disk, a lost database)."""
+
+    async def put(self, response: StoredResponse) -> None:
+        raise OSError("disk full")
+
+    async def get(self, response_id: str, now: datetime) -> StoredResponse | None:
+        return None
+
+    async def chain(self, response_id: str, now: datetime) -> tuple[StoredResponse, ...]:
+        return ()
+
+    async def delete(self, response_id: str) -> bool:
+        return False
+
+
+def test_an_answer_the_store_cannot_keep_is_still_sent(
+    fakes: Fakes, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = AsgiServer(create_app(Settings.from_env(fakes.env(tmp_path)), responses=_FullDisk()))
+    try:
+        sdk = openai.OpenAI(base_url=server.url + "/v1", api_key="k", max_retries=0)
+        made = sdk.responses.create(model=GEMINI, input="keep me")
+        with pytest.raises(openai.NotFoundError):
+            sdk.responses.retrieve(made.id)
+    finally:
+        server.close()
+    assert made.output_text == "echo: keep me"
+    assert f"could not store {made.id} (OSError)" in caplog.text

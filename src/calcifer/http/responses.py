@@ -13,6 +13,7 @@ for them; a response OpenAI made is kept by OpenAI, and those requests are passe
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -34,6 +35,7 @@ from calcifer.http.responses_stream import ResponseEvents, error_event, failure,
 from calcifer.http.sse import EventStream
 from calcifer.http.wire import chat_request
 
+_log = logging.getLogger("calcifer")
 RESPONSES = "openai.responses"  # the native API's name (`NativeCall.api`, `native_apis`)
 _MAX_ITEMS = 100  # the most input items one page lists
 
@@ -109,7 +111,12 @@ class _Made:
             input_items=self.translated.input,
             body=body,
         )
-        await self._store.put(stored)
+        try:
+            await self._store.put(stored)
+        except Exception as error:  # the answer was made and paid for: it is sent, only not kept
+            _log.error(
+                "responses: could not store %s (%s); it cannot be retrieved", self.id, type(error).__name__
+            )
 
 
 async def _translated_frames(
