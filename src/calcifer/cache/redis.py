@@ -65,6 +65,7 @@ def encode(answer: CachedAnswer) -> bytes:
         "cost": None if answer.cost is None else format(answer.cost, "f"),
         "body": answer.body,
         "chunks": [[data, _usage_out(usage)] for data, usage in answer.chunks],
+        "api": answer.api,
     }
     return orjson.dumps(value)
 
@@ -81,6 +82,7 @@ def decode(raw: bytes | str) -> CachedAnswer:
         cost=None if cost is None else Decimal(cost),
         body=value["body"],
         chunks=tuple((data, _usage_in(usage)) for data, usage in value["chunks"]),
+        api=str(value.get("api", "")),
     )
 
 

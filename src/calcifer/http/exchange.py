@@ -7,7 +7,7 @@ keys, limits, budgets, the ledger and the access log behave the same on all of t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +17,15 @@ from calcifer.domain.cache import CacheDirective, CacheMode
 from calcifer.domain.errors import GatewayError
 from calcifer.domain.gateway import GatewayService
 from calcifer.domain.spending import OPEN, Admission, SpendControl, prompt_bound
-from calcifer.domain.types import ChatRequest, ChatResponse, JSONObject, Priced, StreamChunk, StreamOutcome
+from calcifer.domain.types import (
+    ANTHROPIC_MESSAGES,
+    ChatRequest,
+    ChatResponse,
+    JSONObject,
+    Priced,
+    StreamChunk,
+    StreamOutcome,
+)
 from calcifer.http.auth import IDENTITY_KEY, Identity
 from calcifer.http.errors import status_of
 from calcifer.http.middleware import FACTS_KEY, RequestFacts
@@ -34,9 +42,15 @@ class StreamCut(GatewayError):
 
 async def read_json(request: Request) -> tuple[JSONObject, int]:
     """The request's JSON object body and its size in bytes."""
+    body, raw = await read_raw_json(request)
+    return body, len(raw)
+
+
+async def read_raw_json(request: Request) -> tuple[JSONObject, bytes]:
+    """The request's JSON object body and its bytes as received."""
     settings = request.app.state.settings
     raw = await read_body(request, settings.max_body_bytes, settings.read_timeout)
-    return json_object(raw), len(raw)
+    return json_object(raw), raw
 
 
 class Exchange:
@@ -135,10 +149,11 @@ class Exchange:
         delivered = 0
         finished = False
         capped = self.admission.max_output_tokens is not None  # else nothing to count per chunk
+        carries_output = _OUTPUT.get(self.outcome.api, _carries_output)
         try:
             chunk = first
             while chunk is not None:
-                if capped and _carries_output(chunk):
+                if capped and carries_output(chunk):
                     # `delivered` output chunks so far (each at least a token): one more must fit.
                     if not self.admission.may_deliver(delivered):
                         raise StreamCut("The stream reached this key's remaining budget and was cut.")
@@ -243,6 +258,12 @@ def _carries_output(chunk: StreamChunk) -> bool:
         if isinstance(delta, dict) and any(value for name, value in delta.items() if name != "role"):
             return True
     return False
+
+
+# How to tell a chunk that delivers output in each native API's stream (`StreamOutcome.api`).
+_OUTPUT: dict[str, Callable[[StreamChunk], bool]] = {
+    ANTHROPIC_MESSAGES: lambda chunk: chunk.data.get("type") == "content_block_delta",
+}
 
 
 def _image_parts(messages: list[object]) -> int:
