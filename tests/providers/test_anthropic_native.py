@@ -5,7 +5,6 @@ bytes with the usage lifted out."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -35,22 +34,6 @@ CLIENT_BYTES = (
     b' {"type": "text", "text": "ok"}]}, {"role": "user", "content": "again"}],'
     b' "thinking": {"type": "enabled", "budget_tokens": 31999}, "future_field": {"x": [1, 2.50]}}'
 )
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[AnthropicFake]:
-    async with AnthropicFake() as server:
-        yield server
-
-
-@pytest.fixture
-async def provider(fake: AnthropicFake) -> AsyncIterator[AnthropicProvider]:
-    anthropic = AnthropicProvider(
-        models=frozenset({MODEL}), api_key=API_KEY, base_url=fake.base_url, timeout=5
-    )
-    await anthropic.start()
-    yield anthropic
-    await anthropic.aclose()
 
 
 def native_request(
