@@ -26,7 +26,7 @@ from calcifer.domain.gateway import GatewayService
 from calcifer.domain.keys import KeyStore
 from calcifer.domain.ledger import SpendLedger, SpendRecord
 from calcifer.domain.limits import BaselineSource, Limiter, window_bounds
-from calcifer.domain.ports import Clock, Lifecycle, Provider
+from calcifer.domain.ports import Clock, Lifecycle, Provider, Reachable
 from calcifer.domain.pricing import PricingRegistry
 from calcifer.domain.retry import RetryPolicy
 from calcifer.domain.routing import ProviderRegistry
@@ -35,6 +35,7 @@ from calcifer.http.admin import admin_routes
 from calcifer.http.asgi import Cors, GatewayApp, Route
 from calcifer.http.auth import Authenticator
 from calcifer.http.errors import error_response
+from calcifer.http.health import Readiness
 from calcifer.http.messages import count_tokens, messages
 from calcifer.http.messages import error_response as anthropic_error_response
 from calcifer.http.middleware import RequestFacts
@@ -44,6 +45,7 @@ from calcifer.limits.cooldowns import MemoryCooldownStore
 from calcifer.limits.memory import MemoryLimiter
 from calcifer.observability.logging import access_line, configure_logging, flush_logs
 from calcifer.providers.echo import ECHO_MODEL, ECHO_PRICING, EchoProvider
+from calcifer.runtime.draining import Drain
 from calcifer.storage.database import migrate_in_child, open_database
 from calcifer.storage.keys import SqlKeyStore
 from calcifer.storage.ledger import SqlLedger
@@ -111,6 +113,7 @@ def create_app(
             else MemoryLimiter(baseline=baseline)
         )
     authenticator = Authenticator(settings.master_key, keys)
+    drain = Drain(settings.shutdown_delay)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: GatewayApp) -> AsyncIterator[None]:
@@ -137,10 +140,22 @@ def create_app(
             # A young generation large enough that an in-flight request's objects are mostly freed
             # before a collection promotes them (1000 connections: 0.50 -> 0.44 ms CPU per request).
             gc.set_threshold(50_000, 20, 100)
+            database_check = database if database is not None else state.ledger
+            state.readiness = Readiness(
+                {
+                    "database": database_check if isinstance(database_check, Reachable) else None,
+                    "redis": cooldowns if isinstance(cooldowns, Reachable) else None,
+                }
+            )
+            # Under `calcifer serve`, SIGTERM fails readiness at once and reaches the server after the
+            # pause (runtime/draining.py); the server then stops accepting and waits for what is in
+            # flight, and this lifespan's exit drains the ledger and the log last.
+            drain.install(asyncio.get_running_loop())
             state.ready = True
             yield
         finally:
             state.ready = False
+            drain.uninstall()
             for resource in reversed(opened):
                 await resource.aclose()
             if database is not None:
@@ -219,6 +234,7 @@ def create_app(
     state.models_body = models_body(registry, pricing=pricing)
     state.anthropic_models_body = anthropic_models_body(registry)
     state.token_counter = counter
+    state.drain = drain
     state.ready = False
     return app
 

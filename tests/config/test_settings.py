@@ -48,6 +48,14 @@ def test_durations(raw: str, seconds: float) -> None:
     assert duration({"X": raw}, "X", "1s") == seconds
 
 
+def test_the_shutdown_pause_is_off_by_default_and_may_be_zero() -> None:
+    assert Settings.from_env({}).shutdown_delay == 0
+    assert Settings.from_env({"CALCIFER_SHUTDOWN_DELAY": "0"}).shutdown_delay == 0
+    assert Settings.from_env({"CALCIFER_SHUTDOWN_DELAY": "5s"}).shutdown_delay == 5
+    with pytest.raises(ConfigError, match="CALCIFER_SHUTDOWN_GRACE"):
+        Settings.from_env({"CALCIFER_SHUTDOWN_GRACE": "0"})  # the grace may not
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
@@ -64,6 +72,7 @@ def test_durations(raw: str, seconds: float) -> None:
         ("CALCIFER_MAX_BODY_SIZE", "0"),
         ("CALCIFER_LOG_LEVEL", "chatty"),
         ("CALCIFER_WORKERS", "0"),
+        ("CALCIFER_SHUTDOWN_DELAY", "soon"),
     ],
 )
 def test_invalid_values_name_the_variable(name: str, value: str) -> None:

@@ -39,6 +39,7 @@ class Settings:
     openai: ProviderSettings = ProviderSettings(None, "https://api.openai.com/v1", 60.0, 3)
     max_body_bytes: int = 32 * 1024 * 1024
     shutdown_grace: float = 30.0
+    shutdown_delay: float = 0.0
     log_level: str = "info"
     workers: int = 1
     master_key: str | None = None
@@ -63,6 +64,7 @@ class Settings:
             openai=provider_settings(env, "OPENAI", "https://api.openai.com/v1"),
             max_body_bytes=_size(env, "CALCIFER_MAX_BODY_SIZE", "32MiB"),
             shutdown_grace=duration(env, "CALCIFER_SHUTDOWN_GRACE", "30s"),
+            shutdown_delay=duration(env, "CALCIFER_SHUTDOWN_DELAY", "0s", allow_zero=True),
             log_level=_choice(env, "CALCIFER_LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
             workers=_int(env, "CALCIFER_WORKERS", 1, minimum=1),
             master_key=_master_key(env, "CALCIFER_MASTER_KEY"),
@@ -129,14 +131,15 @@ def _url(env: Mapping[str, str], name: str, default: str, schemes: tuple[str, ..
     return raw
 
 
-def duration(env: Mapping[str, str], name: str, default: str) -> float:
-    """A duration such as `30s`, `500ms`, `2m`, `1h` (a bare number is seconds), in seconds."""
+def duration(env: Mapping[str, str], name: str, default: str, *, allow_zero: bool = False) -> float:
+    """A duration such as `30s`, `500ms`, `2m`, `1h` (a bare number is seconds), in seconds; greater
+    than zero unless `allow_zero`."""
     raw = env.get(name, "").strip() or default
     match = _DURATION.match(raw)
     if not match:
         raise ConfigError(f"{name} must be a duration such as 30s, 500ms or 2m, got {raw!r}")
     seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if seconds <= 0:
+    if seconds <= 0 and not allow_zero:
         raise ConfigError(f"{name} must be greater than zero, got {raw!r}")
     return seconds
 

@@ -52,6 +52,15 @@ class Lifecycle(Protocol):
 
 
 @runtime_checkable
+class Reachable(Protocol):
+    """An adapter backed by a server (a database, Redis) that can say whether the server answers."""
+
+    async def ping(self) -> None:
+        """Return when the server answered a trivial request; raise when it did not."""
+        ...
+
+
+@runtime_checkable
 class Credentialed(Protocol):
     """A provider that may lack credentials: it names the setting that would supply them."""
 

@@ -32,7 +32,7 @@ from calcifer.http.middleware import FACTS_KEY, Finisher, RequestFacts
 
 _log = logging.getLogger("calcifer")
 _SAFE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
-_OPEN_PATHS = frozenset({"/health", "/ready"})
+_OPEN_PATHS = frozenset({"/health", "/ready", "/health/live", "/health/ready"})
 
 
 class _RequestIds:

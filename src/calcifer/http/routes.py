@@ -1,4 +1,4 @@
-"""The route table, and the small endpoints: models, health and readiness."""
+"""The route table, and the model list."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from calcifer.domain.ports import Credentialed
 from calcifer.domain.pricing import PricingConfig, PricingRegistry
 from calcifer.domain.routing import ProviderRegistry
 from calcifer.http.asgi import Route
 from calcifer.http.chat import chat_completions, completions
+from calcifer.http.health import health, live, ready, ready_probe
 
 
 def models_body(
@@ -98,21 +98,6 @@ async def list_models(request: Request) -> Response:
     )
 
 
-async def health(request: Request) -> Response:
-    return Response(b'{"status":"ok"}', media_type="application/json")
-
-
-async def ready(request: Request) -> Response:
-    state = request.app.state
-    providers = {
-        name: ("configured" if not isinstance(p, Credentialed) or p.configured else "not configured")
-        for name, p in state.gateway.registry.providers.items()
-    }
-    is_ready = bool(getattr(state, "ready", False))
-    body = {"status": "ready" if is_ready else "not ready", "providers": providers}
-    return Response(orjson.dumps(body), status_code=200 if is_ready else 503, media_type="application/json")
-
-
 def routes() -> list[Route]:
     return [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
@@ -120,4 +105,6 @@ def routes() -> list[Route]:
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
+        Route("/health/live", live, methods=["GET"]),
+        Route("/health/ready", ready_probe, methods=["GET"]),
     ]

@@ -30,6 +30,12 @@ class BestEffortRedis:
             client, self._client = self._client, None
             await client.aclose()
 
+    async def ping(self) -> None:
+        """Redis answers PING (the `Reachable` port: readiness); raises when it does not."""
+        if self._client is None:
+            raise RuntimeError("not started")
+        await self._client.ping()
+
     def _warn_once_a_minute(self, message: str, *args: object) -> None:
         now = time.monotonic()
         if not self._warned or now - self._warned >= 60:

@@ -46,6 +46,11 @@ class Database:
     async def aclose(self) -> None:
         await self.engine.dispose()
 
+    async def ping(self) -> None:
+        """One trivial query (the `Reachable` port: readiness)."""
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
 
 def async_url(url: str) -> URL:
     """`url` with the async driver Calcifer uses for it; `ValueError` for anything but SQLite/PostgreSQL."""
