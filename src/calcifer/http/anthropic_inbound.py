@@ -1,8 +1,10 @@
-"""The native Anthropic endpoint's translation: Messages API in, the gateway's OpenAI shape inside.
+"""`/v1/messages` for providers that do not speak the Messages API: its translation to and from the
+gateway's OpenAI shape (a Claude deployment gets the client's own call instead: `anthropic_native`).
 
 `openai_body` turns a Messages request into a chat-completions body; `message_response` turns a
 `chat.completion` into a `message` (with `usage.cost`); `anthropic_error` gives Anthropic's error
-status and body. Streams are translated by `anthropic_stream.MessageStream`. Pure: no I/O.
+status and body. Streams are translated by `anthropic_stream.MessageStream`. Pure: no I/O (what a
+translation drops is named in a debug log line).
 """
 
 from __future__ import annotations
