@@ -40,7 +40,7 @@ from calcifer.http.messages import count_tokens, messages
 from calcifer.http.messages import error_response as anthropic_error_response
 from calcifer.http.middleware import RequestFacts
 from calcifer.http.responses import response_routes
-from calcifer.http.routes import models_body, routes
+from calcifer.http.routes import anthropic_models_body, models_body, routes
 from calcifer.http.spend import spend
 from calcifer.limits.cooldowns import MemoryCooldownStore
 from calcifer.limits.memory import MemoryLimiter
@@ -91,12 +91,13 @@ def create_app(
     clock = clock or SystemClock()
     calculator = CostCalculator(pricing)
     cooldowns, response_cache = _routing_stores(settings, assembly)
+    counter = TiktokenCounter()
     gateway = GatewayService(
         registry,
         calculator,
         clock,
         policies=assembly.policies,
-        counter=TiktokenCounter(),
+        counter=counter,
         routing=assembly.routing,
         cooldowns=cooldowns,
         cache=response_cache,
@@ -238,6 +239,8 @@ def create_app(
     state.authenticator = authenticator
     state.spend = SpendControl(limiter, calculator, clock, max_output=assembly.max_output.get)
     state.models_body = models_body(registry, pricing=pricing)
+    state.anthropic_models_body = anthropic_models_body(registry)
+    state.token_counter = counter
     state.drain = drain
     state.ready = False
     return app

@@ -27,6 +27,14 @@ STREAM = CachedAnswer(
     None,
     chunks=(({"choices": [{"delta": {"content": "a"}}]}, None), ({"choices": [], "usage": {}}, Usage(10, 3))),
 )
+NATIVE = CachedAnswer(
+    "claude-sonnet-4-6",
+    "anthropic",
+    Usage(10, 3),
+    Decimal("0.000075"),
+    chunks=(({"type": "message_delta", "usage": {"output_tokens": 3}}, Usage(10, 3)),),
+    api="anthropic.messages",
+)
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -47,8 +55,10 @@ async def test_answers_come_back_exactly_until_they_expire(cache: ResponseCache)
     assert await cache.get("k1") is None
     await cache.put("k1", WHOLE, 0.3)
     await cache.put("k2", STREAM, 30)
+    await cache.put("k3", NATIVE, 30)
     assert await cache.get("k1") == WHOLE
     assert await cache.get("k2") == STREAM
+    assert await cache.get("k3") == NATIVE
     await asyncio.sleep(0.4)
     assert await cache.get("k1") is None
     assert await cache.get("k2") == STREAM

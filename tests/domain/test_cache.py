@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from decimal import Decimal
 from typing import cast
 
@@ -10,12 +9,20 @@ import pytest
 
 from calcifer.cache.memory import MemoryResponseCache
 from calcifer.domain.attempts import RoutingConfig
-from calcifer.domain.cache import CacheDirective, CacheRule, cache_key, copy_json, plan
+from calcifer.domain.cache import CacheDirective, CachePlan, CacheRule, cache_key, copy_json, plan
 from calcifer.domain.cost import CostCalculator
 from calcifer.domain.gateway import GatewayService
 from calcifer.domain.pricing import PricingConfig, PricingRegistry
 from calcifer.domain.routing import ProviderRegistry
-from calcifer.domain.types import ChatRequest, ChatResponse, NativeCall, StreamOutcome, Usage
+from calcifer.domain.types import (
+    ANTHROPIC_MESSAGES,
+    ChatRequest,
+    ChatResponse,
+    NativeCall,
+    StreamChunk,
+    StreamOutcome,
+    Usage,
+)
 from tests.domain.doubles import FakeClock, ScriptedProvider, chunk, response
 
 USAGE = Usage(1000, 1000)
@@ -30,6 +37,29 @@ def test_the_key_ignores_delivery_and_tagging_fields_only() -> None:
     assert base != cache_key("m", {**BODY, "temperature": 1}, False)
     assert base != cache_key("other", BODY, False)
     assert base != cache_key("m", BODY, stream=True)  # a stream is cached as chunks, apart
+
+
+def test_a_native_call_is_keyed_by_its_api_body_headers_and_query_apart_from_chat() -> None:
+    body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    native = NativeCall(ANTHROPIC_MESSAGES, body, (("anthropic-beta", "b1"),), "beta=true")
+    key = cache_key("m", BODY, False, native)
+    assert key.startswith("c:anthropic.messages:") and key != cache_key("m", body, False)
+    assert key == cache_key("m", {"other": "translation"}, False, native)  # the chat body plays no part
+    tagged = NativeCall(
+        ANTHROPIC_MESSAGES,
+        {**body, "metadata": {"user_id": "u"}, "stream": False},
+        native.headers,
+        "beta=true",
+    )
+    assert key == cache_key("m", BODY, False, tagged)
+    assert key != cache_key("m", BODY, False, NativeCall(ANTHROPIC_MESSAGES, body, (), "beta=true"))
+    assert key != cache_key("m", BODY, False, NativeCall(ANTHROPIC_MESSAGES, body, native.headers))
+    assert key != cache_key(
+        "m", BODY, False, NativeCall("openai.responses", body, native.headers, "beta=true")
+    )
+    assert plan(CacheRule(True, 60), None, "m", BODY, True, native) == CachePlan(
+        "s:" + key[2:], True, True, 60
+    )
 
 
 @pytest.mark.parametrize(
@@ -142,26 +172,29 @@ async def test_a_stream_cut_short_is_not_cached() -> None:
 
 
 class _Native(ScriptedProvider):
-    native_apis = frozenset({"openai.responses"})
+    native_apis = frozenset({ANTHROPIC_MESSAGES})
 
 
-async def test_a_native_answer_is_cached_under_its_own_api() -> None:
-    native = NativeCall("openai.responses", {"model": "m", "input": "hi"})
-    answer = ChatResponse({"object": "response", "output": []}, USAGE, "p", api="openai.responses")
-    events = [chunk("a"), chunk("", USAGE)]
-    provider = _Native("p", ("m",), steps=[answer, response("chat words", USAGE, "p")], streams=[events])
+async def test_a_native_answer_is_replayed_in_its_own_api_only_to_the_same_call() -> None:
+    message: dict[str, object] = {"type": "message", "content": [{"type": "text", "text": "hi"}]}
+    events = [StreamChunk({"type": "content_block_delta"}), StreamChunk({"type": "message_delta"}, USAGE)]
+    provider = _Native(
+        "p",
+        ("m",),
+        steps=[ChatResponse(message, USAGE, "p", ANTHROPIC_MESSAGES, b"{}"), response("chat", USAGE)],
+        streams=[events],
+    )
     gateway, _ = _gateway(provider, {"m": CacheRule(True, 60)})
+    native = NativeCall(ANTHROPIC_MESSAGES, {"model": "m", "max_tokens": 5})
     request = ChatRequest("m", BODY, native=native)
     await gateway.complete(request)
-    again, hit = await gateway.complete(request)
-    assert hit.cache_hit and again.api == "openai.responses" and again.body["object"] == "response"
-    # The same model asked in chat completions is not served the Responses answer.
-    chat, priced = await gateway.complete(ChatRequest("m", BODY))
-    assert not priced.cache_hit and chat.api == "" and len(provider.requests) == 2
-    streamed = replace(request, stream=True)
-    async for _ in gateway.stream(streamed, StreamOutcome()):
-        pass
+    hit, priced = await gateway.complete(request)
+    assert priced.cache_hit and (hit.api, hit.body, hit.raw) == (ANTHROPIC_MESSAGES, message, None)
+    plain, priced = await gateway.complete(ChatRequest("m", BODY))  # the chat route's own request: a miss
+    assert not priced.cache_hit and plain.api == "" and len(provider.requests) == 2
+    streamed = ChatRequest("m", BODY, stream=True, native=native)
+    [_ async for _ in gateway.stream(streamed, StreamOutcome())]
     outcome = StreamOutcome()
-    async for _ in gateway.stream(streamed, outcome):
-        pass
-    assert outcome.cache_hit and outcome.api == "openai.responses" and len(provider.requests) == 3
+    replay = [c.data async for c in gateway.stream(streamed, outcome)]
+    assert outcome.cache_hit and outcome.api == ANTHROPIC_MESSAGES
+    assert replay == [{"type": "content_block_delta"}, {"type": "message_delta"}]

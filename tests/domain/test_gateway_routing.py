@@ -363,6 +363,7 @@ def test_route_names_the_first_deployment_and_refuses_one_without_credentials() 
     gateway, _, _, _ = _gateway([keyless, pb], specs)
     provider, sent = gateway.route(_request("m"))
     assert (provider, sent.model) == (pb, "m-b")
+    assert gateway.first_target("m") == (pb, "m-b") and gateway.first_target("k") == (keyless, "m-a")
     with pytest.raises(ProviderNotConfigured, match="FAKE_API_KEY"):
         gateway.route(_request("k"))
 

@@ -95,6 +95,35 @@ def test_collect_chunk_takes_every_choice_delta_and_argument_fragments() -> None
     assert into == ["He", '{"x']
 
 
+def test_anthropic_answers_and_stream_events_give_their_generated_text() -> None:
+    message = {
+        "type": "message",
+        "content": [
+            {"type": "thinking", "thinking": "hmm ", "signature": "s"},
+            {"type": "text", "text": "Sure. "},
+            {"type": "tool_use", "id": "t", "name": "Read", "input": {"a": 1}},
+            "odd",
+        ],
+    }
+    assert answer_text(message) == 'hmm Sure. {"a":1}'
+    into: list[str] = []
+    for event in (
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "So"}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "x"}},
+        {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "Hi"}},
+        {
+            "type": "content_block_delta",
+            "index": 2,
+            "delta": {"type": "input_json_delta", "partial_json": '{"p'},
+        },
+        {"type": "content_block_delta", "delta": "odd"},
+        {"type": "content_block_start", "index": 3, "content_block": {"type": "text", "text": "x"}},
+        {"type": "message_delta", "usage": {"output_tokens": 5}},
+    ):
+        collect_chunk(event, into)
+    assert into == ["So", "Hi", '{"p']
+
+
 def test_estimate_usage_is_marked_estimated_and_skips_counting_nothing() -> None:
     counter = CharCounter()
     assert isinstance(counter, TokenCounter)

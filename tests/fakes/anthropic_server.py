@@ -4,7 +4,8 @@
 key gets Anthropic's 401 `authentication_error`, a missing `max_tokens` its 400. Scripted replies are
 answered in order: a JSON body with any status and headers (e.g. 529 `overloaded_error` with
 `retry-after`), a list of SSE events, or raw SSE bytes (a golden file as captured). Without a script,
-the fake answers with the last user text and a fixed usage, streamed when `"stream": true`.
+the fake answers with the last user text and a fixed usage, streamed when `"stream": true`. Every
+request is recorded with its exact bytes, headers and query string.
 """
 
 from __future__ import annotations
@@ -19,6 +20,22 @@ from aiohttp import web
 from tests.fakes.threaded import serve_on_loopback
 
 API_KEY = "sk-ant-test-key"
+# What `/v1/messages/count_tokens` accepts of a Messages request.
+_COUNT_FIELDS = (
+    "model",
+    "messages",
+    "system",
+    "tools",
+    "tool_choice",
+    "output_config",
+    "thinking",
+    "context_management",
+)
+
+
+def compact(value: Any) -> str:
+    """JSON as Anthropic writes it: no spaces."""
+    return json.dumps(value, separators=(",", ":"))
 
 
 def error_body(kind: str, message: str) -> dict[str, Any]:
@@ -29,6 +46,8 @@ def error_body(kind: str, message: str) -> dict[str, Any]:
 class Received:
     headers: dict[str, str]
     body: dict[str, Any]
+    raw: bytes = b""
+    query: str = ""
 
 
 @dataclass
@@ -79,7 +98,7 @@ class AnthropicFake:
     def _refuse(self, request: web.Request) -> web.Response | None:
         if request.headers.get("x-api-key") != self.api_key:
             return web.json_response(error_body("authentication_error", "invalid x-api-key"), status=401)
-        if "anthropic-version" not in request.headers:
+        if len(request.headers.getall("anthropic-version", [])) != 1:
             message = "anthropic-version: header is required"
             return web.json_response(error_body("invalid_request_error", message), status=400)
         return None
@@ -91,7 +110,7 @@ class AnthropicFake:
             return refused
         if self.script:
             reply = self.script.pop(0)
-            return web.json_response(reply.body, status=reply.status, headers=reply.headers)
+            return web.json_response(reply.body, status=reply.status, headers=reply.headers, dumps=compact)
         data = [
             {
                 "type": "model",
@@ -108,23 +127,25 @@ class AnthropicFake:
 
     async def _count(self, request: web.Request) -> web.Response:
         """Counts one token per whitespace-separated word of every text, plus 3 per message."""
-        body = await request.json()
-        self.received.append(Received(dict(request.headers), body))
+        raw = await request.read()
+        body = json.loads(raw)
+        self.received.append(Received(dict(request.headers), body, raw, request.query_string))
         refused = self._refuse(request)
         if refused is not None:
             return refused
         for name in body:
-            if name not in ("model", "messages", "system", "tools", "tool_choice", "output_config"):
+            if name not in _COUNT_FIELDS:
                 message = f"{name}: Extra inputs are not permitted"
                 return web.json_response(error_body("invalid_request_error", message), status=400)
         if self.script:
             reply = self.script.pop(0)
-            return web.json_response(reply.body, status=reply.status, headers=reply.headers)
+            return web.json_response(reply.body, status=reply.status, headers=reply.headers, dumps=compact)
         return web.json_response({"input_tokens": _words(body.get("system")) + _words(body["messages"])})
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        self.received.append(Received(dict(request.headers), body))
+        raw = await request.read()
+        body = json.loads(raw)
+        self.received.append(Received(dict(request.headers), body, raw, request.query_string))
         refused = self._refuse(request)
         if refused is not None:
             return refused
@@ -135,7 +156,7 @@ class AnthropicFake:
                 )
         reply = self.script.pop(0) if self.script else _default(body)
         if reply.events is None and reply.raw is None:
-            return web.json_response(reply.body, status=reply.status, headers=reply.headers)
+            return web.json_response(reply.body, status=reply.status, headers=reply.headers, dumps=compact)
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
@@ -145,9 +166,87 @@ class AnthropicFake:
         for event in reply.events or []:
             if reply.cut and event["type"] == "message_stop":
                 break
-            await response.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
+            await response.write(f"event: {event['type']}\ndata: {compact(event)}\n\n".encode())
         await response.write_eof()
         return response
+
+
+def message_start(model: str, input_tokens: int = 11, message_id: str = "msg_fake01") -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": input_tokens,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "output_tokens": 1,
+        },
+    }
+    return {"type": "message_start", "message": message}
+
+
+def message_end(stop_reason: str, output_tokens: int) -> list[dict[str, Any]]:
+    delta = {"stop_reason": stop_reason, "stop_sequence": None}
+    return [
+        {"type": "message_delta", "delta": delta, "usage": {"output_tokens": output_tokens}},
+        {"type": "message_stop"},
+    ]
+
+
+def tool_use_events(
+    model: str, name: str, tool_input: dict[str, Any], *, thinking: str, signature: str, tool_id: str
+) -> list[dict[str, Any]]:
+    """A stream that thinks (with a signed thinking block), then calls one tool."""
+    arguments = json.dumps(tool_input)
+    return [
+        message_start(model, 120, "msg_fake_tool"),
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "thinking_delta", "thinking": thinking},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "signature_delta", "signature": signature},
+        },
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "content_block_start",
+            "index": 1,
+            "content_block": {"type": "tool_use", "id": tool_id, "name": name, "input": {}},
+        },
+        {"type": "ping"},
+        {
+            "type": "content_block_delta",
+            "index": 1,
+            "delta": {"type": "input_json_delta", "partial_json": arguments},
+        },
+        {"type": "content_block_stop", "index": 1},
+        *message_end("tool_use", 40),
+    ]
+
+
+def text_events(
+    model: str, text: str, input_tokens: int = 200, output_tokens: int = 9
+) -> list[dict[str, Any]]:
+    return [
+        message_start(model, input_tokens, "msg_fake_text"),
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}},
+        {"type": "content_block_stop", "index": 0},
+        *message_end("end_turn", output_tokens),
+    ]
 
 
 def _words(value: Any) -> int:

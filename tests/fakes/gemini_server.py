@@ -40,6 +40,7 @@ class Received:
     query: dict[str, str]
     headers: dict[str, str]
     body: dict[str, Any]
+    raw: bytes = b""
 
 
 @dataclass
@@ -81,8 +82,9 @@ class GeminiFake:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         model, _, method = request.match_info["target"].partition(":")
-        body = await request.json()
-        self.received.append(Received(model, method, dict(request.query), dict(request.headers), body))
+        raw = await request.read()
+        body = json.loads(raw)
+        self.received.append(Received(model, method, dict(request.query), dict(request.headers), body, raw))
         if "key" in request.query or request.headers.get("x-goog-api-key") != self.api_key:
             return web.json_response(BAD_KEY_BODY, status=400)
         if method not in ("generateContent", "streamGenerateContent"):
@@ -98,6 +100,21 @@ class GeminiFake:
             await response.write(b"data: " + json.dumps(event).encode() + b"\r\n\r\n")
         await response.write_eof()
         return response
+
+
+def function_call_events(model: str, name: str, args: dict[str, Any]) -> list[dict[str, Any]]:
+    """A stream that calls one function (Gemini sends the call whole, with no id)."""
+    part = {"functionCall": {"name": name, "args": args}}
+    usage = {
+        "promptTokenCount": 400,
+        "candidatesTokenCount": 15,
+        "thoughtsTokenCount": 25,
+        "totalTokenCount": 440,
+    }
+    candidate = {"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}
+    return [
+        {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model, "responseId": "fake-fc"}
+    ]
 
 
 def _default(model: str, body: dict[str, Any], method: str) -> Reply:

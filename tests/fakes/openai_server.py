@@ -2,7 +2,8 @@
 /v1/responses/{id}` and its `input_items`) in OpenAI's exact JSON and SSE wire format.
 
 Tests script what each next request gets (a reply, an error with headers, a hang, a reset, a stream
-cut short); unscripted requests get a normal answer. Every request received is recorded.
+cut short); unscripted requests get a normal answer. Every request received is recorded (parsed, and
+its exact bytes, with its headers).
 """
 
 from __future__ import annotations
@@ -98,6 +99,37 @@ def stream_chunks(model: str, words: list[str], usage: dict[str, Any] | None = N
     return chunks
 
 
+def tool_call_chunks(model: str, call_id: str, name: str, arguments: str) -> list[dict[str, Any]]:
+    """A stream that calls one tool, its arguments in two pieces, then its usage."""
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return {**_CHUNK, "model": model, "choices": [choice], "usage": None}
+
+    half = len(arguments) // 2
+    call = {"index": 0, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+    return [
+        chunk({"role": "assistant", "content": None, "tool_calls": [call]}),
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": arguments[:half]}}]}),
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": arguments[half:]}}]}),
+        chunk({}, "tool_calls"),
+        {
+            **_CHUNK,
+            "model": model,
+            "choices": [],
+            "usage": {"prompt_tokens": 300, "completion_tokens": 20, "total_tokens": 320},
+        },
+    ]
+
+
+_CHUNK = {
+    "id": "chatcmpl-fake3",
+    "object": "chat.completion.chunk",
+    "created": CREATED,
+    "system_fingerprint": "fp",
+}
+
+
 def error_body(message: str, kind: str, code: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
@@ -106,6 +138,7 @@ class FakeOpenAI:
     def __init__(self) -> None:
         self.scripts: deque[Script] = deque()
         self.requests: list[dict[str, Any]] = []
+        self.raw: list[bytes] = []
         self.headers: list[dict[str, str]] = []
         self.cancelled = 0
         self.raw_bodies: list[bytes] = []  # the Responses API requests' bodies, byte for byte
@@ -130,8 +163,10 @@ class FakeOpenAI:
         self.server.close()
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json(loads=orjson.loads)
+        raw = await request.read()
+        body = orjson.loads(raw)
         self.requests.append(body)
+        self.raw.append(raw)
         self.headers.append(dict(request.headers))
         self.paths.append(str(request.rel_url))
         script = self.scripts.popleft() if self.scripts else Script()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -83,12 +84,11 @@ class AsgiServer:
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
-        for _ in range(500):
-            if self.server.started:
-                break
+        deadline = time.monotonic() + 60  # generous: on a loaded machine start-up takes seconds
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:  # pragma: no cover - diagnostic
+                raise RuntimeError("uvicorn did not start")
             threading.Event().wait(0.01)
-        else:  # pragma: no cover - diagnostic
-            raise RuntimeError("uvicorn did not start")
 
     @property
     def url(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from calcifer.domain.errors import (
     UpstreamUnavailable,
 )
 from calcifer.domain.types import Usage
-from calcifer.http.anthropic_inbound import anthropic_error, message_response, openai_body, sse_frame
+from calcifer.http.anthropic_inbound import anthropic_error, message_response, openai_body, reasons, sse_frame
 from calcifer.http.anthropic_stream import MessageStream
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "anthropic"
@@ -40,22 +41,147 @@ def test_request_golden() -> None:
     assert openai_body(load("inbound_request.json")) == load("inbound_request.openai.json")
 
 
-def test_request_for_anthropic_upstream_keeps_cache_control_and_top_k() -> None:
-    body = openai_body(load("inbound_request.json"), anthropic_upstream=True)
-    system = body["messages"][0]["content"]  # type: ignore[index]
-    assert system[1] == {"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}
-    last = body["messages"][-1]["content"][-1]  # type: ignore[index]
-    assert last == {"type": "text", "text": "Explain.", "cache_control": {"type": "ephemeral"}}
-    assert body["tools"][1]["cache_control"] == {"type": "ephemeral"}  # type: ignore[index]
-    assert body["top_k"] == 40
+def test_request_for_another_provider_drops_what_it_cannot_read(caplog: pytest.LogCaptureFixture) -> None:
+    """What Claude Code sends a model it does not know: a `system` message inside `messages`, adaptive
+    thinking, `output_config.effort`, `context_management`, a deferred tool and a server tool, thinking
+    blocks, server-tool blocks and a tool result with an image."""
+    tool_image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAA="}}
+    payload = {
+        "model": "gpt-4o",
+        "max_tokens": 32000,
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "Look.", "cache_control": {"type": "ephemeral"}}],
+            },
+            {"role": "system", "content": [{"type": "text", "text": "# Environment"}]},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "hm", "signature": "sig"},
+                    {"type": "redacted_thinking", "data": "xyz"},
+                    {"type": "server_tool_use", "id": "srv_1", "name": "web_search", "input": {}},
+                    {"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {"file_path": "a.png"}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "toolu_1",
+                        "content": [{"type": "text", "text": "ok"}, tool_image],
+                    },
+                    {"type": "web_search_tool_result", "tool_use_id": "srv_1", "content": []},
+                    {
+                        "type": "document",
+                        "source": {"type": "text", "media_type": "text/plain", "data": "notes"},
+                    },
+                    {"type": "search_result", "source": "x", "title": "t", "content": []},
+                ],
+            },
+        ],
+        "tools": [
+            {"name": "Read", "input_schema": {"type": "object"}, "defer_loading": True},
+            {"type": "web_search_20250305", "name": "web_search"},
+        ],
+        "metadata": {"user_id": '{"device_id":"d","session_id":"s"}'},
+        "thinking": {"type": "adaptive", "display": "omitted"},
+        "output_config": {"effort": "high"},
+        "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+        "top_k": 5,
+    }
+    with caplog.at_level(logging.DEBUG, "calcifer.http.messages"):
+        body = openai_body(payload)
+    assert body["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "Look."}]},
+        {"role": "system", "content": [{"type": "text", "text": "# Environment"}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "toolu_1",
+                    "type": "function",
+                    "function": {"name": "Read", "arguments": '{"file_path":"a.png"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "toolu_1", "content": "ok"},
+        {
+            "role": "user",
+            "content": [
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAA="}},
+                {"type": "text", "text": "notes"},
+            ],
+        },
+    ]
+    assert body["tools"] == [
+        {"type": "function", "function": {"name": "Read", "parameters": {"type": "object"}}}
+    ]
+    assert body["user"] == '{"device_id":"d","session_id":"s"}'
+    assert "reasoning_effort" not in body and "top_k" not in body  # gpt-4o takes no reasoning setting
+    [line] = [r.getMessage() for r in caplog.records]
+    for dropped in (
+        "context_management",
+        "top_k",
+        "messages.2.content.0 (thinking)",
+        "messages.2.content.2 (server_tool_use)",
+        "messages.3.content.1 (web_search_tool_result)",
+        "messages.3.content.3 (search_result)",
+        "tools.1 (web_search_20250305)",
+        "thinking (the target takes no reasoning setting)",
+    ):
+        assert dropped in line
 
 
-def test_tool_error_flag_goes_only_to_an_anthropic_upstream() -> None:
-    result = {"type": "tool_result", "tool_use_id": "t", "is_error": True, "content": "boom"}
-    payload = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [result]}]}
-    tool = {"role": "tool", "tool_call_id": "t", "content": "boom"}
-    assert openai_body(payload)["messages"] == [tool]
-    assert openai_body(payload, anthropic_upstream=True)["messages"] == [{**tool, "is_error": True}]
+@pytest.mark.parametrize(
+    ("thinking", "effort", "expected"),
+    [
+        ({"type": "enabled", "budget_tokens": 1024}, None, "low"),
+        ({"type": "enabled", "budget_tokens": 8000}, None, "medium"),
+        ({"type": "enabled", "budget_tokens": 31999}, None, "high"),
+        ({"type": "adaptive"}, None, "medium"),
+        ({"type": "adaptive"}, "low", "low"),
+        ({"type": "adaptive"}, "max", "high"),
+        (None, "medium", "medium"),
+        ({"type": "disabled"}, None, None),
+        (None, None, None),
+    ],
+)
+def test_thinking_becomes_reasoning_effort_for_a_model_that_reasons(
+    thinking: object, effort: object, expected: str | None
+) -> None:
+    payload: dict[str, Any] = {
+        "model": "o3",
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    if thinking is not None:
+        payload["thinking"] = thinking
+    if effort is not None:
+        payload["output_config"] = {"effort": effort}
+    assert openai_body(payload, reasoning=True).get("reasoning_effort") == expected
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("o3", True),
+        ("o4-mini", True),
+        ("gpt-5.1", True),
+        ("openrouter/openai/gpt-5", True),
+        ("gemini-2.5-flash", True),
+        ("gemini-3-pro", True),
+        ("gpt-4o", False),
+        ("gpt-4.1", False),
+        ("gemini-2.0-flash", False),
+        ("claude-sonnet-4-5", False),
+        ("llama-3-70b", False),
+    ],
+)
+def test_which_models_take_a_reasoning_setting(model: str, expected: bool) -> None:
+    assert reasons(model) is expected
 
 
 def test_request_minimal() -> None:
@@ -96,26 +222,14 @@ def test_request_string_system_and_named_tool_choice() -> None:
         ({"model": "m", "max_tokens": True, "messages": []}, "max_tokens"),
         ({"model": "m", "max_tokens": 5}, "messages"),
         (
-            {"model": "m", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]},
+            {"model": "m", "max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]},
             "messages.0.role",
         ),
-        (
-            {
-                "model": "m",
-                "max_tokens": 5,
-                "messages": [{"role": "user", "content": "x"}],
-                "tools": [{"type": "web_search_20250305", "name": "web_search"}],
-            },
-            "tools",
-        ),
-        (
-            {
-                "model": "m",
-                "max_tokens": 5,
-                "messages": [{"role": "user", "content": [{"type": "search_result", "source": "x"}]}],
-            },
-            "messages.0.content.0",
-        ),
+        ({"model": "m", "max_tokens": 5, "messages": ["hi"]}, "messages.0"),
+        ({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": 5}]}, "messages.0"),
+        ({"model": "m", "max_tokens": 5, "messages": [{"role": "system", "content": 5}]}, "messages.0"),
+        ({"model": "m", "max_tokens": 5, "messages": [], "system": 5}, "system"),
+        ({"model": "m", "max_tokens": 5, "messages": [], "tools": ["x"]}, "tools"),
     ],
 )
 def test_invalid_requests(payload: dict[str, Any], param: str) -> None:

@@ -19,29 +19,10 @@ from calcifer.domain.ports import Credentialed, Lifecycle, Provider
 from calcifer.domain.types import ChatRequest, StreamChunk, Usage
 from calcifer.providers.anthropic import AnthropicProvider
 from tests.fakes.anthropic_server import API_KEY, AnthropicFake, error_body
+from tests.providers.conftest import ANTHROPIC_MODELS
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "anthropic"
-MODELS = frozenset({"claude-sonnet-4-5", "claude-haiku-4-5"})
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[AnthropicFake]:
-    async with AnthropicFake() as server:
-        yield server
-
-
-@pytest.fixture
-async def provider(fake: AnthropicFake) -> AsyncIterator[AnthropicProvider]:
-    anthropic = AnthropicProvider(
-        models=MODELS,
-        max_output={"claude-haiku-4-5": 64000},
-        api_key=API_KEY,
-        base_url=fake.base_url,
-        timeout=5,
-    )
-    await anthropic.start()
-    yield anthropic
-    await anthropic.aclose()
+MODELS = ANTHROPIC_MODELS
 
 
 def chat(model: str = "claude-sonnet-4-5", stream: bool = False, **extra: Any) -> ChatRequest:

@@ -148,11 +148,10 @@ def test_a_stream_cut_by_the_upstream_ends_with_response_failed(gateway: AsgiSer
 
 def test_a_budget_counts_native_responses_events_that_deliver_output() -> None:
     from calcifer.domain.types import StreamChunk
-    from calcifer.http.exchange import _carries_output
+    from calcifer.http.exchange import _OUTPUT
 
-    api = "openai.responses"
-    assert _carries_output(StreamChunk({"type": "response.output_text.delta", "delta": "x"}), api)
-    assert _carries_output(StreamChunk({"type": "response.function_call_arguments.delta", "delta": "{"}), api)
-    assert not _carries_output(StreamChunk({"type": "response.output_text.delta", "delta": ""}), api)
-    assert not _carries_output(StreamChunk({"type": "response.created", "response": {}}), api)
-    assert not _carries_output(StreamChunk({"type": "response.output_text.delta", "delta": "x"}), "other.api")
+    delivers = _OUTPUT["openai.responses"]
+    assert delivers(StreamChunk({"type": "response.output_text.delta", "delta": "x"}))
+    assert delivers(StreamChunk({"type": "response.function_call_arguments.delta", "delta": "{"}))
+    assert not delivers(StreamChunk({"type": "response.output_text.delta", "delta": ""}))
+    assert not delivers(StreamChunk({"type": "response.created", "response": {}}))

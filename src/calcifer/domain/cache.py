@@ -2,8 +2,10 @@
 
 A model opts in by configuration (`CacheRule`); a request can opt in, refresh or opt out by header
 (`CacheDirective`, parsed at the HTTP edge). The key is a digest of the requested model, whether the
-answer is streamed, and the request body without the fields that do not change the answer. A hit
-costs nothing; the cost the answer had when it was made is kept with it and reported as saved.
+answer is streamed, and the request body without the fields that do not change the answer; a client's
+native call (`NativeCall`) is keyed by its API, its own body and its headers, so an answer is only ever
+served to a request of the API it was asked in. A hit costs nothing; the cost the answer had when it
+was made is kept with it and reported as saved.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, Protocol, runtime_checkable
 
-from calcifer.domain.types import JSONObject, Usage
+from calcifer.domain.types import JSONObject, NativeCall, Usage
 
 # Request fields that tag or shape the delivery but not the answer itself.
 _NOT_IN_KEY = frozenset({"stream", "stream_options", "user", "metadata"})
@@ -26,7 +28,7 @@ CacheMode = Literal["on", "off", "refresh"]
 @dataclass(frozen=True, slots=True)
 class CachedAnswer:
     """One answer as cached: a whole body, or a stream's chunks (each with the usage it carried); `api`
-    is the API they are in ("": chat completions, else the native call's, see `ChatResponse.api`)."""
+    is the API they are in ("": chat completions; else the native call's, as `ChatResponse.api`)."""
 
     model: str
     provider: str
@@ -77,6 +79,7 @@ def plan(
     model: str,
     body: Mapping[str, object],
     stream: bool,
+    native: NativeCall | None = None,
 ) -> CachePlan | None:
     """Whether and how this request uses the cache (None: not at all). The key is made only when used."""
     mode = directive.mode if directive is not None else None
@@ -90,15 +93,19 @@ def plan(
         ttl = rule.ttl if rule is not None else CacheRule().ttl
     if ttl <= 0:
         return None
-    return CachePlan(cache_key(model, body, stream), mode == "on", True, ttl)
+    return CachePlan(cache_key(model, body, stream, native), mode == "on", True, ttl)
 
 
-def cache_key(model: str, body: Mapping[str, object], stream: bool) -> str:
-    kept = {k: v for k, v in body.items() if k not in _NOT_IN_KEY}
-    kept["model"] = model
+def cache_key(model: str, body: Mapping[str, object], stream: bool, native: NativeCall | None = None) -> str:
+    """The key of a request: of its chat body, or of its native call (its API, body, headers, query)."""
+    source = body if native is None else native.body
+    kept: object = {k: v for k, v in source.items() if k not in _NOT_IN_KEY} | {"model": model}
+    if native is not None:
+        kept = [native.api, kept, sorted(native.headers), native.query]
     text = json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return ("s:" if stream else "c:") + digest
+    api = "" if native is None else native.api + ":"
+    return ("s:" if stream else "c:") + api + digest
 
 
 def copy_json(value: object) -> object:

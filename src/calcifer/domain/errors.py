@@ -49,9 +49,14 @@ class DuplicateModel(ValueError):
 
 
 class ProviderError(GatewayError):
-    """Something went wrong talking to an upstream provider."""
+    """Something went wrong talking to an upstream provider.
+
+    When the call was a client's native call (`NativeCall`), `api` names its API and `body` is the
+    upstream's own error body, which the route of that API relays unchanged."""
 
     retryable = False
+    api = ""
+    body: bytes | None = None
 
     def __init__(
         self,

@@ -63,6 +63,12 @@ class GatewayService:
             self.routing, clock, cooldowns, dict(policies or {}), default_policy or RetryPolicy(), rand
         )
 
+    def first_target(self, model: str) -> tuple[Provider, str]:
+        """The provider the route of `model` tries first (its first deployment as declared), and the
+        model name that provider is sent."""
+        target = self._route(model).group.deployments[0]
+        return target.provider, target.model
+
     def route(self, request: ChatRequest) -> tuple[Provider, ChatRequest]:
         """The (first) provider for the request, and the request as that provider must see it."""
         target = self._route(request.model).group.deployments[0]
@@ -94,10 +100,7 @@ class GatewayService:
         if directive is None and not rules:
             return None
         rule = rules.get(request.model, self.routing.cache_default)
-        native = request.native
-        # A native call is keyed by what the client sent in its API: never served to another API's request.
-        body = request.body if native is None else {"native_api": native.api, **native.body}
-        return plan(rule, directive, request.model, body, request.stream)
+        return plan(rule, directive, request.model, request.body, request.stream, request.native)
 
     async def complete(
         self,
@@ -131,13 +134,9 @@ class GatewayService:
             usage = estimate_usage(self._counter, sent, answer_text(response.body))
         priced = self._price_usage(sent.model, usage, response.provider, progress.attempts)
         if cached is not None and self._cache is not None:
+            body = copy_object(response.body)
             answer = CachedAnswer(
-                sent.model,
-                response.provider,
-                priced.usage,
-                priced.cost,
-                copy_object(response.body),
-                api=response.api,
+                sent.model, response.provider, priced.usage, priced.cost, body, api=response.api
             )
             await self._cache.put(cached.key, answer, cached.ttl)
         return response, priced
@@ -198,12 +197,7 @@ class GatewayService:
                 chunk = await anext(chunks, None)
             if kept is not None and cached is not None and self._cache is not None:
                 answer = CachedAnswer(
-                    sent.model,
-                    outcome.provider,
-                    outcome.usage,
-                    outcome.cost,
-                    chunks=tuple(kept),
-                    api=outcome.api,
+                    sent.model, outcome.provider, outcome.usage, outcome.cost, None, tuple(kept), outcome.api
                 )
                 await self._cache.put(cached.key, answer, cached.ttl)
         finally:
@@ -254,8 +248,7 @@ def _noting(outcome: StreamOutcome) -> Callable[[Deployment, int], None]:
 def _note_hit(outcome: StreamOutcome, hit: CachedAnswer) -> None:
     outcome.provider, outcome.model, outcome.attempts = hit.provider, hit.model, 0
     outcome.usage, outcome.cost = hit.usage, Decimal(0)
-    outcome.cache_hit, outcome.cost_saved = True, hit.cost
-    outcome.api = hit.api
+    outcome.cache_hit, outcome.cost_saved, outcome.api = True, hit.cost, hit.api
 
 
 async def _aclose(chunks: AsyncIterator[StreamChunk]) -> None:

@@ -71,14 +71,32 @@ def _json(value: object) -> str:
 
 
 def answer_text(body: Mapping[str, object]) -> str:
-    """Everything a `chat.completion` answer generated: its text, reasoning text and tool calls."""
+    """Everything a `chat.completion` answer (or an Anthropic `message`) generated: its text, reasoning
+    text and tool calls."""
     parts: list[str] = []
     choices = body.get("choices")
     for choice in choices if isinstance(choices, list) else ():
         message = choice.get("message") if isinstance(choice, Mapping) else None
         if isinstance(message, Mapping):
             collect_fragments(message, parts)
+    content = body.get("content")
+    for block in content if isinstance(content, list) else ():
+        if isinstance(block, dict):
+            _collect_block(block, parts)
     return "".join(parts)
+
+
+_BLOCK_TEXTS = ("text", "thinking", "partial_json")  # Anthropic's content blocks and their deltas
+
+
+def _collect_block(block: dict[str, object], into: list[str]) -> None:
+    """The generated text of an Anthropic content block or block delta (a tool's input as JSON)."""
+    for key in _BLOCK_TEXTS:
+        text = block.get(key)
+        if isinstance(text, str) and text:
+            into.append(text)
+    if block.get("type") == "tool_use":
+        into.append(_json(block.get("input")))
 
 
 def collect_fragments(delta: Mapping[str, object], into: list[str]) -> None:
@@ -99,13 +117,18 @@ def collect_fragments(delta: Mapping[str, object], into: list[str]) -> None:
 
 
 def collect_chunk(data: Mapping[str, object], into: list[str]) -> None:
-    """Append the generated text of one `chat.completion.chunk` (every choice's delta). Parsed JSON is
-    made of dicts, so plain `dict` checks (an ABC check per chunk showed in the stream profile)."""
+    """Append the generated text of one `chat.completion.chunk` (every choice's delta), or of one
+    Anthropic stream event (a content block's delta). Parsed JSON is made of dicts, so plain `dict`
+    checks (an ABC check per chunk showed in the stream profile)."""
     choices = data.get("choices")
     for choice in choices if isinstance(choices, list) else ():
         delta = choice.get("delta") if isinstance(choice, dict) else None
         if isinstance(delta, dict):
             collect_fragments(delta, into)
+    if choices is None and data.get("type") == "content_block_delta":
+        delta = data.get("delta")
+        if isinstance(delta, dict):
+            _collect_block(delta, into)
 
 
 def estimate_usage(counter: TokenCounter, request: ChatRequest, generated: str) -> Usage:

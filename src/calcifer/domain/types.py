@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 
 JSONObject = dict[str, object]
+ANTHROPIC_MESSAGES = "anthropic.messages"  # `NativeCall.api` of a client's Anthropic Messages request
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +43,15 @@ class NativeCall:
     provider speaks that API gets it exactly as the client sent it (only `model` renamed by routing).
 
     `headers` are the client's headers that API defines (e.g. `anthropic-beta`, `anthropic-version`),
-    names lower-cased; `query` is the client's query string without the `?` (e.g. `beta=true`).
+    names lower-cased; `query` is the client's query string without the `?` (e.g. `beta=true`); `raw`,
+    when set, is the client's own bytes of `body`, sent as they are while routing leaves `model` as is.
     """
 
     api: str
     body: Mapping[str, object]
     headers: tuple[tuple[str, str], ...] = ()
     query: str = ""
+    raw: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,16 @@
-"""The native Anthropic endpoint's translation: Messages API in, the gateway's OpenAI shape inside.
+"""`/v1/messages` for providers that do not speak the Messages API: its translation to and from the
+gateway's OpenAI shape (a Claude deployment gets the client's own call instead: `anthropic_native`).
 
 `openai_body` turns a Messages request into a chat-completions body; `message_response` turns a
 `chat.completion` into a `message` (with `usage.cost`); `anthropic_error` gives Anthropic's error
-status and body. Streams are translated by `anthropic_stream.MessageStream`. Pure: no I/O.
+status and body. Streams are translated by `anthropic_stream.MessageStream`. Pure: no I/O (what a
+translation drops is named in a debug log line).
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 
@@ -25,6 +29,27 @@ STOP_REASONS = {
     "content_filter": "refusal",
 }
 _TOOL_CHOICES = {"auto": "auto", "any": "required", "none": "none"}
+_EFFORTS = {"low": "low", "medium": "medium"}  # Anthropic's `high`, `xhigh` and `max` are OpenAI's high
+_REASONING = re.compile(r"^(o\d|gpt-5|gemini-(2\.5|[3-9]))")
+# The request fields `openai_body` translates; others are dropped (and named in the debug log).
+_TRANSLATED = frozenset(
+    {
+        "model",
+        "max_tokens",
+        "messages",
+        "system",
+        "stop_sequences",
+        "temperature",
+        "top_p",
+        "tools",
+        "tool_choice",
+        "metadata",
+        "output_config",
+        "thinking",
+        "stream",
+    }
+)
+_log = logging.getLogger("calcifer.http.messages")
 # Anthropic's error types (docs.claude.com/en/api/errors), and the type each status has.
 ERROR_TYPES = frozenset(
     {
@@ -62,18 +87,25 @@ def _field(payload: Mapping[str, object], name: str, kind: type | tuple[type, ..
     return value
 
 
-def openai_body(payload: Mapping[str, object], *, anthropic_upstream: bool = False) -> JSONObject:
-    """The chat-completions body for a Messages request (PROVIDER_FACTS §2.1, read backwards).
+def reasons(model: str) -> bool:
+    """Whether `model` takes a reasoning setting (`reasoning_effort`, Gemini's thinking budget): OpenAI's
+    o-series and GPT-5 models, Gemini 2.5 and later. Judged by name (the catalogue does not say)."""
+    return _REASONING.match(model.rsplit("/", 1)[-1]) is not None
 
-    With `anthropic_upstream`, Anthropic-only hints the Anthropic provider understands are kept
-    (`cache_control` on content, tools and tool results, `is_error`, `top_k`); other upstreams would
-    reject them.
+
+def openai_body(payload: Mapping[str, object], *, reasoning: bool = False) -> JSONObject:
+    """The chat-completions body for a Messages request (PROVIDER_FACTS §2.1, read backwards), for an
+    upstream that does not speak the Messages API.
+
+    What has no counterpart there is dropped, with a debug log: thinking blocks in earlier turns,
+    server tools and their results, `cache_control`, `context_management`, `top_k`, ... `thinking` and
+    `output_config.effort` become `reasoning_effort` when `reasoning` (the target takes one).
     """
     model = _field(payload, "model", str, "a valid string")
     max_tokens = _field(payload, "max_tokens", int, "a valid integer")
     messages = _field(payload, "messages", list, "a valid list")
     assert isinstance(messages, list)
-    convert = _Converter(anthropic_upstream)
+    convert = _Converter()
     out: list[JSONObject] = convert.system(payload.get("system"))
     for i, message in enumerate(messages):
         out.extend(convert.message(message, i))
@@ -81,27 +113,50 @@ def openai_body(payload: Mapping[str, object], *, anthropic_upstream: bool = Fal
     stop = payload.get("stop_sequences")
     if isinstance(stop, list) and stop:
         body["stop"] = stop
-    names = ("temperature", "top_p", "top_k") if anthropic_upstream else ("temperature", "top_p")
-    for name in names:
+    for name in ("temperature", "top_p"):
         if payload.get(name) is not None:
             body[name] = payload[name]
     tools = payload.get("tools")
     if isinstance(tools, list) and tools:
-        body["tools"] = [convert.tool(tool, i) for i, tool in enumerate(tools)]
-        _tool_choice(payload.get("tool_choice"), body)
+        functions = [tool for tool in (convert.tool(tool, i) for i, tool in enumerate(tools)) if tool]
+        if functions:
+            body["tools"] = functions
+            _tool_choice(payload.get("tool_choice"), body)
     metadata = payload.get("metadata")
     user = metadata.get("user_id") if isinstance(metadata, Mapping) else None
     if isinstance(user, str) and user:
         body["user"] = user
     config = payload.get("output_config")
-    output_format = config.get("format") if isinstance(config, Mapping) else None
+    config = config if isinstance(config, Mapping) else {}
+    output_format = config.get("format")
     if isinstance(output_format, Mapping) and output_format.get("type") == "json_schema":
         schema = {"name": "output", "schema": output_format.get("schema")}
         body["response_format"] = {"type": "json_schema", "json_schema": schema}
+    effort = _effort(payload.get("thinking"), config.get("effort")) if reasoning else None
+    if effort is not None:
+        body["reasoning_effort"] = effort
     if payload.get("stream") is True:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
+    if _log.isEnabledFor(logging.DEBUG):
+        dropped = sorted(set(payload) - _TRANSLATED) + convert.dropped
+        if not reasoning and (payload.get("thinking") or config.get("effort")):
+            dropped.append("thinking (the target takes no reasoning setting)")
+        if dropped:
+            _log.debug("/v1/messages for %s: not translated: %s", model, ", ".join(dropped))
     return body
+
+
+def _effort(thinking: object, effort: object) -> str | None:
+    """The `reasoning_effort` for Anthropic's `output_config.effort`, else for its `thinking` budget."""
+    if isinstance(effort, str) and effort:
+        return _EFFORTS.get(effort, "high")
+    if not isinstance(thinking, Mapping) or thinking.get("type") not in ("enabled", "adaptive"):
+        return None
+    budget = thinking.get("budget_tokens")
+    if not isinstance(budget, int) or isinstance(budget, bool):
+        return "medium"
+    return "low" if budget < 4096 else "medium" if budget < 16384 else "high"
 
 
 def _tool_choice(choice: object, body: JSONObject) -> None:
@@ -117,13 +172,11 @@ def _tool_choice(choice: object, body: JSONObject) -> None:
 
 
 class _Converter:
-    def __init__(self, anthropic_upstream: bool) -> None:
-        self._anthropic = anthropic_upstream
+    def __init__(self) -> None:
+        self.dropped: list[str] = []  # what had no counterpart, for the debug log
 
-    def _cache(self, block: Mapping[str, object], part: JSONObject) -> JSONObject:
-        if self._anthropic and isinstance(block.get("cache_control"), Mapping):
-            part["cache_control"] = block["cache_control"]
-        return part
+    def _drop(self, what: str) -> None:
+        self.dropped.append(what)
 
     def _text_parts(self, content: object, where: str) -> list[JSONObject]:
         if isinstance(content, str):
@@ -131,7 +184,7 @@ class _Converter:
         if not isinstance(content, list):
             raise InvalidRequest(f"{where}: Input should be a valid string or list", param=where)
         return [
-            self._cache(b, {"type": "text", "text": b.get("text")})
+            {"type": "text", "text": b.get("text")}
             for b in content
             if isinstance(b, Mapping) and b.get("type") == "text"
         ]
@@ -148,86 +201,110 @@ class _Converter:
         if not isinstance(message, Mapping):
             raise InvalidRequest(f"{where}: Input should be a valid dictionary", param=where)
         role, content = message.get("role"), message.get("content")
-        if role not in ("user", "assistant"):
+        if role not in ("user", "assistant", "system"):
             raise InvalidRequest(
-                f"{where}.role: Input should be 'user' or 'assistant'", param=f"{where}.role"
+                f"{where}.role: Input should be 'user', 'assistant' or 'system'", param=f"{where}.role"
             )
         if isinstance(content, str):
             return [{"role": role, "content": content}]
         if not isinstance(content, list):
             raise InvalidRequest(f"{where}.content: Input should be a valid string or list", param=where)
-        return self._assistant(content) if role == "assistant" else self._user(content, where)
+        if role == "system":  # Claude Code puts one after the first user turn for models it does not know
+            return [{"role": "system", "content": self._text_parts(content, where)}]
+        return self._assistant(content, where) if role == "assistant" else self._user(content, where)
 
-    def _assistant(self, blocks: list[object]) -> list[JSONObject]:
+    def _assistant(self, blocks: list[object], where: str) -> list[JSONObject]:
         texts: list[str] = []
         calls: list[JSONObject] = []
-        for block in blocks:
+        for j, block in enumerate(blocks):
+            kind = block.get("type") if isinstance(block, Mapping) else None
             if not isinstance(block, Mapping):
                 continue
-            if block.get("type") == "text" and isinstance(block.get("text"), str):
+            if kind == "text" and isinstance(block.get("text"), str):
                 texts.append(str(block["text"]))
-            elif block.get("type") == "tool_use":
+            elif kind == "tool_use":
                 arguments = orjson.dumps(block.get("input") or {}).decode()
                 function = {"name": block.get("name"), "arguments": arguments}
                 calls.append({"id": block.get("id"), "type": "function", "function": function})
+            else:  # thinking (the other model cannot read it), server tools and their results
+                self._drop(f"{where}.content.{j} ({kind})")
         message: JSONObject = {"role": "assistant", "content": "".join(texts) if texts else None}
         if calls:
             message["tool_calls"] = calls
         return [message]
 
     def _user(self, blocks: list[object], where: str) -> list[JSONObject]:
-        """Tool results become `tool` messages, placed before the rest of the turn."""
+        """Tool results become `tool` messages, placed before the rest of the turn (an image a tool
+        returned joins the turn's own parts: a `tool` message holds only text)."""
         results: list[JSONObject] = []
         parts: list[JSONObject] = []
         for j, block in enumerate(blocks):
             kind = block.get("type") if isinstance(block, Mapping) else None
             if not isinstance(block, Mapping):
                 continue
+            at = f"{where}.content.{j}"
             if kind == "tool_result":
-                text = "".join(str(p["text"]) for p in self._text_parts(block.get("content") or "", where))
-                result: JSONObject = {
-                    "role": "tool",
-                    "tool_call_id": block.get("tool_use_id"),
-                    "content": text,
-                }
-                if self._anthropic and block.get("is_error") is True:
-                    result["is_error"] = True
-                results.append(self._cache(block, result))
-            elif kind == "text":
-                parts.append(self._cache(block, {"type": "text", "text": block.get("text")}))
-            elif kind in ("image", "document"):
-                parts.append(
-                    self._cache(block, _media_part(kind, block.get("source"), f"{where}.content.{j}"))
+                texts: list[str] = []
+                content = block.get("content") or ""
+                for k, part in enumerate([content] if isinstance(content, str) else content):
+                    if isinstance(part, str):
+                        texts.append(part)
+                    elif isinstance(part, Mapping):
+                        self._part(part, f"{at}.content.{k}", parts, texts)
+                results.append(
+                    {"role": "tool", "tool_call_id": block.get("tool_use_id"), "content": "".join(texts)}
                 )
             else:
-                raise InvalidRequest(
-                    f"{where}.content.{j}: blocks of type {kind!r} are not supported by this gateway",
-                    param=f"{where}.content.{j}",
-                )
+                self._part(block, at, parts)
         return results + ([{"role": "user", "content": parts}] if parts else [])
 
-    def tool(self, tool: object, i: int) -> JSONObject:
-        if not isinstance(tool, Mapping) or tool.get("type") not in (None, "custom"):
-            kind = tool.get("type") if isinstance(tool, Mapping) else None
-            raise InvalidRequest(
-                f"tools.{i}: server tool {kind!r} is not supported by this gateway", param="tools"
-            )
+    def _part(
+        self, block: Mapping[str, object], at: str, parts: list[JSONObject], texts: list[str] | None = None
+    ) -> None:
+        """One content block as a chat content part (the text of a tool result goes to `texts`)."""
+        kind = block.get("type")
+        if kind == "text" and isinstance(block.get("text"), str):
+            if texts is not None:
+                texts.append(str(block["text"]))
+            else:
+                parts.append({"type": "text", "text": block["text"]})
+            return
+        part = _media_part(kind, block.get("source")) if kind in ("image", "document") else None
+        if part is None:
+            self._drop(f"{at} ({kind})")
+        elif texts is not None and part.get("type") == "text":
+            texts.append(str(part["text"]))
+        else:
+            parts.append(part)
+
+    def tool(self, tool: object, i: int) -> JSONObject | None:
+        """A client tool as a function (its `defer_loading`, `cache_control`, ... dropped); a server tool
+        (`web_search_...`, `bash_...`: one the other provider cannot run) is left out."""
+        if not isinstance(tool, Mapping):
+            raise InvalidRequest(f"tools.{i}: Input should be a valid dictionary", param="tools")
+        if tool.get("type") not in (None, "custom"):
+            self._drop(f"tools.{i} ({tool.get('type')})")
+            return None
         function: JSONObject = {"name": tool.get("name")}
         if tool.get("description") is not None:
             function["description"] = tool["description"]
         function["parameters"] = tool.get("input_schema") or {"type": "object", "properties": {}}
-        return self._cache(tool, {"type": "function", "function": function})
+        return {"type": "function", "function": function}
 
 
-def _media_part(kind: str, source: object, where: str) -> JSONObject:
-    if isinstance(source, Mapping) and source.get("type") == "base64":
+def _media_part(kind: object, source: object) -> JSONObject | None:
+    """An image or document block as a chat content part (None for a source chat cannot carry)."""
+    kind_of = source.get("type") if isinstance(source, Mapping) else None
+    if isinstance(source, Mapping) and kind_of == "base64":
         url = f"data:{source.get('media_type')};base64,{source.get('data')}"
         if kind == "document":
             return {"type": "file", "file": {"filename": "document.pdf", "file_data": url}}
         return {"type": "image_url", "image_url": {"url": url}}
-    if kind == "image" and isinstance(source, Mapping) and source.get("type") == "url":
+    if isinstance(source, Mapping) and kind_of == "url" and kind == "image":
         return {"type": "image_url", "image_url": {"url": source.get("url")}}
-    raise InvalidRequest(f"{where}.source: this {kind} source is not supported by this gateway", param=where)
+    if isinstance(source, Mapping) and kind_of == "text" and isinstance(source.get("data"), str):
+        return {"type": "text", "text": source["data"]}  # a plain-text document
+    return None
 
 
 def usage_body(usage: Usage | None, cost: Decimal | None) -> JSONObject:

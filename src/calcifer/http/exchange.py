@@ -17,7 +17,15 @@ from calcifer.domain.cache import CacheDirective, CacheMode
 from calcifer.domain.errors import GatewayError
 from calcifer.domain.gateway import GatewayService
 from calcifer.domain.spending import OPEN, Admission, SpendControl, prompt_bound
-from calcifer.domain.types import ChatRequest, ChatResponse, JSONObject, Priced, StreamChunk, StreamOutcome
+from calcifer.domain.types import (
+    ANTHROPIC_MESSAGES,
+    ChatRequest,
+    ChatResponse,
+    JSONObject,
+    Priced,
+    StreamChunk,
+    StreamOutcome,
+)
 from calcifer.http.auth import IDENTITY_KEY, Identity
 from calcifer.http.errors import status_of
 from calcifer.http.middleware import FACTS_KEY, RequestFacts
@@ -34,9 +42,15 @@ class StreamCut(GatewayError):
 
 async def read_json(request: Request) -> tuple[JSONObject, int]:
     """The request's JSON object body and its size in bytes."""
+    body, raw = await read_raw_json(request)
+    return body, len(raw)
+
+
+async def read_raw_json(request: Request) -> tuple[JSONObject, bytes]:
+    """The request's JSON object body and its bytes as received."""
     settings = request.app.state.settings
     raw = await read_body(request, settings.max_body_bytes, settings.read_timeout)
-    return json_object(raw), len(raw)
+    return json_object(raw), raw
 
 
 class Exchange:
@@ -135,11 +149,11 @@ class Exchange:
         delivered = 0
         finished = False
         capped = self.admission.max_output_tokens is not None  # else nothing to count per chunk
-        api = self.outcome.api  # the API the chunks are in (set once the stream has its first chunk)
+        carries_output = _OUTPUT.get(self.outcome.api, _carries_output)
         try:
             chunk = first
             while chunk is not None:
-                if capped and _carries_output(chunk, api):
+                if capped and carries_output(chunk):
                     # `delivered` output chunks so far (each at least a token): one more must fit.
                     if not self.admission.may_deliver(delivered):
                         raise StreamCut("The stream reached this key's remaining budget and was cut.")
@@ -233,23 +247,9 @@ def _tags(body: Mapping[str, object], identity: Identity | None) -> tuple[str | 
     return (str(user) if user else None), (str(team) if team else None)
 
 
-def _responses_output(event: JSONObject) -> bool:
-    """A Responses API event that delivers output: any `*.delta` event with a non-empty delta."""
-    kind = event.get("type")
-    return isinstance(kind, str) and kind.endswith(".delta") and bool(event.get("delta"))
-
-
-# For each native API (`StreamOutcome.api`): whether one of its stream events delivers output tokens.
-NATIVE_OUTPUT: dict[str, Callable[[JSONObject], bool]] = {"openai.responses": _responses_output}
-
-
-def _carries_output(chunk: StreamChunk, api: str = "") -> bool:
+def _carries_output(chunk: StreamChunk) -> bool:
     """Whether a chunk delivers output tokens: a delta with more than a role (an opening role chunk, a
-    closing `finish_reason` chunk and a usage chunk deliver none); a native API's events are asked of
-    that API's detector."""
-    if api:
-        detect = NATIVE_OUTPUT.get(api)
-        return detect is not None and detect(chunk.data)
+    closing `finish_reason` chunk and a usage chunk deliver none)."""
     choices = chunk.data.get("choices")
     if not isinstance(choices, list):
         return False
@@ -258,6 +258,19 @@ def _carries_output(chunk: StreamChunk, api: str = "") -> bool:
         if isinstance(delta, dict) and any(value for name, value in delta.items() if name != "role"):
             return True
     return False
+
+
+# How to tell a chunk that delivers output in each native API's stream (`StreamOutcome.api`).
+def _responses_output(chunk: StreamChunk) -> bool:
+    """A Responses API event that delivers output: any `*.delta` event with a non-empty delta."""
+    kind = chunk.data.get("type")
+    return isinstance(kind, str) and kind.endswith(".delta") and bool(chunk.data.get("delta"))
+
+
+_OUTPUT: dict[str, Callable[[StreamChunk], bool]] = {
+    ANTHROPIC_MESSAGES: lambda chunk: chunk.data.get("type") == "content_block_delta",
+    "openai.responses": _responses_output,
+}
 
 
 def _image_parts(messages: list[object]) -> int:

@@ -45,6 +45,18 @@ def models_body(
     return orjson.dumps({"object": "list", "data": data})
 
 
+def anthropic_models_body(registry: ProviderRegistry, created: int | None = None) -> bytes:
+    """Anthropic's model list (Models API), built once at start-up: every routable model, one page."""
+    stamp = int(time.time()) if created is None else created
+    at = datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    data = [
+        {"type": "model", "id": model, "display_name": model, "created_at": at}
+        for model in sorted(name for name, _ in registry.models())
+    ]
+    first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
+    return orjson.dumps({"data": data, "has_more": False, "first_id": first, "last_id": last})
+
+
 def _pricing_json(price: PricingConfig, catalogue: str) -> dict[str, object]:
     body: dict[str, object] = _rates_json(price)
     body["tiers"] = [
@@ -78,7 +90,12 @@ def _per_1m(per_1k: Decimal) -> str:
 
 
 async def list_models(request: Request) -> Response:
-    return Response(request.app.state.models_body, media_type="application/json")
+    """OpenAI's list, or Anthropic's for a request that carries `anthropic-version` (Claude Code's)."""
+    state = request.app.state
+    anthropic = "anthropic-version" in request.headers
+    return Response(
+        state.anthropic_models_body if anthropic else state.models_body, media_type="application/json"
+    )
 
 
 def routes() -> list[Route]:

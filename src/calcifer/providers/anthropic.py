@@ -1,7 +1,9 @@
-"""Anthropic's Messages API behind the OpenAI chat-completions shape: the I/O shell.
+"""Anthropic's Messages API: the I/O shell.
 
-The translation itself is pure and lives in `anthropic_wire.py` (requests, responses, usage, errors)
-and `anthropic_stream.py` (stream events).
+A request from the gateway's `/v1/messages` arrives with the client's own call (`ChatRequest.native`)
+and is sent as it came (`anthropic_native.py`), its answer relayed as the upstream's bytes; any other
+request is translated from OpenAI's chat-completions shape and back, purely, in `anthropic_wire.py`
+(requests, responses, usage, errors) and `anthropic_stream.py` (stream events).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import AsyncIterator, Mapping
 import orjson
 
 from calcifer.domain.errors import ProviderError, UpstreamUnavailable
-from calcifer.domain.types import ChatRequest, ChatResponse, StreamChunk
+from calcifer.domain.types import ANTHROPIC_MESSAGES, ChatRequest, ChatResponse, StreamChunk
 from calcifer.providers._http import (
     HttpProvider,
     error_for_status,
@@ -21,12 +23,20 @@ from calcifer.providers._http import (
     sse_events,
     transport_errors,
 )
+from calcifer.providers.anthropic_native import (
+    NativeEvents,
+    native_headers,
+    native_payload,
+    native_url,
+    tag,
+)
 from calcifer.providers.anthropic_stream import AnthropicChunker
 from calcifer.providers.anthropic_wire import (
     anthropic_error_fields,
     from_anthropic,
     max_output_from_models,
     to_anthropic,
+    usage_from_anthropic,
 )
 
 _log = logging.getLogger("calcifer.providers.anthropic")
@@ -35,11 +45,15 @@ _log = logging.getLogger("calcifer.providers.anthropic")
 _COUNT_FIELDS = ("model", "system", "messages", "tools", "tool_choice", "output_config")
 # 2023-06-01 accepts `temperature`/`top_p`; the 2026-10-21 version rejects them (PROVIDER_FACTS §2).
 ANTHROPIC_VERSION = "2023-06-01"
+_VERSION = {"anthropic-version": ANTHROPIC_VERSION}
 DEFAULT_MAX_OUTPUT = 4096
 
 
 class AnthropicProvider(HttpProvider):
-    """Speaks Anthropic's `/v1/messages`, translating to and from OpenAI's chat-completions shape."""
+    """Speaks Anthropic's `/v1/messages`: a client's native call as sent, anything else translated to
+    and from OpenAI's chat-completions shape."""
+
+    native_apis = frozenset({ANTHROPIC_MESSAGES})
 
     def __init__(
         self,
@@ -67,7 +81,8 @@ class AnthropicProvider(HttpProvider):
         return self._max_output.get(model, DEFAULT_MAX_OUTPUT)
 
     def _client_headers(self) -> dict[str, str]:
-        headers = {**super()._client_headers(), "anthropic-version": ANTHROPIC_VERSION}
+        # `anthropic-version` goes with each request: a native call may name its own.
+        headers = super()._client_headers()
         if self._api_key:
             headers["x-api-key"] = self._api_key
         return headers
@@ -85,7 +100,8 @@ class AnthropicProvider(HttpProvider):
         """Read each model's maximum output from Anthropic's Models API, for the models whose maximum
         was not given; the number of models learned. One page of up to 1000 models."""
         with transport_errors(self.name):
-            async with self._client().get(self._models_url, timeout=min(self._timeout, 10.0)) as response:
+            models = self._client().get(self._models_url, headers=_VERSION, timeout=min(self._timeout, 10.0))
+            async with models as response:
                 raw = await response.read()
                 if response.status != 200:
                     raise self._error(response.status, raw, response.headers)
@@ -101,47 +117,73 @@ class AnthropicProvider(HttpProvider):
         wire = to_anthropic(request.body, request.model, self.max_tokens_for(request.model), stream)
         return orjson.dumps(wire)
 
-    def _error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProviderError:
+    def _error(
+        self, status: int, body: bytes, headers: Mapping[str, str], native: bool = False
+    ) -> ProviderError:
         # 529 `overloaded_error` is Anthropic's own status; clients know it as 503.
-        return error_for_status(
+        error = error_for_status(
             503 if status == 529 else status, body, headers, self.name, anthropic_error_fields
         )
+        return tag(error, body) if native and anthropic_error_fields(body) is not None else error
+
+    def _call(self, url: str, request: ChatRequest, stream: bool) -> tuple[str, bytes, dict[str, str]]:
+        """URL, body and headers of a call: the client's native call as sent, or the translated one."""
+        native = request.native
+        if native is None:
+            return url, self._payload(request, stream), _VERSION
+        headers = native_headers(native, ANTHROPIC_VERSION)
+        return native_url(url, native), native_payload(native, request.model), headers
+
+    async def _post(self, url: str, payload: bytes, headers: dict[str, str], native: bool) -> bytes:
+        with transport_errors(self.name):
+            call = self._client().post(url, data=payload, headers=headers, timeout=self._timeout)
+            async with call as response:
+                raw = await response.read()
+                if response.status != 200:
+                    raise self._error(response.status, raw, response.headers, native)
+        return raw
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        payload = self._payload(request, stream=False)
-        with transport_errors(self.name):
-            async with self._client().post(self._url, data=payload, timeout=self._timeout) as response:
-                raw = await response.read()
-                if response.status != 200:
-                    raise self._error(response.status, raw, response.headers)
+        native = request.native is not None
+        raw = await self._post(*self._call(self._url, request, stream=False), native=native)
         message = json_object(raw, self.name)
-        return from_anthropic(message, int(time.time()), self.name)
+        if not native:
+            return from_anthropic(message, int(time.time()), self.name)
+        usage = message.get("usage")
+        counted = usage_from_anthropic(usage) if isinstance(usage, dict) else None
+        return ChatResponse(message, counted, self.name, ANTHROPIC_MESSAGES, raw)
 
     async def count_tokens(self, request: ChatRequest) -> int:
-        """The prompt's input tokens, counted by Anthropic's `/v1/messages/count_tokens` (free of charge)."""
-        wire = to_anthropic(request.body, request.model, 1, stream=False)
-        payload = orjson.dumps({k: wire[k] for k in _COUNT_FIELDS if k in wire})
-        with transport_errors(self.name):
-            async with self._client().post(self._count_url, data=payload, timeout=self._timeout) as response:
-                raw = await response.read()
-                if response.status != 200:
-                    raise self._error(response.status, raw, response.headers)
+        """The prompt's input tokens, counted by Anthropic's `/v1/messages/count_tokens` (free of charge):
+        the client's own count request as it made it, else the translated prompt."""
+        native = request.native
+        if native is None:
+            wire = to_anthropic(request.body, request.model, 1, stream=False)
+            payload = orjson.dumps({k: wire[k] for k in _COUNT_FIELDS if k in wire})
+            raw = await self._post(self._count_url, payload, _VERSION, native=False)
+        else:
+            raw = await self._post(*self._call(self._count_url, request, stream=False), native=True)
         tokens = json_object(raw, self.name).get("input_tokens")
         if not isinstance(tokens, int) or isinstance(tokens, bool):
             raise UpstreamUnavailable(f"{self.name} answered count_tokens without input_tokens")
         return tokens
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
-        payload = self._payload(request, stream=True)
+        native = request.native is not None
+        url, payload, headers = self._call(self._url, request, stream=True)
         chunker = AnthropicChunker(int(time.time()), self.name)
+        events = NativeEvents(self.name)
         with transport_errors(self.name):
-            async with self._client().post(self._url, data=payload) as response:
+            async with self._client().post(url, data=payload, headers=headers) as response:
                 if response.status != 200:
                     raw = await response.read()
-                    raise self._error(response.status, raw, response.headers)
-                async for _event, data in sse_events(response.iter_any()):
-                    for chunk in chunker.feed(json_object(data, self.name, "a stream event")):
-                        yield chunk
-                    if chunker.finished:
+                    raise self._error(response.status, raw, response.headers, native)
+                async for name, data in sse_events(response.iter_any()):
+                    if native:
+                        yield events.feed(name, data)
+                    else:
+                        for chunk in chunker.feed(json_object(data, self.name, "a stream event")):
+                            yield chunk
+                    if chunker.finished or events.finished:
                         return
         raise UpstreamUnavailable(f"{self.name} ended the stream without message_stop")

@@ -85,18 +85,11 @@ class AnthropicChunker:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
         return StreamChunk({**self._base(), "choices": [choice]})
 
-    def _merge_usage(self, raw: object) -> None:
-        if isinstance(raw, Mapping):
-            # Counts are cumulative: a later value replaces an earlier one.
-            self._usage.update({k: raw[k] for k in _USAGE_FIELDS if raw.get(k) is not None})
-            if isinstance(raw.get("output_tokens_details"), Mapping):
-                self._usage["output_tokens_details"] = raw["output_tokens_details"]
-
     def _start(self, message: object) -> list[StreamChunk]:
         if isinstance(message, Mapping):
             self._id = message.get("id")
             self._model = message.get("model")
-            self._merge_usage(message.get("usage"))
+            merge_usage(self._usage, message.get("usage"))
         return [self._chunk({"role": "assistant", "content": ""})]
 
     def _block_start(self, index: object, block: object) -> list[StreamChunk]:
@@ -132,12 +125,21 @@ class AnthropicChunker:
         return []
 
     def _message_delta(self, event: Mapping[str, object]) -> list[StreamChunk]:
-        self._merge_usage(event.get("usage"))
+        merge_usage(self._usage, event.get("usage"))
         delta = event.get("delta")
         reason = delta.get("stop_reason") if isinstance(delta, Mapping) else None
         if reason is None:
             return []
         return [self._chunk({}, FINISH_REASONS.get(str(reason), "stop"))]
+
+
+def merge_usage(usage: dict[str, object], raw: object) -> None:
+    """Add the counts of a `message_start`'s or `message_delta`'s usage to `usage`: they are cumulative,
+    so a later value replaces an earlier one."""
+    if isinstance(raw, Mapping):
+        usage.update({k: raw[k] for k in _USAGE_FIELDS if raw.get(k) is not None})
+        if isinstance(raw.get("output_tokens_details"), Mapping):
+            usage["output_tokens_details"] = raw["output_tokens_details"]
 
 
 def stream_error(event: Mapping[str, object], provider: str) -> ProviderError:
