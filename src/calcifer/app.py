@@ -127,7 +127,10 @@ def create_app(
         database = None
         try:
             if ledger is None:
-                await migrate_in_child(settings.database_url, settings.database_schema)
+                # CALCIFER_MIGRATE=off: `calcifer migrate` is a deployment step; refuse an older schema.
+                await migrate_in_child(
+                    settings.database_url, settings.database_schema, check=not settings.migrate
+                )
                 database = await open_database(
                     settings.database_url, schema=settings.database_schema, migrate=False
                 )
