@@ -48,6 +48,7 @@ class Settings:
     redis_url: str | None = None
     config_file: str | None = None
     responses_retention: float = 30 * 86400.0  # how long stored Responses API answers are kept
+    migrate: bool = True  # serve applies pending migrations at start-up (CALCIFER_MIGRATE=off: never)
     env: Mapping[str, str] | None = None
 
     @classmethod
@@ -76,6 +77,7 @@ class Settings:
             redis_url=_url(env, "CALCIFER_REDIS_URL", "", ("redis", "rediss", "unix")) or None,
             config_file=env.get("CALCIFER_CONFIG", "").strip() or None,
             responses_retention=duration(env, "CALCIFER_RESPONSES_RETENTION", "30d"),
+            migrate=_choice(env, "CALCIFER_MIGRATE", "on", ("on", "off")) == "on",
             env=dict(env),
         )
 
