@@ -18,6 +18,8 @@ from starlette.responses import Response
 from calcifer.assembly.providers import Assembly, assemble
 from calcifer.cache.memory import MemoryResponseCache
 from calcifer.config.settings import Settings
+from calcifer.console.routes import console_routes
+from calcifer.console.web import Console
 from calcifer.domain.cache import ResponseCache
 from calcifer.domain.cooldowns import CooldownStore
 from calcifer.domain.cost import CostCalculator
@@ -215,6 +217,7 @@ def create_app(
             *response_routes(),
             Route("/v1/spend", spend, methods=["GET"]),
             *admin_routes(),
+            *console_routes(),
         ],
         state=state,
         lifespan=lifespan,
@@ -245,6 +248,7 @@ def create_app(
     state.anthropic_models_body = anthropic_models_body(registry)
     state.token_counter = counter
     state.drain = drain
+    state.console = Console()
     state.ready = False
     return app
 
