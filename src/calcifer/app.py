@@ -18,6 +18,8 @@ from starlette.responses import Response
 from calcifer.assembly.providers import Assembly, assemble
 from calcifer.cache.memory import MemoryResponseCache
 from calcifer.config.settings import Settings
+from calcifer.console.routes import console_routes
+from calcifer.console.web import Console
 from calcifer.domain.cache import ResponseCache
 from calcifer.domain.cooldowns import CooldownStore
 from calcifer.domain.cost import CostCalculator
@@ -133,7 +135,10 @@ def create_app(
         database = None
         try:
             if ledger is None:
-                await migrate_in_child(settings.database_url, settings.database_schema)
+                # CALCIFER_MIGRATE=off: `calcifer migrate` is a deployment step; refuse an older schema.
+                await migrate_in_child(
+                    settings.database_url, settings.database_schema, check=not settings.migrate
+                )
                 database = await open_database(
                     settings.database_url, schema=settings.database_schema, migrate=False
                 )
@@ -222,6 +227,7 @@ def create_app(
             Route("/v1/spend", spend, methods=["GET"]),
             *admin_routes(),
             *([] if metrics_server is not None else [Route("/metrics", metrics_endpoint)]),
+            *console_routes(),
         ],
         state=state,
         lifespan=lifespan,
@@ -254,6 +260,7 @@ def create_app(
     state.token_counter = counter
     state.drain = drain
     state.metrics = metrics
+    state.console = Console()
     state.ready = False
     return app
 

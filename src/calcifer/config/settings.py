@@ -50,6 +50,7 @@ class Settings:
     responses_retention: float = 30 * 86400.0  # how long stored Responses API answers are kept
     metrics_port: int | None = None  # serve /metrics on this port instead of the gateway's
     metrics_token: str | None = None  # a scrape must send `Authorization: Bearer <token>`
+    migrate: bool = True  # serve applies pending migrations at start-up (CALCIFER_MIGRATE=off: never)
     env: Mapping[str, str] | None = None
 
     @classmethod
@@ -80,6 +81,7 @@ class Settings:
             responses_retention=duration(env, "CALCIFER_RESPONSES_RETENTION", "30d"),
             metrics_port=_port(env, "CALCIFER_METRICS_PORT", 0) or None,
             metrics_token=env.get("CALCIFER_METRICS_TOKEN", "").strip() or None,
+            migrate=_choice(env, "CALCIFER_MIGRATE", "on", ("on", "off")) == "on",
             env=dict(env),
         )
 

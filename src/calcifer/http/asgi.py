@@ -27,7 +27,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from calcifer.domain.errors import GatewayError
-from calcifer.http.auth import IDENTITY_KEY, Authenticator, Forbidden
+from calcifer.http.auth import IDENTITY_KEY, Authenticator, Forbidden, Identity
 from calcifer.http.errors import MethodNotAllowed, RouteNotFound, internal_error_response
 from calcifer.http.middleware import FACTS_KEY, Finisher, RequestFacts
 
@@ -35,6 +35,11 @@ _log = logging.getLogger("calcifer")
 _SAFE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 # Answered without identifying the caller (`/metrics` checks its own token, `CALCIFER_METRICS_TOKEN`).
 _OPEN_PATHS = frozenset({"/health", "/ready", "/health/live", "/health/ready", "/metrics"})
+
+
+def _is_console(path: str) -> bool:
+    """The console (`/ui`) authenticates its own requests, with a session cookie instead of a key."""
+    return path == "/ui" or path.startswith("/ui/")
 
 
 class _RequestIds:
@@ -223,6 +228,12 @@ class GatewayApp:
                 requested["access-control-request-method"],
                 requested.get("access-control-request-headers", ""),
             )
+        handler = self._handler(scope, path, method)
+        if path not in _OPEN_PATHS and not _is_console(path):
+            await self._identify(scope, path)
+        return await handler(Request(scope, receive))
+
+    def _handler(self, scope: Scope, path: str, method: str) -> Handler:
         table = self._exact.get(path)
         if table is not None:
             scope[FACTS_KEY].route = path
@@ -239,9 +250,57 @@ class GatewayApp:
         handler = table.get(method)
         if handler is None:
             raise MethodNotAllowed(f"Method {method} is not allowed on {path}.")
-        if path not in _OPEN_PATHS:
-            await self._identify(scope, path)
-        return await handler(Request(scope, receive))
+        return handler
+
+    async def call(
+        self, identity: Identity, method: str, path: str, query: str = "", body: bytes = b""
+    ) -> tuple[int, bytes]:
+        """An API request made inside the process (by the console) as `identity`: the same route
+        table, authorisation rule, handlers and error shapes a script meets over HTTP; (status, body)."""
+        scope: Scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": query.encode(),
+            "root_path": "",
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "client": None,
+            "server": None,
+            "app": self,
+            FACTS_KEY: RequestFacts("console", method, path, time.perf_counter()),
+        }
+        delivered = False
+
+        async def receive() -> Message:
+            nonlocal delivered
+            if delivered:
+                return {"type": "http.disconnect"}
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        status = 500
+        chunks: list[bytes] = []
+
+        async def send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        response: ASGIApp
+        try:
+            handler = self._handler(scope, path, method)
+            self._authorize(scope, path, identity)
+            response = await handler(Request(scope, receive))
+        except GatewayError as error:
+            response = self._render(path, error)
+        await response(scope, receive, send)
+        return status, b"".join(chunks)
 
     async def _identify(self, scope: Scope, path: str) -> None:
         authenticator = self._authenticator
@@ -254,7 +313,10 @@ class GatewayApp:
             if name == b"x-api-key":
                 presented = value.decode("latin-1").strip() or None
                 break
-        identity = await authenticator.identify(presented)
+        self._authorize(scope, path, await authenticator.identify(presented))
+
+    def _authorize(self, scope: Scope, path: str, identity: Identity) -> None:
+        authenticator = self._authenticator
         if path.startswith("/admin") and authenticator.enabled and not identity.is_master:
             raise Forbidden("The admin API needs the master key.")
         scope[IDENTITY_KEY] = identity
