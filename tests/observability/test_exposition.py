@@ -27,7 +27,9 @@ def _worker(directory: Path, n: int) -> None:
     subprocess.run([sys.executable, "-c", WORKER.format(n=n)], env=env, check=True, timeout=60)
 
 
-def test_dead_workers_files_are_folded_into_the_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dead_workers_files_are_folded_into_the_archive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _worker(tmp_path, 3)
     _worker(tmp_path, 4)
     assert len(list(tmp_path.glob("*.db"))) == 6  # counter, histogram, gauge for each of the two pids

@@ -32,7 +32,9 @@ def test_budget_and_rate_limit_refusals_are_counted_by_level(
     assert "key" not in {name for labels in found.labels("calcifer_requests_total") for name in labels}
 
 
-def test_a_metrics_token_is_required_when_set(start_gateway: StartGateway, gateway_env: dict[str, str]) -> None:
+def test_a_metrics_token_is_required_when_set(
+    start_gateway: StartGateway, gateway_env: dict[str, str]
+) -> None:
     gateway = start_gateway({**gateway_env, "CALCIFER_METRICS_TOKEN": "scrape-secret-1"})
     url = gateway.url + "/metrics"
     assert httpx.get(url).status_code == 401
@@ -57,7 +59,9 @@ def test_metrics_on_their_own_port(start_gateway: StartGateway, gateway_env: dic
     own = f"http://127.0.0.1:{port}"
     assert httpx.get(own + "/metrics").status_code == 401
     assert httpx.get(own + "/other", headers={"authorization": "Bearer scrape-secret-2"}).status_code == 404
-    assert httpx.post(own + "/metrics", headers={"authorization": "Bearer scrape-secret-2"}).status_code == 405
+    assert (
+        httpx.post(own + "/metrics", headers={"authorization": "Bearer scrape-secret-2"}).status_code == 405
+    )
     found = scrape(own + "/metrics", "scrape-secret-2")
     assert found.value("calcifer_requests_total", route="/v1/chat/completions", status="200") == 1
     assert found.value("calcifer_cost_usd_total", provider="echo", model="echo4") > 0
@@ -82,5 +86,7 @@ def test_chosen_labels_are_added_by_the_config_file(
     )
     assert sent.status_code == 200
     found = scrape(gateway.url + "/metrics")
-    assert found.value("calcifer_cost_usd_total", team="blue", user="ada") == float(sent.json()["usage"]["cost"])
+    assert found.value("calcifer_cost_usd_total", team="blue", user="ada") == float(
+        sent.json()["usage"]["cost"]
+    )
     assert found.value("calcifer_requests_total", route="/v1/chat/completions", team="blue", user="ada") == 1
