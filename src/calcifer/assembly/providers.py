@@ -14,8 +14,10 @@ from decimal import Decimal
 
 from calcifer.assembly.file_providers import build_file_providers
 from calcifer.assembly.plugins import load_plugins, plugin_prices
+from calcifer.assembly.presets import build_presets, register_presets
 from calcifer.catalogue.book import PriceBook, load_price_book
 from calcifer.config.file import FileConfig, load_file_config
+from calcifer.config.presets import enabled_presets
 from calcifer.config.reader import ConfigFileError
 from calcifer.config.routing import RoutingFileSpec
 from calcifer.config.settings import Settings, provider_settings
@@ -54,11 +56,15 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
     explicit: list[Provider] = build_file_providers(file_config, env) if file_config else []
     plugins = load_plugins(env) if with_plugins else []
     explicit += plugins
+    presets = enabled_presets(env, frozenset(p.name for p in explicit))
     book = load_price_book(
-        (catalogue_id, model)
-        for provider in explicit
-        for catalogue_id in _CATALOGUE_IDS.get(provider.name, (provider.name,))
-        for model in provider.models
+        (
+            (catalogue_id, model)
+            for provider in explicit
+            for catalogue_id in _CATALOGUE_IDS.get(provider.name, (provider.name,))
+            for model in provider.models
+        ),
+        (p.preset.catalogue for p in presets if p.preset.catalogue),
     )
     pricing = PricingRegistry(version=book.version)
     pricing.register(ECHO_MODEL, ECHO_PRICING)
@@ -104,6 +110,10 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
     for provider in explicit:
         if provider.name in unclaimed:
             registry.register(provider, claim=False)
+    aliases = {spec.alias for spec in file_config.aliases} if file_config else set()
+    claimed = {model for model, _ in registry.models()} | aliases
+    vendors = build_presets(presets, book, claimed)
+    preset_policies = register_presets(vendors, presets, book, registry, pricing, overrides)
     if file_config is not None:
         for alias, target in file_config.aliases_for({m for m, _ in registry.models()}).items():
             registry.alias(alias, target)
@@ -120,6 +130,7 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
         "anthropic": RetryPolicy(max_retries=anthropic.max_retries),
         "gemini": RetryPolicy(max_retries=gemini.max_retries),
     }
+    policies.update(preset_policies)
     if file_config is not None:
         policies.update({name: RetryPolicy(max_retries=n) for name, n in file_config.max_retries().items()})
     spec = file_config.routing if file_config is not None else None

@@ -85,13 +85,9 @@ class GatewayService:
             route = self._routes[model] = single(provider, target, model)
         return route
 
-    def price(self, model: str, response_usage: ChatResponse | StreamChunk) -> Priced:
-        provider = response_usage.provider if isinstance(response_usage, ChatResponse) else ""
-        return self._price_usage(model, response_usage.usage, provider)
-
     def _price_usage(self, model: str, usage: Usage | None, provider: str, attempts: int = 1) -> Priced:
         at = datetime.fromtimestamp(self._clock.now(), UTC)
-        return Priced(usage, self.calculator.cost(model, usage, at), provider, model, attempts)
+        return Priced(usage, self.calculator.cost(model, usage, at, provider), provider, model, attempts)
 
     def _plan(self, request: ChatRequest, directive: CacheDirective | None) -> CachePlan | None:
         if self._cache is None:
@@ -185,7 +181,7 @@ class GatewayService:
             while chunk is not None:
                 outcome.chunks += 1
                 if chunk.usage is not None:
-                    priced = self.price(sent.model, chunk)
+                    priced = self._price_usage(sent.model, chunk.usage, target.provider.name)
                     outcome.usage, outcome.cost = priced.usage, priced.cost
                 elif generated is not None and outcome.usage is None:
                     unread.append(chunk.data)
