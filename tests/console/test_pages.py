@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import httpx2 as httpx
 import orjson
+
 from tests.console.conftest import MASTER, auth, csrf_of
 from tests.fakes.threaded import AsgiServer
 from tests.http.test_request_log import eventually
