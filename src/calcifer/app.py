@@ -49,6 +49,8 @@ from calcifer.http.spend import spend
 from calcifer.limits.cooldowns import MemoryCooldownStore
 from calcifer.limits.memory import MemoryLimiter
 from calcifer.observability.logging import access_line, configure_logging, flush_logs
+from calcifer.observability.metrics import GatewayMetrics
+from calcifer.observability.scrape import MetricsServer, metrics_endpoint
 from calcifer.providers.echo import ECHO_MODEL, ECHO_PRICING, EchoProvider
 from calcifer.runtime.draining import Drain
 from calcifer.storage.database import migrate_in_child, open_database
@@ -123,6 +125,12 @@ def create_app(
         )
     authenticator = Authenticator(settings.master_key, keys)
     drain = Drain(settings.shutdown_delay)
+    metrics = GatewayMetrics(assembly.observability.metric_labels)
+    metrics_server = None
+    if settings.metrics_port is not None:
+        metrics_server = MetricsServer(
+            settings.host, settings.metrics_port, metrics.registry, settings.metrics_token, None
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: GatewayApp) -> AsyncIterator[None]:
@@ -147,7 +155,8 @@ def create_app(
                 state.keys = keys
                 state.responses = responses
             authenticator.attach(state.keys)
-            for resource in (state.ledger, limiter, cooldowns, response_cache, *registry.providers.values()):
+            resources = (state.ledger, limiter, cooldowns, response_cache, *registry.providers.values())
+            for resource in (*resources, metrics_server):
                 if isinstance(resource, Lifecycle):
                     await resource.start()
                     opened.append(resource)
@@ -223,6 +232,7 @@ def create_app(
             Route("/v1/spend", spend, methods=["GET"]),
             *admin_routes(),
             *request_log_routes(),
+            *([] if metrics_server is not None else [Route("/metrics", metrics_endpoint)]),
             *console_routes(),
         ],
         state=state,
@@ -241,8 +251,9 @@ def create_app(
                 "x-calcifer-cache",
             ),
         ),
-        finishers=(record, log),
+        finishers=(record, metrics.finish, log),
         render_error=_render_error,
+        in_flight=metrics.in_flight,
     )
     state.settings = settings
     state.gateway = gateway
@@ -254,6 +265,7 @@ def create_app(
     state.anthropic_models_body = anthropic_models_body(registry)
     state.token_counter = counter
     state.drain = drain
+    state.metrics = metrics
     state.console = Console()
     state.ready = False
     return app

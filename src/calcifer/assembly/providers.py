@@ -17,6 +17,7 @@ from calcifer.assembly.plugins import load_plugins, plugin_prices
 from calcifer.assembly.presets import build_presets, register_presets
 from calcifer.catalogue.book import PriceBook, load_price_book
 from calcifer.config.file import FileConfig, load_file_config
+from calcifer.config.observability import ObservabilitySpec
 from calcifer.config.presets import enabled_presets
 from calcifer.config.reader import ConfigFileError
 from calcifer.config.routing import RoutingFileSpec
@@ -47,6 +48,7 @@ class Assembly:
     max_output: dict[str, int] = field(default_factory=dict)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     cache: RoutingFileSpec = field(default_factory=RoutingFileSpec)  # the cache's backend and size
+    observability: ObservabilitySpec = field(default_factory=ObservabilitySpec)
 
 
 def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
@@ -134,11 +136,12 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
     if file_config is not None:
         policies.update({name: RetryPolicy(max_retries=n) for name, n in file_config.max_retries().items()})
     spec = file_config.routing if file_config is not None else None
-    if file_config is None or spec is None:
+    if file_config is None:
         return Assembly(registry, pricing, policies, max_output)
-    return Assembly(
-        registry, pricing, policies, max_output, _routing(file_config, spec, registry, pricing), spec
-    )
+    if spec is None:
+        return Assembly(registry, pricing, policies, max_output, observability=file_config.observability)
+    routing = _routing(file_config, spec, registry, pricing)
+    return Assembly(registry, pricing, policies, max_output, routing, spec, file_config.observability)
 
 
 def _routing(

@@ -19,6 +19,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from starlette.datastructures import State
 from starlette.requests import Request
@@ -32,7 +33,8 @@ from calcifer.http.middleware import FACTS_KEY, Finisher, RequestFacts
 
 _log = logging.getLogger("calcifer")
 _SAFE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
-_OPEN_PATHS = frozenset({"/health", "/ready", "/health/live", "/health/ready"})
+# Answered without identifying the caller (`/metrics` checks its own token, `CALCIFER_METRICS_TOKEN`).
+_OPEN_PATHS = frozenset({"/health", "/ready", "/health/live", "/health/ready", "/metrics"})
 
 
 def _is_console(path: str) -> bool:
@@ -58,6 +60,16 @@ class _RequestIds:
 _request_ids = _RequestIds()
 
 Handler = Callable[[Request], Awaitable[ASGIApp]]
+
+
+class Tally(Protocol):
+    """A gauge of requests being answered."""
+
+    def inc(self) -> None: ...
+
+    def dec(self) -> None: ...
+
+
 ErrorRenderer = Callable[[str, GatewayError], Response]
 Lifespan = Callable[["GatewayApp"], contextlib.AbstractAsyncContextManager[None]]
 
@@ -123,6 +135,7 @@ class GatewayApp:
         cors: Cors,
         finishers: Iterable[Finisher],
         render_error: ErrorRenderer,
+        in_flight: Tally | None = None,
     ) -> None:
         self.state = state
         self._lifespan = lifespan
@@ -130,11 +143,14 @@ class GatewayApp:
         self._cors = cors
         self._finishers = tuple(finishers)
         self._render = render_error
+        self._in_flight = in_flight
         self._exact: dict[str, dict[str, Handler]] = {}
         self._patterns: list[tuple[re.Pattern[str], dict[str, Handler]]] = []
+        self._templates: dict[str, str] = {}
         for route in routes:
             if "{" in route.path:
                 regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", route.path) + "$")
+                self._templates[regex.pattern] = route.path
                 table = next((t for p, t in self._patterns if p.pattern == regex.pattern), None)
                 if table is None:
                     table = {}
@@ -172,6 +188,9 @@ class GatewayApp:
         if origin and not preflight and self._cors.allows_origin(origin.decode("latin-1")):
             extra += self._cors.response_headers(origin)
         started = False
+        in_flight = self._in_flight
+        if in_flight is not None:
+            in_flight.inc()
 
         async def reply(message: Message) -> None:
             nonlocal started
@@ -186,6 +205,7 @@ class GatewayApp:
             response = await self._respond(scope, receive, path, origin if preflight else b"")
             await response(scope, receive, reply)
         except GatewayError as error:
+            facts.error = error
             if not started:
                 await self._render(path, error)(scope, receive, reply)
         except Exception as error:  # the one place an unexpected error is turned into a clean 500
@@ -194,6 +214,8 @@ class GatewayApp:
                 await internal_error_response()(scope, receive, reply)
         finally:
             facts.latency_ms = round((time.perf_counter() - facts.started) * 1000, 3)
+            if in_flight is not None:
+                in_flight.dec()
             for finish in self._finishers:
                 finish(facts)
 
@@ -213,11 +235,14 @@ class GatewayApp:
 
     def _handler(self, scope: Scope, path: str, method: str) -> Handler:
         table = self._exact.get(path)
-        if table is None:
+        if table is not None:
+            scope[FACTS_KEY].route = path
+        else:
             for regex, candidate in self._patterns:
                 match = regex.match(path)
                 if match is not None:
                     scope["path_params"] = match.groupdict()
+                    scope[FACTS_KEY].route = self._templates[regex.pattern]
                     table = candidate
                     break
         if table is None:
