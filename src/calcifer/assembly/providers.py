@@ -79,13 +79,15 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
 
     anthropic = provider_settings(env, "ANTHROPIC", "https://api.anthropic.com")
     gemini = provider_settings(env, "GEMINI", GEMINI_BASE_URL)
+    openai_embeddings = frozenset(book.entries("openai.embeddings")) - taken
+    gemini_embeddings = frozenset(book.entries("google.embeddings")) - taken
     openai_models = frozenset(book.entries("openai")) - taken
     anthropic_models = frozenset(book.entries("anthropic")) - taken
     gemini_models = frozenset(book.entries("google")) - taken
     max_output = book.max_output()
     builtin: list[Provider] = [
         OpenAIProvider(
-            models=openai_models,
+            models=openai_models | openai_embeddings,
             api_key=settings.openai.api_key,
             base_url=settings.openai.base_url,
             timeout=settings.openai.timeout,
@@ -99,12 +101,17 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
             timeout=anthropic.timeout,
         ),
         GeminiProvider(
-            models=gemini_models, api_key=gemini.api_key, base_url=gemini.base_url, timeout=gemini.timeout
+            models=gemini_models | gemini_embeddings,
+            api_key=gemini.api_key,
+            base_url=gemini.base_url,
+            timeout=gemini.timeout,
         ),
     ]
     book.register(pricing, "openai", openai_models, overrides)
     book.register(pricing, "anthropic", anthropic_models, overrides)
     book.register(pricing, "google", gemini_models, overrides)
+    book.register(pricing, "openai.embeddings", openai_embeddings, overrides)
+    book.register(pricing, "google.embeddings", gemini_embeddings, overrides)
     for provider in explicit:
         _price_explicit(book, pricing, provider, overrides)
 

@@ -20,7 +20,7 @@ import orjson
 
 from calcifer.domain.pricing import PriceTier, PricingConfig, PricingRegistry
 
-BUILTIN = ("openai", "anthropic", "google")
+BUILTIN = ("openai", "anthropic", "google", "openai.embeddings", "google.embeddings")
 History = tuple[tuple[datetime | None, PricingConfig], ...]
 
 

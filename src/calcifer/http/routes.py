@@ -14,6 +14,7 @@ from calcifer.domain.pricing import PricingConfig, PricingRegistry
 from calcifer.domain.routing import ProviderRegistry
 from calcifer.http.asgi import Route
 from calcifer.http.chat import chat_completions, completions
+from calcifer.http.embeddings import embeddings
 from calcifer.http.health import health, live, ready, ready_probe
 
 
@@ -103,6 +104,7 @@ def routes() -> list[Route]:
     return [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/completions", completions, methods=["POST"]),
+        Route("/v1/embeddings", embeddings, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
