@@ -30,6 +30,7 @@ from calcifer.domain.ledger import SpendLedger, SpendRecord
 from calcifer.domain.limits import BaselineSource, Limiter, window_bounds
 from calcifer.domain.ports import Clock, Lifecycle, Provider, Reachable, ResponseStore
 from calcifer.domain.pricing import PricingRegistry
+from calcifer.domain.requests import RequestLog
 from calcifer.domain.retry import RetryPolicy
 from calcifer.domain.routing import ProviderRegistry
 from calcifer.domain.spending import SpendControl
@@ -41,6 +42,7 @@ from calcifer.http.health import Readiness
 from calcifer.http.messages import count_tokens, messages
 from calcifer.http.messages import error_response as anthropic_error_response
 from calcifer.http.middleware import RequestFacts
+from calcifer.http.request_log import request_log_routes
 from calcifer.http.responses import response_routes
 from calcifer.http.routes import anthropic_models_body, models_body, routes
 from calcifer.http.spend import spend
@@ -54,6 +56,7 @@ from calcifer.runtime.draining import Drain
 from calcifer.storage.database import migrate_in_child, open_database
 from calcifer.storage.keys import SqlKeyStore
 from calcifer.storage.ledger import SqlLedger
+from calcifer.storage.requests import SqlRequestLog
 from calcifer.storage.responses import SqlResponseStore
 from calcifer.tokenizers.tiktoken import TiktokenCounter
 
@@ -143,10 +146,12 @@ def create_app(
                     settings.database_url, schema=settings.database_schema, migrate=False
                 )
                 state.ledger = SqlLedger(database)
+                state.request_log = SqlRequestLog(database)
                 state.keys = keys or SqlKeyStore(database)
                 state.responses = responses or SqlResponseStore(database)
             else:
                 state.ledger = ledger
+                state.request_log = ledger if isinstance(ledger, RequestLog) else None
                 state.keys = keys
                 state.responses = responses
             authenticator.attach(state.keys)
@@ -226,6 +231,7 @@ def create_app(
             *response_routes(),
             Route("/v1/spend", spend, methods=["GET"]),
             *admin_routes(),
+            *request_log_routes(),
             *([] if metrics_server is not None else [Route("/metrics", metrics_endpoint)]),
             *console_routes(),
         ],
