@@ -35,6 +35,7 @@ from calcifer.domain.retry import RetryPolicy
 from calcifer.domain.routing import ProviderRegistry
 from calcifer.domain.spending import SpendControl
 from calcifer.http.admin import admin_routes
+from calcifer.http.admin_models import admin_model_routes
 from calcifer.http.asgi import Cors, GatewayApp, Route
 from calcifer.http.auth import Authenticator
 from calcifer.http.errors import error_response
@@ -232,6 +233,7 @@ def create_app(
             Route("/v1/spend", spend, methods=["GET"]),
             *admin_routes(),
             *request_log_routes(),
+            *admin_model_routes(),
             *([] if metrics_server is not None else [Route("/metrics", metrics_endpoint)]),
             *console_routes(),
         ],
@@ -267,6 +269,7 @@ def create_app(
     state.drain = drain
     state.metrics = metrics
     state.console = Console()
+    state.cooldowns = cooldowns
     state.ready = False
     return app
 

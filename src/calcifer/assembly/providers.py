@@ -69,7 +69,7 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
         (p.preset.catalogue for p in presets if p.preset.catalogue),
     )
     pricing = PricingRegistry(version=book.version)
-    pricing.register(ECHO_MODEL, ECHO_PRICING)
+    pricing.register(ECHO_MODEL, ECHO_PRICING, source="built in")
     overrides: dict[str, PricingConfig] = {
         **plugin_prices(plugins),
         **(file_config.prices() if file_config else {}),
