@@ -110,6 +110,7 @@ def create_app(
         routing=assembly.routing,
         cooldowns=cooldowns,
         cache=response_cache,
+        max_output=assembly.max_output.get,
     )
     state = State()
 

@@ -154,8 +154,18 @@ def test_anthropic_max_output_per_model_and_alias() -> None:
     assert anthropic_entries()["claude-opus-4-1"].max_output_tokens == 32_000
     assert max_output_for("anthropic", "claude-sonnet-4-20250514") == 64_000
     assert max_output_for("anthropic", "claude-3-5-haiku-20241022") == 8_192
-    assert max_output_tokens("openai") == {}
-    assert max_output_for("openai", "gpt-4o") is None
+    assert max_output_tokens("mistral") == {}
+    assert max_output_for("mistral", "mistral-large-latest") is None
+
+
+def test_openai_and_gemini_max_output_where_published() -> None:
+    assert openai_chat_entries()["gpt-4o"].max_output_tokens == 16_384
+    assert max_output_for("openai", "gpt-4o-2024-11-20") == 16_384  # a dated snapshot of gpt-4o
+    assert max_output_for("openai", "gpt-4o-2024-05-13") == 4_096  # the first snapshot had less
+    assert max_output_tokens("openai")["gpt-4.1-mini"] == 32_768
+    assert gemini_entries()["gemini-2.0-flash"].max_output_tokens == 8_192
+    assert gemini_entries()["gemini-2.5-flash"].max_output_tokens == 65_536
+    assert max_output_for("openai", "gpt-6-sol") is None  # not published: no maximum is assumed
 
 
 def test_catalogue_version_names_the_package_and_the_data_date() -> None:

@@ -180,6 +180,8 @@ def test_openai_model_through_the_translation(rig: Rig) -> None:
     assert "output_config" in json.loads(sent[0].raw)
     first, second = rig.openai.requests
     assert first["model"] == "gpt-4o" and first["stream"] is True
+    # Its output limit is more than gpt-4o's maximum (which the OpenAI fake enforces): it is lowered.
+    assert json.loads(sent[0].raw)["max_tokens"] > 16384 and first["max_completion_tokens"] == 16384
     assert "system" in [m["role"] for m in first["messages"]] and "reasoning_effort" not in first
     assert "Read" in [tool["function"]["name"] for tool in first["tools"]]
     call, result = second["messages"][-2:]

@@ -134,6 +134,24 @@ def error_body(message: str, kind: str, code: str | None = None) -> dict[str, An
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
+def too_many_tokens(body: dict[str, Any]) -> dict[str, Any] | None:
+    """OpenAI's 400 for an output limit above the model's maximum (per the catalogue), else None."""
+    from calcifer.catalogue.source import max_output_for
+
+    most = max_output_for("openai", str(body.get("model")))
+    for name in ("max_completion_tokens", "max_tokens"):
+        asked = body.get(name)
+        if most is not None and isinstance(asked, int) and asked > most:
+            message = (
+                f"max_tokens is too large: {asked}. This model supports at most {most} completion "
+                f"tokens, whereas you provided {asked}."
+            )
+            return {
+                "error": {"message": message, "type": "invalid_request_error", "param": name, "code": None}
+            }
+    return None
+
+
 class FakeOpenAI:
     def __init__(self) -> None:
         self.scripts: deque[Script] = deque()
@@ -171,6 +189,9 @@ class FakeOpenAI:
         self.headers.append(dict(request.headers))
         self.paths.append(str(request.rel_url))
         script = self.scripts.popleft() if self.scripts else Script()
+        refusal = too_many_tokens(body)
+        if refusal is not None:
+            return web.json_response(refusal, status=400, dumps=_dumps)
         try:
             if script.delay:
                 await asyncio.sleep(script.delay)

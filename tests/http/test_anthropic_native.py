@@ -246,6 +246,7 @@ def test_a_fallback_from_claude_to_gpt_gets_the_translation(lane: Lane) -> None:
     ]
     sent = lane.openai.requests[-1]
     assert sent["model"] == "gpt-4o" and sent["user"] == "dev-7"
+    assert sent["max_completion_tokens"] == 16384  # Claude Code's 32000 is more than gpt-4o's maximum
     assert sent["messages"][0] == {
         "role": "system",
         "content": [{"type": "text", "text": "You are Claude Code."}],

@@ -165,12 +165,16 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
         return Assembly(registry, pricing, policies, max_output)
     if spec is None:
         return Assembly(registry, pricing, policies, max_output, observability=file_config.observability)
-    routing = _routing(file_config, spec, registry, pricing)
+    routing = _routing(file_config, spec, registry, pricing, max_output)
     return Assembly(registry, pricing, policies, max_output, routing, spec, file_config.observability)
 
 
 def _routing(
-    cfg: FileConfig, spec: RoutingFileSpec, registry: ProviderRegistry, pricing: PricingRegistry
+    cfg: FileConfig,
+    spec: RoutingFileSpec,
+    registry: ProviderRegistry,
+    pricing: PricingRegistry,
+    max_output: Mapping[str, int],
 ) -> RoutingConfig:
     """The declared routes, checked against the providers now that every one is registered."""
 
@@ -179,7 +183,7 @@ def _routing(
         return None if price is None else price.input_cost_per_1k + price.output_cost_per_1k
 
     try:
-        routes = build_routes(registry, spec.routes, unit_price)
+        routes = build_routes(registry, spec.routes, unit_price, max_output.get)
     except RouteError as error:
         raise ConfigFileError(cfg.path, error.line or None, error.problem) from error
     unlisted = {

@@ -6,9 +6,11 @@ long-context tiers and dated price changes. This module turns its data into the 
 (audio, images, web searches) are not carried. Time-of-day discounts and request variants (batch,
 service tiers) are not applied: the standard price stands.
 
-Only the maximum output per Anthropic model is a hand-kept table (genai-prices has no such field),
-copied from Anthropic's model overview pages (platform.claude.com/docs/en/models/<model>/overview,
-"Max output"), checked 2026-11-27.
+Only the maximum output per model is hand-kept (genai-prices has no such field): Anthropic's from its
+model overview pages (platform.claude.com/docs/en/models/<model>/overview, "Max output"), checked
+2026-11-27; OpenAI's from its model pages (platform.openai.com/docs/models, "Max output tokens") and
+Google's from the Gemini API's (ai.google.dev/gemini-api/docs/models, "Output token limit"), for the
+models whose figure is published there; a model not in a table has no known maximum.
 """
 
 from __future__ import annotations
@@ -172,7 +174,37 @@ _ANTHROPIC_MAX_OUTPUT = {
     "claude-fable-5-2": 128_000,
     "claude-mythos-5-2": 128_000,
 }
-_MAX_OUTPUT = {"anthropic": _ANTHROPIC_MAX_OUTPUT}
+# OpenAI's and the Gemini API's published maximum output (genai-prices model id -> tokens).
+_OPENAI_MAX_OUTPUT = {
+    "gpt-3.5-turbo": 4_096,
+    "gpt-4": 8_192,
+    "gpt-4-turbo": 4_096,
+    "gpt-4o-2024-05-13": 4_096,
+    "gpt-4o": 16_384,
+    "chatgpt-4o-latest": 16_384,
+    "gpt-4o-mini": 16_384,
+    "gpt-4.1": 32_768,
+    "gpt-4.1-mini": 32_768,
+    "gpt-4.1-nano": 32_768,
+    "o1": 100_000,
+    "o1-mini": 65_536,
+    "o3": 100_000,
+    "o3-mini": 100_000,
+    "o4-mini": 100_000,
+    "gpt-5": 128_000,
+    "gpt-5-mini": 128_000,
+    "gpt-5-nano": 128_000,
+}
+_GEMINI_MAX_OUTPUT = {
+    "gemini-1.5-flash": 8_192,
+    "gemini-1.5-pro": 8_192,
+    "gemini-2.0-flash": 8_192,
+    "gemini-2.0-flash-lite": 8_192,
+    "gemini-2.5-flash": 65_536,
+    "gemini-2.5-flash-lite": 65_536,
+    "gemini-2.5-pro": 65_536,
+}
+_MAX_OUTPUT = {"anthropic": _ANTHROPIC_MAX_OUTPUT, "openai": _OPENAI_MAX_OUTPUT, "google": _GEMINI_MAX_OUTPUT}
 
 
 def max_output_tokens(provider_id: str) -> dict[str, int]:

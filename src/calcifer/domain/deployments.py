@@ -66,6 +66,7 @@ class Deployment:
     rpm: int | None = None
     unit_price: Decimal | None = None  # USD per 1K input + per 1K output tokens, for `cheapest`
     stats: DeploymentStats = field(default_factory=DeploymentStats)
+    max_output: int | None = None  # the model's most output tokens, when known (caps translated requests)
     # The provider when it may lack credentials (checked once here: a Protocol isinstance is slow).
     credentialed: Credentialed | None = field(init=False, default=None)
 
@@ -172,6 +173,7 @@ def build_routes(
     registry: ProviderRegistry,
     specs: Mapping[str, RouteSpec],
     unit_price: Callable[[str], Decimal | None] = lambda _: None,
+    max_output: Callable[[str], int | None] = lambda _: None,
 ) -> dict[str, Route]:
     """Every declared route, checked against the providers (a start-up error names what is wrong).
 
@@ -192,7 +194,13 @@ def build_routes(
         if known is not None:
             return known
         made = Deployment(
-            provider, spec.model, spec.weight, spec.max_in_flight, spec.rpm, unit_price(spec.model)
+            provider,
+            spec.model,
+            spec.weight,
+            spec.max_in_flight,
+            spec.rpm,
+            unit_price(spec.model),
+            max_output=max_output(spec.model),
         )
         deployments[(spec.provider, spec.model)] = made
         return made
@@ -227,9 +235,9 @@ def build_routes(
     return routes
 
 
-def single(provider: Provider, model: str, name: str) -> Route:
+def single(provider: Provider, model: str, name: str, max_output: int | None = None) -> Route:
     """The route of a model with no routing declared: its one provider, no fallbacks."""
-    target = Deployment(provider, model)
+    target = Deployment(provider, model, max_output=max_output)
     return Route(name, ModelGroup(name, (target,)), keys=frozenset((target.key,)))
 
 

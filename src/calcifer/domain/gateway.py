@@ -52,6 +52,7 @@ class GatewayService:
         routing: RoutingConfig | None = None,
         cooldowns: CooldownStore | None = None,
         cache: ResponseCache | None = None,
+        max_output: Callable[[str], int | None] = lambda _: None,
     ) -> None:
         self.registry = registry
         self.calculator = calculator
@@ -60,6 +61,7 @@ class GatewayService:
         self.routing = routing or RoutingConfig()
         self._routes: dict[str, Route] = dict(self.routing.routes)
         self._cache = cache
+        self._max_output = max_output  # a model's most output tokens, when known
         self._attempts = Attempts(
             self.routing, clock, cooldowns, dict(policies or {}), default_policy or RetryPolicy(), rand
         )
@@ -83,7 +85,7 @@ class GatewayService:
         route = self._routes.get(model)
         if route is None:
             provider, target = self.registry.resolve(model)
-            route = self._routes[model] = single(provider, target, model)
+            route = self._routes[model] = single(provider, target, model, self._max_output(target))
         return route
 
     def _price_usage(self, model: str, usage: Usage | None, provider: str, attempts: int = 1) -> Priced:
@@ -243,15 +245,39 @@ def _collect(unread: list[JSONObject], generated: list[str]) -> None:
 
 def _for(request: ChatRequest, target: Deployment) -> ChatRequest:
     """The request as `target` must see it: its model name, and the client's native call only when the
-    target's provider speaks that API (every other provider gets the chat-completions translation)."""
+    target's provider speaks that API (every other provider gets the chat-completions translation).
+
+    A translated request's output limit was set for the client's own model (Claude Code asks 32000 of
+    any model): it is lowered to the target model's maximum, when known, so the upstream accepts it. A
+    request sent as the client sent it is not changed (the upstream judges it)."""
     native = request.native
     if native is not None and not speaks(target.provider, native.api, target.model):
         if not native.translatable:
             raise ApiNotOffered(
                 f"'{target.model}' is served by {target.provider.name!r}, which does not offer this API."
             )
-        request = replace(request, native=None)
+        request = _capped(replace(request, native=None), target.max_output)
     return request if target.model == request.model else replace(request, model=target.model)
+
+
+_LIMITS = ("max_completion_tokens", "max_tokens")
+
+
+def _capped(request: ChatRequest, most: int | None) -> ChatRequest:
+    """`request` with its output limits no higher than `most` (None: unknown, unchanged)."""
+    if most is None:
+        return request
+    over: dict[str, object] = {}
+    for name in _LIMITS:
+        value = request.body.get(name)
+        if isinstance(value, int) and value > most:
+            over[name] = most
+    if not over:
+        return request
+    limit = request.max_output_tokens
+    return replace(
+        request, body={**request.body, **over}, max_output_tokens=most if limit is None else min(limit, most)
+    )
 
 
 def _noting(outcome: StreamOutcome) -> Callable[[Deployment, int], None]:
