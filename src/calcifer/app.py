@@ -50,7 +50,9 @@ from calcifer.limits.cooldowns import MemoryCooldownStore
 from calcifer.limits.memory import MemoryLimiter
 from calcifer.observability.logging import access_line, configure_logging, flush_logs
 from calcifer.observability.metrics import GatewayMetrics
+from calcifer.observability.otel_env import otel_settings
 from calcifer.observability.scrape import MetricsServer, metrics_endpoint
+from calcifer.observability.tracing import Tracing
 from calcifer.providers.echo import ECHO_MODEL, ECHO_PRICING, EchoProvider
 from calcifer.runtime.draining import Drain
 from calcifer.storage.database import migrate_in_child, open_database
@@ -99,6 +101,13 @@ def create_app(
     calculator = CostCalculator(pricing)
     cooldowns, response_cache = _routing_stores(settings, assembly)
     counter = TiktokenCounter()
+    otel = otel_settings(settings.env or {})
+    spec = assembly.observability
+    tracing = (
+        None
+        if otel is None
+        else Tracing.exporting(otel, propagate=spec.propagate, no_propagate=spec.no_propagate)
+    )
     gateway = GatewayService(
         registry,
         calculator,
@@ -108,6 +117,7 @@ def create_app(
         routing=assembly.routing,
         cooldowns=cooldowns,
         cache=response_cache,
+        observer=tracing,
     )
     state = State()
 
@@ -185,6 +195,8 @@ def create_app(
                 await resource.aclose()
             if database is not None:
                 await database.aclose()
+            if tracing is not None:
+                await tracing.aclose()
             flush_logs()
 
     def record(facts: RequestFacts) -> None:
@@ -254,6 +266,7 @@ def create_app(
         finishers=(record, metrics.finish, log),
         render_error=_render_error,
         in_flight=metrics.in_flight,
+        tracer=tracing,
     )
     state.settings = settings
     state.gateway = gateway
@@ -266,6 +279,7 @@ def create_app(
     state.token_counter = counter
     state.drain = drain
     state.metrics = metrics
+    state.tracing = tracing
     state.console = Console()
     state.ready = False
     return app
