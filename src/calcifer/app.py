@@ -48,6 +48,7 @@ from calcifer.http.routes import anthropic_models_body, models_body, routes
 from calcifer.http.spend import spend
 from calcifer.limits.cooldowns import MemoryCooldownStore
 from calcifer.limits.memory import MemoryLimiter
+from calcifer.observability.gauges import Sources, StateGauges
 from calcifer.observability.logging import access_line, configure_logging, flush_logs
 from calcifer.observability.metrics import GatewayMetrics
 from calcifer.observability.otel_env import otel_settings
@@ -135,11 +136,18 @@ def create_app(
         )
     authenticator = Authenticator(settings.master_key, keys)
     drain = Drain(settings.shutdown_delay)
-    metrics = GatewayMetrics(assembly.observability.metric_labels)
+    metrics = GatewayMetrics(assembly.observability.metric_labels) if settings.metrics else None
+    gauges = StateGauges(metrics.registry) if metrics is not None else None
+
+    async def refresh() -> None:
+        if gauges is not None:
+            routes = gateway.routing.routes.values()
+            await gauges.refresh(Sources(getattr(state, "keys", None), limiter, cooldowns, routes))
+
     metrics_server = None
-    if settings.metrics_port is not None:
+    if metrics is not None and settings.metrics_port is not None:
         metrics_server = MetricsServer(
-            settings.host, settings.metrics_port, metrics.registry, settings.metrics_token, None
+            settings.host, settings.metrics_port, metrics.registry, settings.metrics_token, refresh
         )
 
     @contextlib.asynccontextmanager
@@ -165,6 +173,8 @@ def create_app(
                 state.keys = keys
                 state.responses = responses
             authenticator.attach(state.keys)
+            if gauges is not None and isinstance(state.ledger, SqlLedger):
+                state.ledger.on_batch = gauges.ledger_batch
             resources = (state.ledger, limiter, cooldowns, response_cache, *registry.providers.values())
             for resource in (*resources, metrics_server):
                 if isinstance(resource, Lifecycle):
@@ -244,7 +254,11 @@ def create_app(
             Route("/v1/spend", spend, methods=["GET"]),
             *admin_routes(),
             *request_log_routes(),
-            *([] if metrics_server is not None else [Route("/metrics", metrics_endpoint)]),
+            *(
+                [Route("/metrics", metrics_endpoint)]
+                if metrics is not None and metrics_server is None
+                else []
+            ),
             *console_routes(),
         ],
         state=state,
@@ -263,9 +277,9 @@ def create_app(
                 "x-calcifer-cache",
             ),
         ),
-        finishers=(record, metrics.finish, log),
+        finishers=(record, *(() if metrics is None else (metrics.finish,)), log),
         render_error=_render_error,
-        in_flight=metrics.in_flight,
+        in_flight=None if metrics is None else metrics.in_flight,
         tracer=tracing,
     )
     state.settings = settings
@@ -280,6 +294,7 @@ def create_app(
     state.drain = drain
     state.metrics = metrics
     state.tracing = tracing
+    state.metrics_refresh = refresh
     state.console = Console()
     state.ready = False
     return app
