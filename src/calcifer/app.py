@@ -138,6 +138,10 @@ def create_app(
     drain = Drain(settings.shutdown_delay)
     metrics = GatewayMetrics(assembly.observability.metric_labels) if settings.metrics else None
     gauges = StateGauges(metrics.registry) if metrics is not None else None
+    if gauges is not None:
+        for store in (limiter, cooldowns, response_cache):
+            if hasattr(store, "on_command"):
+                store.on_command = gauges.redis
 
     async def refresh() -> None:
         if gauges is not None:

@@ -75,7 +75,27 @@ class StateGauges:
         self.database_errors = Counter(
             "calcifer_database_errors", "Ledger writes the database failed.", registry=registry
         )
+        self.redis_command = Histogram(
+            "calcifer_redis_command_seconds",
+            "Time of one Redis command, by the store that sent it (limiter, cooldowns, cache).",
+            ("store",),
+            buckets=WRITE_BUCKETS,
+            registry=registry,
+        )
+        self.redis_errors = Counter(
+            "calcifer_redis_errors", "Redis commands that failed, by store.", ("store",), registry=registry
+        )
+        self._redis: dict[str, tuple[Histogram, Counter]] = {}
         self._budgets: set[tuple[str, str]] = set()
+
+    def redis(self, store: str, seconds: float, ok: bool) -> None:
+        """One Redis command's report (`runtime.redis_timing`)."""
+        bound = self._redis.get(store)
+        if bound is None:
+            bound = self._redis[store] = (self.redis_command.labels(store), self.redis_errors.labels(store))
+        bound[0].observe(seconds)
+        if not ok:
+            bound[1].inc()
 
     def ledger_batch(self, pending: int, lag: float, seconds: float, ok: bool) -> None:
         """A ledger writer's report of one batch (`SqlLedger.on_batch`)."""
