@@ -35,6 +35,7 @@ from calcifer.domain.retry import RetryPolicy
 from calcifer.domain.routing import ProviderRegistry
 from calcifer.domain.spending import SpendControl
 from calcifer.http.admin import admin_routes
+from calcifer.http.admin_models import admin_model_routes
 from calcifer.http.asgi import Cors, GatewayApp, Route
 from calcifer.http.auth import Authenticator
 from calcifer.http.errors import error_response
@@ -258,6 +259,7 @@ def create_app(
             Route("/v1/spend", spend, methods=["GET"]),
             *admin_routes(),
             *request_log_routes(),
+            *admin_model_routes(),
             *(
                 [Route("/metrics", metrics_endpoint)]
                 if metrics is not None and metrics_server is None
@@ -300,6 +302,7 @@ def create_app(
     state.tracing = tracing
     state.metrics_refresh = refresh
     state.console = Console()
+    state.cooldowns = cooldowns
     state.ready = False
     return app
 

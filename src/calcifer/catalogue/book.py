@@ -98,7 +98,7 @@ def register_history(
     for model in models:
         override = (overrides or {}).get(model)
         if override is not None:
-            pricing.register(model, override)
+            pricing.register(model, override, source="config file or plugin")
             continue
         entry = find(model)
         if entry is None or not entry.history:
