@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup clients run test lint types cov bench clean
+.PHONY: setup clients console-assets run test lint types cov bench clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,13 @@ tests/clients/%/node_modules/.installed: tests/clients/%/package-lock.json tests
 	@if command -v npm >/dev/null 2>&1; then \
 		npm ci --prefix tests/clients/$* --no-audit --no-fund --loglevel=error && touch $@; \
 	else echo "npm not found: the tests that drive tests/clients/$* will skip"; fi
+
+# The console's charting library: pinned by frontend/package-lock.json, its built file vendored into the
+# package (so `make run` needs no Node). Run after changing frontend/package.json.
+console-assets:
+	npm ci --prefix frontend --no-audit --no-fund --loglevel=error
+	cp frontend/node_modules/chart.js/dist/chart.umd.min.js src/calcifer/console/static/chart.umd.min.js
+	cp frontend/node_modules/chart.js/LICENSE.md src/calcifer/console/static/chart.js.LICENSE.md
 
 run: setup
 	$(BIN)/calcifer serve

@@ -18,6 +18,8 @@ from starlette.responses import Response
 from calcifer.assembly.providers import Assembly, assemble
 from calcifer.cache.memory import MemoryResponseCache
 from calcifer.config.settings import Settings
+from calcifer.console.routes import console_routes
+from calcifer.console.web import Console
 from calcifer.domain.cache import ResponseCache
 from calcifer.domain.cooldowns import CooldownStore
 from calcifer.domain.cost import CostCalculator
@@ -45,6 +47,8 @@ from calcifer.http.spend import spend
 from calcifer.limits.cooldowns import MemoryCooldownStore
 from calcifer.limits.memory import MemoryLimiter
 from calcifer.observability.logging import access_line, configure_logging, flush_logs
+from calcifer.observability.metrics import GatewayMetrics
+from calcifer.observability.scrape import MetricsServer, metrics_endpoint
 from calcifer.providers.echo import ECHO_MODEL, ECHO_PRICING, EchoProvider
 from calcifer.runtime.draining import Drain
 from calcifer.storage.database import migrate_in_child, open_database
@@ -119,6 +123,12 @@ def create_app(
         )
     authenticator = Authenticator(settings.master_key, keys)
     drain = Drain(settings.shutdown_delay)
+    metrics = GatewayMetrics(assembly.observability.metric_labels)
+    metrics_server = None
+    if settings.metrics_port is not None:
+        metrics_server = MetricsServer(
+            settings.host, settings.metrics_port, metrics.registry, settings.metrics_token, None
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: GatewayApp) -> AsyncIterator[None]:
@@ -126,7 +136,10 @@ def create_app(
         database = None
         try:
             if ledger is None:
-                await migrate_in_child(settings.database_url, settings.database_schema)
+                # CALCIFER_MIGRATE=off: `calcifer migrate` is a deployment step; refuse an older schema.
+                await migrate_in_child(
+                    settings.database_url, settings.database_schema, check=not settings.migrate
+                )
                 database = await open_database(
                     settings.database_url, schema=settings.database_schema, migrate=False
                 )
@@ -138,7 +151,8 @@ def create_app(
                 state.keys = keys
                 state.responses = responses
             authenticator.attach(state.keys)
-            for resource in (state.ledger, limiter, cooldowns, response_cache, *registry.providers.values()):
+            resources = (state.ledger, limiter, cooldowns, response_cache, *registry.providers.values())
+            for resource in (*resources, metrics_server):
                 if isinstance(resource, Lifecycle):
                     await resource.start()
                     opened.append(resource)
@@ -221,6 +235,8 @@ def create_app(
             *response_routes(),
             Route("/v1/spend", spend, methods=["GET"]),
             *admin_routes(),
+            *([] if metrics_server is not None else [Route("/metrics", metrics_endpoint)]),
+            *console_routes(),
         ],
         state=state,
         lifespan=lifespan,
@@ -238,8 +254,9 @@ def create_app(
                 "x-calcifer-cache",
             ),
         ),
-        finishers=(record, log),
+        finishers=(record, metrics.finish, log),
         render_error=_render_error,
+        in_flight=metrics.in_flight,
     )
     state.settings = settings
     state.gateway = gateway
@@ -251,6 +268,8 @@ def create_app(
     state.anthropic_models_body = anthropic_models_body(registry)
     state.token_counter = counter
     state.drain = drain
+    state.metrics = metrics
+    state.console = Console()
     state.ready = False
     return app
 

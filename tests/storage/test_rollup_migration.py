@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 
-from calcifer.storage.database import _MIGRATIONS, Database
+from calcifer.storage.database import Database
 from calcifer.storage.ledger import SqlLedger
+from calcifer.storage.migrator import _config
 from calcifer.storage.schema import spend
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -45,9 +45,7 @@ def _row(n: int, status: int, cost: Decimal | None, tokens: int, **fields: objec
 
 
 def _again_from_0003(connection: Connection) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS).replace("%", "%%"))
-    config.attributes["connection"] = connection
+    config = _config(connection)
     command.downgrade(config, "0003")
     connection.execute(
         insert(spend),

@@ -14,8 +14,11 @@ from decimal import Decimal
 
 from calcifer.assembly.file_providers import build_file_providers
 from calcifer.assembly.plugins import load_plugins, plugin_prices
+from calcifer.assembly.presets import build_presets, register_presets
 from calcifer.catalogue.book import PriceBook, load_price_book
 from calcifer.config.file import FileConfig, load_file_config
+from calcifer.config.observability import ObservabilitySpec
+from calcifer.config.presets import enabled_presets
 from calcifer.config.reader import ConfigFileError
 from calcifer.config.routing import RoutingFileSpec
 from calcifer.config.settings import Settings, provider_settings
@@ -45,6 +48,7 @@ class Assembly:
     max_output: dict[str, int] = field(default_factory=dict)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     cache: RoutingFileSpec = field(default_factory=RoutingFileSpec)  # the cache's backend and size
+    observability: ObservabilitySpec = field(default_factory=ObservabilitySpec)
 
 
 def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
@@ -54,11 +58,15 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
     explicit: list[Provider] = build_file_providers(file_config, env) if file_config else []
     plugins = load_plugins(env) if with_plugins else []
     explicit += plugins
+    presets = enabled_presets(env, frozenset(p.name for p in explicit))
     book = load_price_book(
-        (catalogue_id, model)
-        for provider in explicit
-        for catalogue_id in _CATALOGUE_IDS.get(provider.name, (provider.name,))
-        for model in provider.models
+        (
+            (catalogue_id, model)
+            for provider in explicit
+            for catalogue_id in _CATALOGUE_IDS.get(provider.name, (provider.name,))
+            for model in provider.models
+        ),
+        (p.preset.catalogue for p in presets if p.preset.catalogue),
     )
     pricing = PricingRegistry(version=book.version)
     pricing.register(ECHO_MODEL, ECHO_PRICING)
@@ -104,6 +112,10 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
     for provider in explicit:
         if provider.name in unclaimed:
             registry.register(provider, claim=False)
+    aliases = {spec.alias for spec in file_config.aliases} if file_config else set()
+    claimed = {model for model, _ in registry.models()} | aliases
+    vendors = build_presets(presets, book, claimed)
+    preset_policies = register_presets(vendors, presets, book, registry, pricing, overrides)
     if file_config is not None:
         for alias, target in file_config.aliases_for({m for m, _ in registry.models()}).items():
             registry.alias(alias, target)
@@ -120,14 +132,16 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
         "anthropic": RetryPolicy(max_retries=anthropic.max_retries),
         "gemini": RetryPolicy(max_retries=gemini.max_retries),
     }
+    policies.update(preset_policies)
     if file_config is not None:
         policies.update({name: RetryPolicy(max_retries=n) for name, n in file_config.max_retries().items()})
     spec = file_config.routing if file_config is not None else None
-    if file_config is None or spec is None:
+    if file_config is None:
         return Assembly(registry, pricing, policies, max_output)
-    return Assembly(
-        registry, pricing, policies, max_output, _routing(file_config, spec, registry, pricing), spec
-    )
+    if spec is None:
+        return Assembly(registry, pricing, policies, max_output, observability=file_config.observability)
+    routing = _routing(file_config, spec, registry, pricing)
+    return Assembly(registry, pricing, policies, max_output, routing, spec, file_config.observability)
 
 
 def _routing(

@@ -109,9 +109,11 @@ def register_history(
     return unpriced
 
 
-def load_price_book(lookups: Iterable[tuple[str, str]] = ()) -> PriceBook:
-    """The snapshot for the built-in providers plus `lookups` ((catalogue provider id, model) pairs)."""
-    request = orjson.dumps({"builtin": list(BUILTIN), "lookups": sorted(set(lookups))})
+def load_price_book(lookups: Iterable[tuple[str, str]] = (), vendors: Iterable[str] = ()) -> PriceBook:
+    """The snapshot for the built-in providers, every model of the catalogue providers `vendors`
+    (the enabled vendor presets), plus `lookups` ((catalogue provider id, model) pairs)."""
+    builtin = [*BUILTIN, *(v for v in dict.fromkeys(vendors) if v not in BUILTIN)]
+    request = orjson.dumps({"builtin": builtin, "lookups": sorted(set(lookups))})
     result = subprocess.run(
         [sys.executable, "-m", "calcifer.catalogue.source"],
         input=request,

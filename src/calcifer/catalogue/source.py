@@ -295,7 +295,7 @@ def snapshot(builtin: Iterable[str], lookups: Iterable[tuple[str, str]]) -> dict
 
     readers = {"openai": openai_chat_entries, "anthropic": anthropic_entries, "google": gemini_entries}
     found = {key: lookup(*key) for key in lookups}
-    entries = {p: readers[p]() for p in builtin}
+    entries = {p: readers[p]() if p in readers else provider_entries(p) for p in builtin}
     return {
         "version": catalogue_version(),
         "builtin": {p: {m: encode(e) for m, e in models.items()} for p, models in entries.items()},

@@ -112,6 +112,12 @@ class PricingRegistry:
         index = bisect_right(dated, at) + undated - 1
         return history[max(index, 0)].config
 
+    def served(self, provider: str, model: str, at: datetime | None = None) -> PricingConfig | None:
+        """The price of `model` as `provider` serves it: a price registered for `<provider>/<model>`
+        (one vendor's price of a model several serve) first, else the model's own."""
+        qualified = f"{provider}/{model}"
+        return self.get(qualified if provider and qualified in self._prices else model, at)
+
     def history(self, model: str) -> tuple[tuple[datetime | None, PricingConfig], ...]:
         """Every price registered for `model`, oldest first, each with the date it took effect."""
         return tuple((d.since, d.config) for d in self._prices.get(model, ()))

@@ -125,6 +125,14 @@ class StreamOutcome:
     cache_hit: bool = False
     cost_saved: Decimal | None = None
     api: str = ""  # the API of the stream's chunks: "" (chat-completions chunks) or the native call's
+    # What metrics and traces report: attempts that moved to another deployment (or a fallback model)
+    # and attempts that retried the same one; seconds spent waiting on upstreams (every attempt, and
+    # each later chunk of a stream); `time.perf_counter()` at a stream's first and last chunk.
+    failovers: int = 0
+    retries: int = 0
+    upstream_seconds: float = 0.0
+    first_chunk_at: float = 0.0
+    last_chunk_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from starlette.datastructures import State
 from starlette.requests import Request
@@ -26,13 +27,19 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from calcifer.domain.errors import GatewayError
-from calcifer.http.auth import IDENTITY_KEY, Authenticator, Forbidden
+from calcifer.http.auth import IDENTITY_KEY, Authenticator, Forbidden, Identity
 from calcifer.http.errors import MethodNotAllowed, RouteNotFound, internal_error_response
 from calcifer.http.middleware import FACTS_KEY, Finisher, RequestFacts
 
 _log = logging.getLogger("calcifer")
 _SAFE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
-_OPEN_PATHS = frozenset({"/health", "/ready", "/health/live", "/health/ready"})
+# Answered without identifying the caller (`/metrics` checks its own token, `CALCIFER_METRICS_TOKEN`).
+_OPEN_PATHS = frozenset({"/health", "/ready", "/health/live", "/health/ready", "/metrics"})
+
+
+def _is_console(path: str) -> bool:
+    """The console (`/ui`) authenticates its own requests, with a session cookie instead of a key."""
+    return path == "/ui" or path.startswith("/ui/")
 
 
 class _RequestIds:
@@ -53,6 +60,16 @@ class _RequestIds:
 _request_ids = _RequestIds()
 
 Handler = Callable[[Request], Awaitable[ASGIApp]]
+
+
+class Tally(Protocol):
+    """A gauge of requests being answered."""
+
+    def inc(self) -> None: ...
+
+    def dec(self) -> None: ...
+
+
 ErrorRenderer = Callable[[str, GatewayError], Response]
 Lifespan = Callable[["GatewayApp"], contextlib.AbstractAsyncContextManager[None]]
 
@@ -118,6 +135,7 @@ class GatewayApp:
         cors: Cors,
         finishers: Iterable[Finisher],
         render_error: ErrorRenderer,
+        in_flight: Tally | None = None,
     ) -> None:
         self.state = state
         self._lifespan = lifespan
@@ -125,11 +143,14 @@ class GatewayApp:
         self._cors = cors
         self._finishers = tuple(finishers)
         self._render = render_error
+        self._in_flight = in_flight
         self._exact: dict[str, dict[str, Handler]] = {}
         self._patterns: list[tuple[re.Pattern[str], dict[str, Handler]]] = []
+        self._templates: dict[str, str] = {}
         for route in routes:
             if "{" in route.path:
                 regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", route.path) + "$")
+                self._templates[regex.pattern] = route.path
                 table = next((t for p, t in self._patterns if p.pattern == regex.pattern), None)
                 if table is None:
                     table = {}
@@ -167,6 +188,9 @@ class GatewayApp:
         if origin and not preflight and self._cors.allows_origin(origin.decode("latin-1")):
             extra += self._cors.response_headers(origin)
         started = False
+        in_flight = self._in_flight
+        if in_flight is not None:
+            in_flight.inc()
 
         async def reply(message: Message) -> None:
             nonlocal started
@@ -181,6 +205,7 @@ class GatewayApp:
             response = await self._respond(scope, receive, path, origin if preflight else b"")
             await response(scope, receive, reply)
         except GatewayError as error:
+            facts.error = error
             facts.refusal = facts.refusal or error.refusal
             if not started:
                 await self._render(path, error)(scope, receive, reply)
@@ -190,6 +215,8 @@ class GatewayApp:
                 await internal_error_response()(scope, receive, reply)
         finally:
             facts.latency_ms = round((time.perf_counter() - facts.started) * 1000, 3)
+            if in_flight is not None:
+                in_flight.dec()
             for finish in self._finishers:
                 finish(facts)
 
@@ -202,12 +229,21 @@ class GatewayApp:
                 requested["access-control-request-method"],
                 requested.get("access-control-request-headers", ""),
             )
+        handler = self._handler(scope, path, method)
+        if path not in _OPEN_PATHS and not _is_console(path):
+            await self._identify(scope, path)
+        return await handler(Request(scope, receive))
+
+    def _handler(self, scope: Scope, path: str, method: str) -> Handler:
         table = self._exact.get(path)
-        if table is None:
+        if table is not None:
+            scope[FACTS_KEY].route = path
+        else:
             for regex, candidate in self._patterns:
                 match = regex.match(path)
                 if match is not None:
                     scope["path_params"] = match.groupdict()
+                    scope[FACTS_KEY].route = self._templates[regex.pattern]
                     table = candidate
                     break
         if table is None:
@@ -215,9 +251,57 @@ class GatewayApp:
         handler = table.get(method)
         if handler is None:
             raise MethodNotAllowed(f"Method {method} is not allowed on {path}.")
-        if path not in _OPEN_PATHS:
-            await self._identify(scope, path)
-        return await handler(Request(scope, receive))
+        return handler
+
+    async def call(
+        self, identity: Identity, method: str, path: str, query: str = "", body: bytes = b""
+    ) -> tuple[int, bytes]:
+        """An API request made inside the process (by the console) as `identity`: the same route
+        table, authorisation rule, handlers and error shapes a script meets over HTTP; (status, body)."""
+        scope: Scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": query.encode(),
+            "root_path": "",
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "client": None,
+            "server": None,
+            "app": self,
+            FACTS_KEY: RequestFacts("console", method, path, time.perf_counter()),
+        }
+        delivered = False
+
+        async def receive() -> Message:
+            nonlocal delivered
+            if delivered:
+                return {"type": "http.disconnect"}
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        status = 500
+        chunks: list[bytes] = []
+
+        async def send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        response: ASGIApp
+        try:
+            handler = self._handler(scope, path, method)
+            self._authorize(scope, path, identity)
+            response = await handler(Request(scope, receive))
+        except GatewayError as error:
+            response = self._render(path, error)
+        await response(scope, receive, send)
+        return status, b"".join(chunks)
 
     async def _identify(self, scope: Scope, path: str) -> None:
         authenticator = self._authenticator
@@ -230,7 +314,10 @@ class GatewayApp:
             if name == b"x-api-key":
                 presented = value.decode("latin-1").strip() or None
                 break
-        identity = await authenticator.identify(presented)
+        self._authorize(scope, path, await authenticator.identify(presented))
+
+    def _authorize(self, scope: Scope, path: str, identity: Identity) -> None:
+        authenticator = self._authenticator
         if path.startswith("/admin") and authenticator.enabled and not identity.is_master:
             raise Forbidden("The admin API needs the master key.")
         scope[IDENTITY_KEY] = identity

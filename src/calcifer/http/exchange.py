@@ -72,6 +72,7 @@ class Exchange:
             request.headers.get("x-calcifer-cache"), request.headers.get("cache-control")
         )
         facts = self.facts
+        facts.outcome = self.outcome
         facts.model = chat.model
         facts.stream = chat.stream
         facts.user, facts.team = _owners(chat.body, self.identity)
@@ -172,6 +173,7 @@ class Exchange:
             raise
         except GatewayError as error:
             self.facts.status = status_of(error)
+            self.facts.error = error
             raise
         finally:
             await self._end(chunks, finished)

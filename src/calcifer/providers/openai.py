@@ -76,6 +76,7 @@ class OpenAIProvider(HttpProvider):
         key_required: bool = True,
         headers: Mapping[str, str] | None = None,
         responses: bool = False,
+        any_model: bool = False,
     ) -> None:
         super().__init__(
             name=name,
@@ -88,8 +89,12 @@ class OpenAIProvider(HttpProvider):
         self._base = base_url.rstrip("/")
         self._url = self._base + "/chat/completions"
         self._headers = dict(headers or {})
+        self._any_model = any_model  # a local server: whatever model it has loaded
         # The APIs sent natively (`NativeApis`): the Responses API where the upstream has it.
         self.native_apis = frozenset({openai_responses.RESPONSES}) if responses else frozenset()
+
+    def supports(self, model: str) -> bool:
+        return self._any_model or model in self.models
 
     def _client_headers(self) -> dict[str, str]:
         return {**super()._client_headers(), **self._headers, **self._auth_headers()}
