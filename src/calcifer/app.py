@@ -30,10 +30,12 @@ from calcifer.domain.ledger import SpendLedger, SpendRecord, outcome_of
 from calcifer.domain.limits import BaselineSource, Limiter, window_bounds
 from calcifer.domain.ports import Clock, Lifecycle, Provider, Reachable, ResponseStore
 from calcifer.domain.pricing import PricingRegistry
+from calcifer.domain.requests import RequestLog
 from calcifer.domain.retry import RetryPolicy
 from calcifer.domain.routing import ProviderRegistry
 from calcifer.domain.spending import SpendControl
 from calcifer.http.admin import admin_routes
+from calcifer.http.admin_models import admin_model_routes
 from calcifer.http.asgi import Cors, GatewayApp, Route
 from calcifer.http.auth import Authenticator
 from calcifer.http.errors import error_response
@@ -41,6 +43,7 @@ from calcifer.http.health import Readiness
 from calcifer.http.messages import count_tokens, messages
 from calcifer.http.messages import error_response as anthropic_error_response
 from calcifer.http.middleware import RequestFacts
+from calcifer.http.request_log import request_log_routes
 from calcifer.http.responses import response_routes
 from calcifer.http.routes import anthropic_models_body, models_body, routes
 from calcifer.http.spend import spend
@@ -54,6 +57,7 @@ from calcifer.runtime.draining import Drain
 from calcifer.storage.database import migrate_in_child, open_database
 from calcifer.storage.keys import SqlKeyStore
 from calcifer.storage.ledger import SqlLedger
+from calcifer.storage.requests import SqlRequestLog
 from calcifer.storage.responses import SqlResponseStore
 from calcifer.tokenizers.tiktoken import TiktokenCounter
 
@@ -144,10 +148,12 @@ def create_app(
                     settings.database_url, schema=settings.database_schema, migrate=False
                 )
                 state.ledger = SqlLedger(database)
+                state.request_log = SqlRequestLog(database)
                 state.keys = keys or SqlKeyStore(database)
                 state.responses = responses or SqlResponseStore(database)
             else:
                 state.ledger = ledger
+                state.request_log = ledger if isinstance(ledger, RequestLog) else None
                 state.keys = keys
                 state.responses = responses
             authenticator.attach(state.keys)
@@ -235,6 +241,8 @@ def create_app(
             *response_routes(),
             Route("/v1/spend", spend, methods=["GET"]),
             *admin_routes(),
+            *request_log_routes(),
+            *admin_model_routes(),
             *([] if metrics_server is not None else [Route("/metrics", metrics_endpoint)]),
             *console_routes(),
         ],
@@ -270,6 +278,7 @@ def create_app(
     state.drain = drain
     state.metrics = metrics
     state.console = Console()
+    state.cooldowns = cooldowns
     state.ready = False
     return app
 

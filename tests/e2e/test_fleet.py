@@ -35,7 +35,9 @@ pytestmark = pytest.mark.timeout(150)
 
 BUDGET, COST_EACH = Decimal("0.08"), Decimal("0.001")  # echo4: 10 words in and out cost $0.001
 RPM = 40
-LEDGER_WINDOW = 2.0  # seconds before a SIGKILL in which answered rows may still be in the writer's batch
+# Rows answered this long before a SIGKILL must be in the ledger: 40 times the writer's batch delay
+# (50 ms); the rows lost in practice are of answers completed in the process's last ~35 ms.
+LEDGER_WINDOW = 2.0
 CONFIG = """\
 providers:
   - {{name: primary{tag}, base_url: "{primary}", models: [gpt-4o], claim: false, max_retries: 0}}
@@ -135,22 +137,22 @@ async def test_three_replicas_behave_like_one_gateway(fleet_env: dict[str, str],
         assert cached[0][0].status == 200
 
         url = balancer.url + "/v1/chat/completions"
-        phase1 = _wave({"budget": 200, "rated": 100, "routed": 240, "cached": 120}, run_id, url)
-        if time.time() % 60 > 35:  # rate windows are whole minutes: keep the load inside one
+        phase1 = _wave({"budget": 160, "rated": 80, "routed": 160, "cached": 80}, run_id, url)
+        # Rate windows are whole minutes; the rated burst (its own stream of requests) lasts seconds.
+        if time.time() % 60 > 50:
             await asyncio.sleep(60.5 - time.time() % 60)
-        window = time.time() // 60
+        epoch = time.time() - time.monotonic()
 
         def chaos(_sent: Sent) -> None:
             answered = sum(1 for s, _ in phase1 if s.answered)
-            if "kill" not in moments and answered >= len(phase1) // 4:
+            if "kill" not in moments and answered >= len(phase1) // 3:
                 moments["kill"] = time.monotonic()
                 killed.proc.kill()
-            elif "term" not in moments and answered >= len(phase1) // 2:
+            elif "term" not in moments and answered >= len(phase1) * 2 // 3:
                 moments["term"] = time.monotonic()
                 drained.terminate()
 
         await _fire_by_key(phase1, keys, concurrency=24, on_done=chaos)
-        same_window = time.time() // 60 == window
         assert "kill" in moments and "term" in moments, "the load ended before the chaos"
 
         # The killed replica comes back on its port; the drained one stays down.
@@ -158,7 +160,7 @@ async def test_three_replicas_behave_like_one_gateway(fleet_env: dict[str, str],
         restarted.append(await asyncio.to_thread(GatewayProcess, env, port=killed.port))
         assert drained.wait(30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once drained
         await balancer.wait_ready({steady.port, killed.port})
-        phase2 = _wave({"routed": 60, "cached": 60, "budget": 20}, run_id, url, start=5000)
+        phase2 = _wave({"routed": 40, "cached": 40, "budget": 10}, run_id, url, start=5000)
         await _fire_by_key(phase2, keys, concurrency=16)
     finally:
         balancer.close()
@@ -210,7 +212,8 @@ async def test_three_replicas_behave_like_one_gateway(fleet_env: dict[str, str],
     # The rate limit holds across the replicas within one window.
     rated_ok = [s for s in answered if kinds[s.request_id] == "rated" and s.status == 200]
     rated_lost = [s for s in failed if kinds[s.request_id] == "rated"]
-    assert same_window, "the load crossed a minute boundary"
+    rated_times = [t for s, _ in phase1 if kinds[s.request_id] == "rated" for t in (s.started, s.ended)]
+    assert len({(epoch + t) // 60 for t in rated_times}) == 1, "the rated burst crossed a minute boundary"
     assert RPM - len(rated_lost) <= len(rated_ok) <= RPM
     assert len({relays[s.request_id].backend for s in rated_ok}) >= 2
 

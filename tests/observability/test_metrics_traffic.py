@@ -63,7 +63,7 @@ def test_metrics_match_the_ledger_through_failover_streams_and_cache_hits(routed
     answered_rows = [r for r in rows if r.status == 200 and not r.cache_hit]
     ledger_cost = sum((r.cost or Decimal(0) for r in rows), Decimal(0))
     assert ledger_cost > 0
-    assert Decimal(str(during.value("calcifer_cost_usd_total"))) == ledger_cost
+    assert abs(Decimal(str(during.value("calcifer_cost_usd_total"))) - ledger_cost) < Decimal("1e-15")
     assert during.value("calcifer_tokens_total", type="input") == sum(r.prompt_tokens for r in answered_rows)
     assert during.value("calcifer_tokens_total", type="output") == sum(
         r.completion_tokens for r in answered_rows

@@ -1,4 +1,4 @@
-"""Migration 0004 builds the daily rollups from the rows already in the ledger (SQLite, PostgreSQL)."""
+"""Migration 0005 builds the daily rollups from the rows already in the ledger (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def _row(n: int, status: int, cost: Decimal | None, tokens: int, **fields: objec
 
 def _again_from_0003(connection: Connection) -> None:
     config = _config(connection)
-    command.downgrade(config, "0003")
+    command.downgrade(config, "0004")
     connection.execute(
         insert(spend),
         [

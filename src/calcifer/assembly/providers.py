@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from calcifer.assembly.cloud import AWS_CATALOGUE, bedrock_region, build_bedrock
 from calcifer.assembly.file_providers import build_file_providers
 from calcifer.assembly.plugins import load_plugins, plugin_prices
 from calcifer.assembly.presets import build_presets, register_presets
@@ -66,10 +67,13 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
             for catalogue_id in _CATALOGUE_IDS.get(provider.name, (provider.name,))
             for model in provider.models
         ),
-        (p.preset.catalogue for p in presets if p.preset.catalogue),
+        [
+            *(p.preset.catalogue for p in presets if p.preset.catalogue),
+            *([AWS_CATALOGUE] if bedrock_region(env) else []),
+        ],
     )
     pricing = PricingRegistry(version=book.version)
-    pricing.register(ECHO_MODEL, ECHO_PRICING)
+    pricing.register(ECHO_MODEL, ECHO_PRICING, source="built in")
     overrides: dict[str, PricingConfig] = {
         **plugin_prices(plugins),
         **(file_config.prices() if file_config else {}),
@@ -79,13 +83,15 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
 
     anthropic = provider_settings(env, "ANTHROPIC", "https://api.anthropic.com")
     gemini = provider_settings(env, "GEMINI", GEMINI_BASE_URL)
+    openai_embeddings = frozenset(book.entries("openai.embeddings")) - taken
+    gemini_embeddings = frozenset(book.entries("google.embeddings")) - taken
     openai_models = frozenset(book.entries("openai")) - taken
     anthropic_models = frozenset(book.entries("anthropic")) - taken
     gemini_models = frozenset(book.entries("google")) - taken
     max_output = book.max_output()
     builtin: list[Provider] = [
         OpenAIProvider(
-            models=openai_models,
+            models=openai_models | openai_embeddings,
             api_key=settings.openai.api_key,
             base_url=settings.openai.base_url,
             timeout=settings.openai.timeout,
@@ -99,12 +105,17 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
             timeout=anthropic.timeout,
         ),
         GeminiProvider(
-            models=gemini_models, api_key=gemini.api_key, base_url=gemini.base_url, timeout=gemini.timeout
+            models=gemini_models | gemini_embeddings,
+            api_key=gemini.api_key,
+            base_url=gemini.base_url,
+            timeout=gemini.timeout,
         ),
     ]
     book.register(pricing, "openai", openai_models, overrides)
     book.register(pricing, "anthropic", anthropic_models, overrides)
     book.register(pricing, "google", gemini_models, overrides)
+    book.register(pricing, "openai.embeddings", openai_embeddings, overrides)
+    book.register(pricing, "google.embeddings", gemini_embeddings, overrides)
     for provider in explicit:
         _price_explicit(book, pricing, provider, overrides)
 
@@ -116,6 +127,10 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
     claimed = {model for model, _ in registry.models()} | aliases
     vendors = build_presets(presets, book, claimed)
     preset_policies = register_presets(vendors, presets, book, registry, pricing, overrides)
+    bedrock = build_bedrock(env, book, claimed, pricing, overrides)
+    if bedrock is not None:
+        registry.register(bedrock.provider, claim=bedrock.bare)
+        preset_policies[bedrock.provider.name] = bedrock.policy
     if file_config is not None:
         for alias, target in file_config.aliases_for({m for m, _ in registry.models()}).items():
             registry.alias(alias, target)

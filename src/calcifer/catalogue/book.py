@@ -20,7 +20,7 @@ import orjson
 
 from calcifer.domain.pricing import PriceTier, PricingConfig, PricingRegistry
 
-BUILTIN = ("openai", "anthropic", "google")
+BUILTIN = ("openai", "anthropic", "google", "openai.embeddings", "google.embeddings")
 History = tuple[tuple[datetime | None, PricingConfig], ...]
 
 
@@ -98,7 +98,7 @@ def register_history(
     for model in models:
         override = (overrides or {}).get(model)
         if override is not None:
-            pricing.register(model, override)
+            pricing.register(model, override, source="config file or plugin")
             continue
         entry = find(model)
         if entry is None or not entry.history:

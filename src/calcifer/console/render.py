@@ -30,12 +30,12 @@ PAGE_HEADERS = {
 }
 
 
-def usd(value: Decimal | None, places: int | None = None) -> str:
+def usd(value: Decimal | int | None, places: int | None = None) -> str:
     """A USD amount for a page: its exact digits (or rounded to `places`), '—' when unpriced."""
     if value is None:
         return "unpriced"
-    if places is not None:
-        value = value.quantize(Decimal(1).scaleb(-places))
+    value = Decimal(value)  # a whole amount arrives from the JSON as an int
+    value = value.quantize(Decimal(1).scaleb(-places)) if places is not None else value.normalize()
     text = format(value, ",f")
     return "$" + text if not text.startswith("-") else "-$" + text[1:]
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 JSONObject = dict[str, object]
 ANTHROPIC_MESSAGES = "anthropic.messages"  # `NativeCall.api` of a client's Anthropic Messages request
+EMBEDDINGS = "openai.embeddings"  # `NativeCall.api` of an OpenAI embeddings request (no chat translation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,7 @@ class NativeCall:
     headers: tuple[tuple[str, str], ...] = ()
     query: str = ""
     raw: bytes | None = None
+    translatable: bool = True  # False: a provider that does not speak `api` cannot serve the call
 
 
 @dataclass(frozen=True, slots=True)

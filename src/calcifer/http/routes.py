@@ -14,6 +14,7 @@ from calcifer.domain.pricing import PricingConfig, PricingRegistry
 from calcifer.domain.routing import ProviderRegistry
 from calcifer.http.asgi import Route
 from calcifer.http.chat import chat_completions, completions
+from calcifer.http.embeddings import embeddings
 from calcifer.http.health import health, live, ready, ready_probe
 
 
@@ -41,7 +42,7 @@ def models_body(
         }
         if pricing is not None:
             price = pricing.served(provider.name, registry.resolve(model)[1], now)
-            entry["pricing"] = None if price is None else _pricing_json(price, pricing.version)
+            entry["pricing"] = None if price is None else pricing_json(price, pricing.version)
         data.append(entry)
     return orjson.dumps({"object": "list", "data": data})
 
@@ -58,7 +59,7 @@ def anthropic_models_body(registry: ProviderRegistry, created: int | None = None
     return orjson.dumps({"data": data, "has_more": False, "first_id": first, "last_id": last})
 
 
-def _pricing_json(price: PricingConfig, catalogue: str) -> dict[str, object]:
+def pricing_json(price: PricingConfig, catalogue: str) -> dict[str, object]:
     body: dict[str, object] = _rates_json(price)
     body["tiers"] = [
         {"prompt_tokens_above": tier.threshold, **_rates_json(tier.config)}
@@ -103,6 +104,7 @@ def routes() -> list[Route]:
     return [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/completions", completions, methods=["POST"]),
+        Route("/v1/embeddings", embeddings, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
