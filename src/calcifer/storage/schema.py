@@ -18,6 +18,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -292,4 +293,15 @@ audit_log = Table(
     Column("after", Text(), nullable=True),
     Index("ix_audit_log_time", "time"),
     Index("ix_audit_log_entity", "entity", "entity_id"),
+
+console_sessions = Table(
+    "console_sessions",
+    METADATA,
+    Column("digest", String(), primary_key=True),  # SHA-256 of the cookie's token, never the token
+    Column("key_id", String(), nullable=True),  # the key signed in with; NULL: the master key
+    Column("who", String(), nullable=False),
+    Column("csrf", String(), nullable=False),
+    Column("created", Float(), nullable=False),  # epoch seconds
+    Column("seen", Float(), nullable=False),
+    Index("ix_console_sessions_seen", "seen"),
 )
