@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from alembic import command
+from alembic import command as alembic
 from sqlalchemy import text
 
 from calcifer.cli.main import main
@@ -103,7 +103,7 @@ async def _drop_newer_tables(target: Target) -> None:
     database = await open_database(target[0], schema=target[1], migrate=False)
     try:
         async with database.engine.begin() as connection:
-            await connection.run_sync(lambda sync: command.downgrade(_config(sync), "0001"))
+            await connection.run_sync(lambda sync: alembic.downgrade(_config(sync), "0001"))
     finally:
         await database.aclose()
 

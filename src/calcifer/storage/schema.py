@@ -293,6 +293,7 @@ audit_log = Table(
     Column("after", Text(), nullable=True),
     Index("ix_audit_log_time", "time"),
     Index("ix_audit_log_entity", "entity", "entity_id"),
+)
 
 console_sessions = Table(
     "console_sessions",
