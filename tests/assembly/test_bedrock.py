@@ -143,3 +143,14 @@ def test_the_model_list_names_bedrock_models_in_both_forms(aws: Aws) -> None:
     assert ids[CLAUDE] == ids[f"bedrock/{CLAUDE}"] == "bedrock"
     assert ids[f"bedrock/{LLAMA}"] == "bedrock"
     assert not any(i.startswith("bedrock/regional.") for i in ids)
+
+
+def test_titan_embeddings_with_the_sdk_priced_by_input(aws: Aws) -> None:
+    raw = aws.openai.embeddings.with_raw_response.create(
+        model="amazon.titan-embed-text-v2:0", input=["hello world", "one two three"], encoding_format="float"
+    )
+    result = raw.parse()
+    assert [d.embedding for d in result.data] == [[11.0, 3.0], [13.0, 3.0]]
+    assert aws.fake.received[-1].action == "invoke" and aws.fake.refused == []
+    # amazon.titan-embed-text-v2:0: $0.02 / 1M input tokens; 2 + 3 tokens
+    assert usage_cost(raw.http_response.content) == 5 * Decimal("0.02") / 10**6

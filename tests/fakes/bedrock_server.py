@@ -159,6 +159,17 @@ class BedrockFake:
         key = _AUTH.match(request.headers["Authorization"])["key"]  # type: ignore[index]
         self.received.append(Received(model, action, dict(request.headers), body, key))
         reply = self.script.pop(0) if self.script else self._default(action, body)
+        if action == "invoke" and not reply.body and ".titan-embed" in model:
+            vector = [float(len(body["inputText"])), float(body.get("dimensions", 3))]
+            count = len(body["inputText"].split())
+            return web.json_response({"embedding": vector, "inputTextTokenCount": count})
+        if action == "invoke" and not reply.body and "cohere.embed" in model:
+            vectors = [[float(len(t)), 0.5] for t in body["texts"]]
+            words = sum(len(t.split()) for t in body["texts"])
+            headers = {"X-Amzn-Bedrock-Input-Token-Count": str(words)}
+            return web.json_response(
+                {"embeddings": vectors, "id": "e1", "response_type": "embeddings_floats"}, headers=headers
+            )
         if reply.events is None:
             return web.json_response(reply.body, status=reply.status)
         response = web.StreamResponse(headers={"Content-Type": "application/vnd.amazon.eventstream"})
@@ -174,7 +185,10 @@ class BedrockFake:
         if action == "converse-stream":
             return Reply(events=[event(k, p) for k, p in fixture("converse_stream_tool_use.json")])
         if action == "invoke":
-            return Reply(body=fixture("invoke_claude.json"))
+            embedding = (
+                ".titan-embed" in str(body.get("inputText", "")) or "inputText" in body or "texts" in body
+            )
+            return Reply(body=None if embedding else fixture("invoke_claude.json"))
         return Reply(events=[chunk(e) for e in claude_events()])
 
 

@@ -356,3 +356,37 @@ async def test_claudes_stream_is_relayed_event_by_event(setup: Setup) -> None:
 def test_a_chunk_event_carries_base64_of_the_models_event() -> None:
     message = event("chunk", {"bytes": base64.b64encode(b'{"type":"ping"}').decode()})
     assert b":event-type" in message and message[:4] == len(message).to_bytes(4, "big")
+
+
+# --- embeddings through InvokeModel -----------------------------------------------------------------
+
+
+def embed(model: str, texts: list[str], **extra: object) -> ChatRequest:
+    from calcifer.domain.types import EMBEDDINGS
+
+    body = {"model": model, "input": texts, **extra}
+    return ChatRequest(model, body, native=NativeCall(EMBEDDINGS, body, translatable=False))
+
+
+async def test_titan_embeds_one_text_per_call_and_cohere_all_at_once(setup: Setup) -> None:
+    from calcifer.domain.types import EMBEDDINGS
+
+    provider = await bedrock(setup)
+    titan = "amazon.titan-embed-text-v2:0"
+    answer = await provider.complete(embed(titan, ["hello world", "one two three"], dimensions=256))
+    assert [r.body for r in setup.fake.received[-2:]] == [
+        {"inputText": "hello world", "dimensions": 256},
+        {"inputText": "one two three", "dimensions": 256},
+    ]
+    assert answer.api == EMBEDDINGS and answer.usage == Usage(5, 0)
+    assert answer.body["data"] == [
+        {"object": "embedding", "index": 0, "embedding": [11.0, 256.0]},
+        {"object": "embedding", "index": 1, "embedding": [13.0, 256.0]},
+    ]
+    cohere = await provider.complete(embed("cohere.embed-english-v3", ["a b", "c"]))
+    assert setup.fake.received[-1].body == {"texts": ["a b", "c"], "input_type": "search_document"}
+    assert cohere.usage == Usage(3, 0) and len(cohere.body["data"]) == 2  # type: ignore[arg-type]
+    assert provider.native_apis_for(titan) == {EMBEDDINGS} and EMBEDDINGS not in provider.native_apis_for(
+        CLAUDE
+    )
+    await provider.aclose()

@@ -1,4 +1,4 @@
-"""The cloud providers built from the environment: AWS Bedrock.
+"""The cloud providers built from the environment: AWS Bedrock and Google Vertex AI.
 
 Bedrock is on when a region is set (`BEDROCK_REGION`, else `AWS_REGION` or `AWS_DEFAULT_REGION`);
 `BEDROCK_BASE_URL` replaces the regional endpoint (a VPC endpoint), `BEDROCK_TIMEOUT` and
@@ -6,6 +6,11 @@ Bedrock is on when a region is set (`BEDROCK_REGION`, else `AWS_REGION` or `AWS_
 Its models are the catalogue's AWS entries under their Bedrock ids, each priced under
 `bedrock/<id>` and, for the cross-region inference profiles of an in-region id (`us.`, `eu.`, ...),
 at that model's price.
+
+Vertex AI is on when `VERTEX_PROJECT` is set (`VERTEX_LOCATION`, default `us-central1`;
+`VERTEX_BASE_URL` replaces `https://{location}-aiplatform.googleapis.com`), with credentials from
+`GOOGLE_APPLICATION_CREDENTIALS` or application default credentials. Its models are Google's Gemini
+chat models and Claude on Vertex, priced under `vertex/<model>` from Google's price list.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from calcifer.domain.pricing import PricingConfig, PricingRegistry
 from calcifer.domain.retry import RetryPolicy
 from calcifer.providers.aws_signing import AwsSigner, chain_credentials
 from calcifer.providers.bedrock import BedrockProvider, base_model
+from calcifer.providers.google_tokens import GoogleTokens, load_credentials
+from calcifer.providers.vertex import VertexProvider, vertex_base_url
 
 AWS_CATALOGUE = "aws"
 _GEOGRAPHIES = ("us", "eu", "apac", "au", "jp", "ca", "us-gov")
@@ -26,7 +33,7 @@ _GEOGRAPHIES = ("us", "eu", "apac", "au", "jp", "ca", "us-gov")
 
 @dataclass(frozen=True, slots=True)
 class CloudProvider:
-    provider: BedrockProvider
+    provider: BedrockProvider | VertexProvider
     bare: frozenset[str]
     policy: RetryPolicy
 
@@ -85,5 +92,44 @@ def build_bedrock(
         if f"{geo}.{m}" not in ids
     ]
     register_history(pricing, [*qualified, *profiles], find, overrides)
+    register_history(pricing, sorted(m for m in bare if m not in pricing), find, overrides)
+    return CloudProvider(provider, bare, RetryPolicy(max_retries=settings.max_retries))
+
+
+VERTEX_CATALOGUES = ("google", "google.claude")
+
+
+def build_vertex(
+    env: Mapping[str, str],
+    book: PriceBook,
+    taken: set[str],
+    pricing: PricingRegistry,
+    overrides: Mapping[str, PricingConfig],
+) -> CloudProvider | None:
+    """The Vertex AI provider when `VERTEX_PROJECT` is set, with its prices registered."""
+    project = env.get("VERTEX_PROJECT", "").strip()
+    if not project:
+        return None
+    location = env.get("VERTEX_LOCATION", "").strip() or "us-central1"
+    default = vertex_base_url(project, location)
+    settings = provider_settings(env, "VERTEX", default.split("/v1/", 1)[0])
+    base_url = settings.base_url + "/v1/" + default.split("/v1/", 1)[1]
+    found = {m: catalogue for catalogue in VERTEX_CATALOGUES for m in book.entries(catalogue)}
+    credentials, _ = load_credentials(env)
+    provider = VertexProvider(
+        models=frozenset(found),
+        tokens=GoogleTokens(credentials),
+        base_url=base_url,
+        max_output=book.max_output(),
+        timeout=settings.timeout,
+    )
+    bare = frozenset(found) - taken
+    taken.update(bare)
+
+    def find(name: str) -> CatalogueEntry | None:
+        model = name.removeprefix("vertex/")
+        return book.lookup(found[model], model) if model in found else None
+
+    register_history(pricing, [f"vertex/{m}" for m in sorted(found)], find, overrides)
     register_history(pricing, sorted(m for m in bare if m not in pricing), find, overrides)
     return CloudProvider(provider, bare, RetryPolicy(max_retries=settings.max_retries))

@@ -10,6 +10,7 @@ in AWS's binary event-stream framing (`bedrock_stream`).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import time
@@ -20,12 +21,20 @@ from urllib.parse import quote
 import orjson
 
 from calcifer.domain.errors import ProviderError, UpstreamUnavailable
-from calcifer.domain.types import ANTHROPIC_MESSAGES, ChatRequest, ChatResponse, StreamChunk
+from calcifer.domain.types import ANTHROPIC_MESSAGES, EMBEDDINGS, ChatRequest, ChatResponse, StreamChunk
 from calcifer.providers._http import HttpProvider, error_for_status, json_object, transport_errors
 from calcifer.providers.anthropic_native import NativeEvents
 from calcifer.providers.anthropic_stream import AnthropicChunker
 from calcifer.providers.anthropic_wire import usage_from_anthropic
 from calcifer.providers.aws_signing import AwsSigner
+from calcifer.providers.bedrock_embeddings import (
+    cohere_body,
+    from_cohere,
+    from_titan,
+    is_embedding_model,
+    is_titan,
+    titan_bodies,
+)
 from calcifer.providers.bedrock_stream import ConverseEvents, aws_error_fields, event_messages
 from calcifer.providers.bedrock_wire import from_converse, to_converse
 
@@ -33,6 +42,7 @@ BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
 _PROFILE = re.compile(r"^(us|eu|apac|au|jp|ca|us-gov|global)\.")
 _NO_APIS: frozenset[str] = frozenset()
 _MESSAGES = frozenset({ANTHROPIC_MESSAGES})
+_EMBEDDINGS = frozenset({EMBEDDINGS})
 
 
 def base_model(model: str) -> str:
@@ -60,7 +70,7 @@ class BedrockProvider(HttpProvider):
         )
         self._signer = signer
         self._base = (base_url or f"https://bedrock-runtime.{signer.region}.amazonaws.com").rstrip("/")
-        self.native_apis = _MESSAGES  # for Claude models only (`native_apis_for`)
+        self.native_apis = _MESSAGES | _EMBEDDINGS  # per model: `native_apis_for`
 
     @property
     def configured(self) -> bool:
@@ -70,7 +80,10 @@ class BedrockProvider(HttpProvider):
         return model in self.models or base_model(model) in self.models
 
     def native_apis_for(self, model: str) -> frozenset[str]:
-        """Claude takes Anthropic's own Messages body through InvokeModel; other models only Converse."""
+        """Claude takes Anthropic's own Messages body through InvokeModel, Titan and Cohere embedding
+        models embeddings; other models only Converse."""
+        if is_embedding_model(model):
+            return _EMBEDDINGS
         return _MESSAGES if base_model(model).startswith("anthropic.claude") else _NO_APIS
 
     def _url(self, model: str, action: str) -> str:
@@ -92,8 +105,7 @@ class BedrockProvider(HttpProvider):
         action = "converse-stream" if stream else "converse"
         return self._url(request.model, action), orjson.dumps(to_converse(request.body, request.model))
 
-    async def complete(self, request: ChatRequest) -> ChatResponse:
-        url, payload = self._call(request, stream=False)
+    async def _post(self, url: str, payload: bytes) -> tuple[bytes, Mapping[str, str]]:
         headers = await self._signer.headers(url, payload)
         with transport_errors(self.name):
             async with self._client().post(
@@ -102,6 +114,27 @@ class BedrockProvider(HttpProvider):
                 raw = await response.read()
                 if response.status != 200:
                     raise self._error(response.status, raw, response.headers)
+        return raw, response.headers
+
+    async def _embed(self, request: ChatRequest) -> ChatResponse:
+        assert request.native is not None
+        url, model = self._url(request.model, "invoke"), request.model
+        if is_titan(model):
+            calls = [self._post(url, orjson.dumps(b)) for b in titan_bodies(request.native.body)]
+            answers = [json_object(raw, self.name) for raw, _ in await asyncio.gather(*calls)]
+            body, usage = from_titan(answers, model)
+        else:
+            raw, headers = await self._post(url, orjson.dumps(cohere_body(request.native.body)))
+            count = headers.get("x-amzn-bedrock-input-token-count", "0")
+            tokens = int(count) if count.isdigit() else 0
+            body, usage = from_cohere(json_object(raw, self.name), model, tokens)
+        return ChatResponse(body, usage, self.name, EMBEDDINGS)
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        if request.native is not None and request.native.api == EMBEDDINGS:
+            return await self._embed(request)
+        url, payload = self._call(request, stream=False)
+        raw, _ = await self._post(url, payload)
         answer = json_object(raw, self.name)
         if request.native is not None:
             usage = answer.get("usage")
