@@ -218,6 +218,7 @@ class GatewayApp:
             await response(scope, receive, reply)
         except GatewayError as error:
             facts.error = error
+            facts.refusal = facts.refusal or error.refusal
             if not started:
                 await self._render(path, error)(scope, receive, reply)
         except Exception as error:  # the one place an unexpected error is turned into a clean 500
