@@ -26,7 +26,7 @@ from calcifer.domain.cost import CostCalculator
 from calcifer.domain.errors import GatewayError
 from calcifer.domain.gateway import GatewayService
 from calcifer.domain.keys import KeyStore
-from calcifer.domain.ledger import SpendLedger, SpendRecord
+from calcifer.domain.ledger import SpendLedger, SpendRecord, outcome_of
 from calcifer.domain.limits import BaselineSource, Limiter, window_bounds
 from calcifer.domain.ports import Clock, Lifecycle, Provider, Reachable, ResponseStore
 from calcifer.domain.pricing import PricingRegistry
@@ -49,9 +49,12 @@ from calcifer.http.routes import anthropic_models_body, models_body, routes
 from calcifer.http.spend import spend
 from calcifer.limits.cooldowns import MemoryCooldownStore
 from calcifer.limits.memory import MemoryLimiter
+from calcifer.observability.gauges import Sources, StateGauges
 from calcifer.observability.logging import access_line, configure_logging, flush_logs
 from calcifer.observability.metrics import GatewayMetrics
+from calcifer.observability.otel_env import otel_settings
 from calcifer.observability.scrape import MetricsServer, metrics_endpoint
+from calcifer.observability.tracing import Tracing
 from calcifer.providers.echo import ECHO_MODEL, ECHO_PRICING, EchoProvider
 from calcifer.runtime.draining import Drain
 from calcifer.storage.database import migrate_in_child, open_database
@@ -63,6 +66,7 @@ from calcifer.storage.sessions import SqlSessionStore
 from calcifer.tokenizers.tiktoken import TiktokenCounter
 
 _log = logging.getLogger("calcifer")
+_MODEL_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/messages", "/v1/responses")
 
 
 class SystemClock:
@@ -101,6 +105,13 @@ def create_app(
     calculator = CostCalculator(pricing)
     cooldowns, response_cache = _routing_stores(settings, assembly)
     counter = TiktokenCounter()
+    otel = otel_settings(settings.env or {})
+    spec = assembly.observability
+    tracing = (
+        None
+        if otel is None
+        else Tracing.exporting(otel, propagate=spec.propagate, no_propagate=spec.no_propagate)
+    )
     gateway = GatewayService(
         registry,
         calculator,
@@ -111,6 +122,7 @@ def create_app(
         cooldowns=cooldowns,
         cache=response_cache,
         max_output=assembly.max_output.get,
+        observer=tracing,
     )
     state = State()
 
@@ -128,11 +140,22 @@ def create_app(
         )
     authenticator = Authenticator(settings.master_key, keys)
     drain = Drain(settings.shutdown_delay)
-    metrics = GatewayMetrics(assembly.observability.metric_labels)
+    metrics = GatewayMetrics(assembly.observability.metric_labels) if settings.metrics else None
+    gauges = StateGauges(metrics.registry) if metrics is not None else None
+    if gauges is not None:
+        for store in (limiter, cooldowns, response_cache):
+            if hasattr(store, "on_command"):
+                store.on_command = gauges.redis
+
+    async def refresh() -> None:
+        if gauges is not None:
+            routes = gateway.routing.routes.values()
+            await gauges.refresh(Sources(getattr(state, "keys", None), limiter, cooldowns, routes))
+
     metrics_server = None
-    if settings.metrics_port is not None:
+    if metrics is not None and settings.metrics_port is not None:
         metrics_server = MetricsServer(
-            settings.host, settings.metrics_port, metrics.registry, settings.metrics_token, None
+            settings.host, settings.metrics_port, metrics.registry, settings.metrics_token, refresh
         )
 
     @contextlib.asynccontextmanager
@@ -159,6 +182,8 @@ def create_app(
                 state.keys = keys
                 state.responses = responses
             authenticator.attach(state.keys)
+            if gauges is not None and isinstance(state.ledger, SqlLedger):
+                state.ledger.on_batch = gauges.ledger_batch
             resources = (state.ledger, limiter, cooldowns, response_cache, *registry.providers.values())
             for resource in (*resources, metrics_server):
                 if isinstance(resource, Lifecycle):
@@ -189,11 +214,18 @@ def create_app(
                 await resource.aclose()
             if database is not None:
                 await database.aclose()
+            if tracing is not None:
+                await tracing.aclose()
             flush_logs()
 
     def record(facts: RequestFacts) -> None:
-        if facts.model is None or getattr(state, "ledger", None) is None:
+        if getattr(state, "ledger", None) is None:
             return
+        if facts.model is None:
+            # Refused before its body was read (no key, an unknown key): counted under no model.
+            if facts.refusal != "auth" or facts.method != "POST" or not facts.path.startswith(_MODEL_PATHS):
+                return
+            facts.model = ""
         usage = facts.usage
         cost = facts.cost
         if cost is None and usage is None and facts.status >= 400:
@@ -221,6 +253,9 @@ def create_app(
                 estimated=bool(usage and usage.estimated),
                 cache_hit=facts.cache_hit,
                 cost_saved=facts.cost_saved,
+                customer=facts.customer,
+                tags=facts.tags,
+                outcome=outcome_of(facts.status, facts.refusal, usage is not None),
             )
         )
 
@@ -237,7 +272,11 @@ def create_app(
             *admin_routes(),
             *request_log_routes(),
             *admin_model_routes(),
-            *([] if metrics_server is not None else [Route("/metrics", metrics_endpoint)]),
+            *(
+                [Route("/metrics", metrics_endpoint)]
+                if metrics is not None and metrics_server is None
+                else []
+            ),
             *console_routes(),
         ],
         state=state,
@@ -256,9 +295,10 @@ def create_app(
                 "x-calcifer-cache",
             ),
         ),
-        finishers=(record, metrics.finish, log),
+        finishers=(record, *(() if metrics is None else (metrics.finish,)), log),
         render_error=_render_error,
-        in_flight=metrics.in_flight,
+        in_flight=None if metrics is None else metrics.in_flight,
+        tracer=tracing,
     )
     state.settings = settings
     state.gateway = gateway
@@ -271,6 +311,8 @@ def create_app(
     state.token_counter = counter
     state.drain = drain
     state.metrics = metrics
+    state.tracing = tracing
+    state.metrics_refresh = refresh
     state.console = Console()
     state.cooldowns = cooldowns
     state.ready = False
