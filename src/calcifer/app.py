@@ -32,7 +32,7 @@ from calcifer.domain.retry import RetryPolicy
 from calcifer.domain.routing import ProviderRegistry
 from calcifer.domain.spending import SpendControl
 from calcifer.http.admin import admin_routes
-from calcifer.http.asgi import Cors, GatewayApp, Route
+from calcifer.http.asgi import Cors, GatewayApp, HeaderLimits, Route
 from calcifer.http.auth import Authenticator
 from calcifer.http.errors import error_response
 from calcifer.http.health import Readiness
@@ -231,6 +231,7 @@ def create_app(
         ),
         finishers=(record, log),
         render_error=_render_error,
+        header_limits=HeaderLimits(settings.max_headers, settings.max_header_bytes),
     )
     state.settings = settings
     state.gateway = gateway

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from calcifer.domain.attempts import Attempts, RoutingConfig
+from calcifer.domain.bounded import LruTable
 from calcifer.domain.cache import (
     CachedAnswer,
     CacheDirective,
@@ -36,6 +37,8 @@ from calcifer.domain.types import (
     Usage,
 )
 
+ROUTES_KEPT = 4096  # model names whose undeclared route is kept made
+
 
 class GatewayService:
     def __init__(
@@ -58,6 +61,8 @@ class GatewayService:
         self._counter = counter  # estimates usage a provider did not report (None: no estimate)
         self.routing = routing or RoutingConfig()
         self._routes: dict[str, Route] = dict(self.routing.routes)
+        # Routes made per model name on first use: a bounded table, as clients choose the names.
+        self._single_routes: LruTable[str, Route] = LruTable(ROUTES_KEPT)
         self._cache = cache
         self._attempts = Attempts(
             self.routing, clock, cooldowns, dict(policies or {}), default_policy or RetryPolicy(), rand
@@ -78,11 +83,12 @@ class GatewayService:
         return target.provider, _for(request, target)
 
     def _route(self, model: str) -> Route:
-        """The declared route of `model`, or (made once per model name) its one provider's."""
-        route = self._routes.get(model)
+        """The declared route of `model`, or its one provider's (kept for the names used most lately)."""
+        route = self._routes.get(model) or self._single_routes.get(model)
         if route is None:
             provider, target = self.registry.resolve(model)
-            route = self._routes[model] = single(provider, target, model)
+            route = single(provider, target, model)
+            self._single_routes.put(model, route)
         return route
 
     def price(self, model: str, response_usage: ChatResponse | StreamChunk) -> Priced:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from calcifer.domain.types import Usage
 
-_SAFE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 FACTS_KEY = "calcifer.facts"
 
 
