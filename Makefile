@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup clients run test lint types cov bench clean
+.PHONY: setup clients browser console-assets run test lint types cov bench clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,24 @@ tests/clients/%/node_modules/.installed: tests/clients/%/package-lock.json tests
 		npm ci --prefix tests/clients/$* --no-audit --no-fund --loglevel=error && touch $@; \
 	else echo "npm not found: the tests that drive tests/clients/$* will skip"; fi
 
+# Debian's Chromium for the console's browser tests (tests/console/test_browser.py, Playwright): installed
+# with apt-get where it is missing and apt-get can run; elsewhere those tests skip, loudly (and fail in CI,
+# CALCIFER_REQUIRE_SERVICES=1).
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium \
+		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium) \
+		|| echo "could not install chromium: the console's browser tests will skip"; \
+	else echo "chromium not found and apt-get unavailable here: the console's browser tests will skip"; fi
+
+# The console's charting library: pinned by frontend/package-lock.json, its built file vendored into the
+# package (so `make run` needs no Node). Run after changing frontend/package.json.
+console-assets:
+	npm ci --prefix frontend --no-audit --no-fund --loglevel=error
+	cp frontend/node_modules/chart.js/dist/chart.umd.min.js src/calcifer/console/static/chart.umd.min.js
+	cp frontend/node_modules/chart.js/LICENSE.md src/calcifer/console/static/chart.js.LICENSE.md
+
 run: setup
 	$(BIN)/calcifer serve
 
@@ -37,7 +55,7 @@ lint: setup
 types: setup
 	$(BIN)/mypy
 
-test: setup clients lint types
+test: setup clients browser lint types
 	rm -f .coverage .coverage.*
 	$(BIN)/pytest --cov --cov-branch --cov-report= -p no:cacheprovider
 	$(BIN)/coverage combine -q || true

@@ -122,7 +122,8 @@ def start_gateway(
         "OPENAI_BASE_URL": base_url,
         "OPENAI_API_KEY": "sk-bench",
         "CALCIFER_WORKERS": str(workers),
-        "CALCIFER_DATABASE_URL": f"sqlite:///{tmp}/bench.db",
+        # A fleet replica's ledger is PostgreSQL: CALCIFER_BENCH_DATABASE_URL (with CALCIFER_REDIS_URL).
+        "CALCIFER_DATABASE_URL": os.environ.get("CALCIFER_BENCH_DATABASE_URL") or f"sqlite:///{tmp}/bench.db",
         "BARE_UPSTREAM": base_url,
         "BARE_CLIENT": client,
     }

@@ -18,6 +18,8 @@ from starlette.responses import Response
 from calcifer.assembly.providers import Assembly, assemble
 from calcifer.cache.memory import MemoryResponseCache
 from calcifer.config.settings import Settings
+from calcifer.console.routes import console_routes
+from calcifer.console.web import Console
 from calcifer.domain.cache import ResponseCache
 from calcifer.domain.cooldowns import CooldownStore
 from calcifer.domain.cost import CostCalculator
@@ -28,28 +30,35 @@ from calcifer.domain.ledger import SpendLedger, SpendRecord
 from calcifer.domain.limits import BaselineSource, Limiter, window_bounds
 from calcifer.domain.ports import Clock, Lifecycle, Provider, Reachable, ResponseStore
 from calcifer.domain.pricing import PricingRegistry
+from calcifer.domain.requests import RequestLog
 from calcifer.domain.retry import RetryPolicy
 from calcifer.domain.routing import ProviderRegistry
 from calcifer.domain.spending import SpendControl
 from calcifer.http.admin import admin_routes
-from calcifer.http.asgi import Cors, GatewayApp, HeaderLimits, Route
+from calcifer.http.admin_models import admin_model_routes
+from calcifer.http.asgi import GatewayApp, HeaderLimits, Route
 from calcifer.http.auth import Authenticator
+from calcifer.http.cors import Cors
 from calcifer.http.errors import error_response
 from calcifer.http.health import Readiness
 from calcifer.http.messages import count_tokens, messages
 from calcifer.http.messages import error_response as anthropic_error_response
 from calcifer.http.middleware import RequestFacts
+from calcifer.http.request_log import request_log_routes
 from calcifer.http.responses import response_routes
 from calcifer.http.routes import anthropic_models_body, models_body, routes
 from calcifer.http.spend import spend
 from calcifer.limits.cooldowns import MemoryCooldownStore
 from calcifer.limits.memory import MemoryLimiter
 from calcifer.observability.logging import access_line, configure_logging, flush_logs
+from calcifer.observability.metrics import GatewayMetrics
+from calcifer.observability.scrape import MetricsServer, metrics_endpoint
 from calcifer.providers.echo import ECHO_MODEL, ECHO_PRICING, EchoProvider
 from calcifer.runtime.draining import Drain
 from calcifer.storage.database import migrate_in_child, open_database
 from calcifer.storage.keys import SqlKeyStore
 from calcifer.storage.ledger import SqlLedger
+from calcifer.storage.requests import SqlRequestLog
 from calcifer.storage.responses import SqlResponseStore
 from calcifer.tokenizers.tiktoken import TiktokenCounter
 
@@ -118,6 +127,12 @@ def create_app(
         )
     authenticator = Authenticator(settings.master_key, keys)
     drain = Drain(settings.shutdown_delay)
+    metrics = GatewayMetrics(assembly.observability.metric_labels)
+    metrics_server = None
+    if settings.metrics_port is not None:
+        metrics_server = MetricsServer(
+            settings.host, settings.metrics_port, metrics.registry, settings.metrics_token, None
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: GatewayApp) -> AsyncIterator[None]:
@@ -125,19 +140,25 @@ def create_app(
         database = None
         try:
             if ledger is None:
-                await migrate_in_child(settings.database_url, settings.database_schema)
+                # CALCIFER_MIGRATE=off: `calcifer migrate` is a deployment step; refuse an older schema.
+                await migrate_in_child(
+                    settings.database_url, settings.database_schema, check=not settings.migrate
+                )
                 database = await open_database(
                     settings.database_url, schema=settings.database_schema, migrate=False
                 )
                 state.ledger = SqlLedger(database)
+                state.request_log = SqlRequestLog(database)
                 state.keys = keys or SqlKeyStore(database)
                 state.responses = responses or SqlResponseStore(database)
             else:
                 state.ledger = ledger
+                state.request_log = ledger if isinstance(ledger, RequestLog) else None
                 state.keys = keys
                 state.responses = responses
             authenticator.attach(state.keys)
-            for resource in (state.ledger, limiter, cooldowns, response_cache, *registry.providers.values()):
+            resources = (state.ledger, limiter, cooldowns, response_cache, *registry.providers.values())
+            for resource in (*resources, metrics_server):
                 if isinstance(resource, Lifecycle):
                     await resource.start()
                     opened.append(resource)
@@ -212,6 +233,10 @@ def create_app(
             *response_routes(),
             Route("/v1/spend", spend, methods=["GET"]),
             *admin_routes(),
+            *request_log_routes(),
+            *admin_model_routes(),
+            *([] if metrics_server is not None else [Route("/metrics", metrics_endpoint)]),
+            *console_routes(),
         ],
         state=state,
         lifespan=lifespan,
@@ -229,8 +254,9 @@ def create_app(
                 "x-calcifer-cache",
             ),
         ),
-        finishers=(record, log),
+        finishers=(record, metrics.finish, log),
         render_error=_render_error,
+        in_flight=metrics.in_flight,
         header_limits=HeaderLimits(settings.max_headers, settings.max_header_bytes),
     )
     state.settings = settings
@@ -243,6 +269,9 @@ def create_app(
     state.anthropic_models_body = anthropic_models_body(registry)
     state.token_counter = counter
     state.drain = drain
+    state.metrics = metrics
+    state.console = Console()
+    state.cooldowns = cooldowns
     state.ready = False
     return app
 

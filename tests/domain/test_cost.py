@@ -173,3 +173,15 @@ def test_worst_case_is_the_prompt_plus_max_output_at_full_rates() -> None:
     assert calculator.worst_case("gpt-4o", M, M) == Decimal("12.50")
     assert calculator.worst_case("gpt-4o", 1000, 0) == Decimal("0.0025")
     assert calculator.worst_case("nope", 1000, 1000) is None
+
+
+def test_a_vendors_own_price_of_a_model_comes_before_the_models_price() -> None:
+    pricing = PricingRegistry()
+    pricing.register("llama", PricingConfig.per_million("1", "1"))
+    pricing.register("groq/llama", PricingConfig.per_million("0.59", "0.79"))
+    calculator = CostCalculator(pricing)
+    usage = Usage(prompt_tokens=1_000_000, completion_tokens=1_000_000)
+    assert calculator.cost("llama", usage, provider="groq") == Decimal("1.38")
+    assert calculator.cost("llama", usage, provider="other") == Decimal(2)
+    assert calculator.cost("llama", usage) == Decimal(2)
+    assert "groq/llama" in pricing and "groq/other" not in pricing

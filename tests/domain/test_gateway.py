@@ -447,3 +447,19 @@ def _delta_text(item: StreamChunk) -> str:
         assert isinstance(delta, dict)
         text += str(delta.get("content", ""))
     return text
+
+
+async def test_a_call_no_chat_translation_can_carry_never_reaches_a_provider_without_its_api() -> None:
+    from calcifer.domain.errors import ApiNotOffered
+    from calcifer.domain.types import EMBEDDINGS, NativeCall
+
+    provider = ScriptedProvider("p", ["model-a"], steps=[response(usage=USAGE)])
+    gateway, _ = _gateway(provider)
+    body = {"model": "model-a", "input": "x"}
+    request = ChatRequest("model-a", body, native=NativeCall(EMBEDDINGS, body, translatable=False))
+    with pytest.raises(ApiNotOffered, match="does not offer this API"):
+        await gateway.complete(request)
+    assert provider.requests == []
+    translated = ChatRequest("model-a", body, native=NativeCall(EMBEDDINGS, body))
+    await gateway.complete(translated)
+    assert provider.requests[0].native is None

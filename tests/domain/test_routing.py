@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from calcifer.domain.errors import DuplicateModel, ModelNotFound
+from calcifer.domain.families import ModelFamilies
 from calcifer.domain.ports import Provider
 from calcifer.domain.routing import ProviderRegistry
 from calcifer.providers.echo import ECHO_MODEL, EchoProvider
@@ -151,3 +152,55 @@ def test_a_provider_registered_without_claims_serves_only_names_given_to_it() ->
     registry.claim("n", pool)
     registry.claim("m", pool)  # already taken: ignored
     assert registry.resolve("n") == (pool, "n") and registry.resolve("m") == (first, "m")
+
+
+def test_a_provider_qualified_name_routes_to_that_provider_under_the_bare_name() -> None:
+    registry, a, b = _registry()
+    assert registry.resolve("a/a-1") == (a, "a-1")
+    assert registry.resolve("b/b-1") == (b, "b-1")
+    for unknown in ("a/b-1", "c/a-1", "a/", "a-1/x"):
+        with pytest.raises(ModelNotFound):
+            registry.resolve(unknown)
+
+
+def test_the_qualified_form_wins_over_a_bare_name_spelled_the_same() -> None:
+    a = ScriptedProvider("a", ["m"])
+    vendor = ScriptedProvider("v", ["a/m", "x/y"])  # a vendor whose ids name other vendors
+    registry = ProviderRegistry([a, vendor])
+    assert registry.resolve("a/m") == (a, "m")
+    assert registry.resolve("x/y") == (vendor, "x/y")  # no provider `x`: the bare name
+    assert registry.resolve("v/a/m") == (vendor, "a/m")
+
+
+def test_claiming_only_some_names_leaves_the_rest_to_the_qualified_form() -> None:
+    a = ScriptedProvider("a", ["shared"])
+    b = ScriptedProvider("b", ["shared", "own"])
+    registry = ProviderRegistry([a])
+    registry.register(b, claim={"own"})
+    assert registry.resolve("shared") == (a, "shared")
+    assert registry.resolve("own") == (b, "own")
+    assert registry.resolve("b/shared") == (b, "shared")
+    hidden = ScriptedProvider("h", ["only-qualified"])
+    registry.register(hidden, claim=False)
+    assert registry.resolve("h/only-qualified") == (hidden, "only-qualified")
+    with pytest.raises(ModelNotFound):
+        registry.resolve("only-qualified")
+
+
+def test_a_dated_snapshot_is_routed_in_the_qualified_form_too() -> None:
+    a = ScriptedProvider("a", ["claude-x"])
+    registry = ProviderRegistry([a])
+    registry.families = ModelFamilies([("claude-x", "claude-x")])
+    assert registry.resolve("a/claude-x-20250101") == (a, "claude-x-20250101")
+    with pytest.raises(ModelNotFound):
+        registry.resolve("a/claude-y-20250101")
+
+
+def test_addressable_lists_each_name_once_with_the_provider_that_serves_it() -> None:
+    a = ScriptedProvider("a", ["m"])
+    vendor = ScriptedProvider("v", ["a/m", "n"])
+    registry = ProviderRegistry([a, vendor], aliases={"fast": "n"})
+    names = list(registry.addressable())
+    listed = dict(names)
+    assert len(names) == len(listed)
+    assert listed == {"m": a, "a/m": a, "n": vendor, "fast": vendor, "v/a/m": vendor, "v/n": vendor}

@@ -61,12 +61,16 @@ class AzureFake:
         self.script.append(Reply(sse=sse))
 
     async def __aenter__(self) -> AzureFake:
+        self._runner, self.endpoint = await serve_on_loopback(self.app())
+        return self
+
+    def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._handle)
         app.router.add_post("/openai/v1/responses", self._responses)
+        app.router.add_post("/openai/deployments/{deployment}/embeddings", self._embeddings)
         app.router.add_get("/openai/v1/responses/{id}", self._stored)
-        self._runner, self.endpoint = await serve_on_loopback(app)
-        return self
+        return app
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -74,17 +78,24 @@ class AzureFake:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def _received(self, request: web.Request) -> tuple[dict[str, Any], web.Response | None]:
+        """A deployment call's body, recorded, and Azure's error answer when it must be refused."""
         deployment = request.match_info["deployment"]
         body = await request.json()
         self.received.append(Received(deployment, dict(request.query), dict(request.headers), body))
         if request.headers.get("api-key") != self.api_key:
-            return web.json_response(fixture("error_bad_key.json"), status=401)
+            return body, web.json_response(fixture("error_bad_key.json"), status=401)
         if "api-version" not in request.query:
             missing = {"error": {"code": "404", "message": "Resource not found"}}
-            return web.json_response(missing, status=404)
+            return body, web.json_response(missing, status=404)
         if deployment not in self.deployments:
-            return web.json_response(fixture("error_deployment_not_found.json"), status=404)
+            return body, web.json_response(fixture("error_deployment_not_found.json"), status=404)
+        return body, None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body, refused = await self._received(request)
+        if refused is not None:
+            return refused
         stream = bool(body.get("stream"))
         if self.script:
             reply = self.script.pop(0)
@@ -101,6 +112,13 @@ class AzureFake:
                 await response.write(event + b"\n\n")
         await response.write_eof()
         return response
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        """Embeddings of a deployment: OpenAI's answer shape, `model` the deployment's model."""
+        from tests.fakes.embeddings import openai_answer
+
+        body, refused = await self._received(request)
+        return refused or web.json_response(openai_answer(body, model="text-embedding-3-small"))
 
     async def _responses(self, request: web.Request) -> web.StreamResponse:
         from tests.fakes import openai_responses as api

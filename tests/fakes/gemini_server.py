@@ -87,7 +87,11 @@ class GeminiFake:
         self.received.append(Received(model, method, dict(request.query), dict(request.headers), body, raw))
         if "key" in request.query or request.headers.get("x-goog-api-key") != self.api_key:
             return web.json_response(BAD_KEY_BODY, status=400)
-        if method not in ("generateContent", "streamGenerateContent"):
+        if method == "batchEmbedContents" and not self.script:
+            from tests.fakes.embeddings import gemini_answer
+
+            return web.json_response(gemini_answer(body))
+        if method not in ("generateContent", "streamGenerateContent", "batchEmbedContents"):
             return web.json_response({"error": {"code": 404, "message": "no such method"}}, status=404)
         reply = self.script.pop(0) if self.script else _default(model, body, method)
         if reply.events is None:

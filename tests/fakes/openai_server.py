@@ -145,6 +145,7 @@ class FakeOpenAI:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/responses", self._responses)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/responses/{id}", self._stored)
         app.router.add_delete("/v1/responses/{id}", self._stored)
         app.router.add_get("/v1/responses/{id}/input_items", self._stored)
@@ -245,6 +246,19 @@ class FakeOpenAI:
                 b"event: " + event["type"].encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
             )
         return response
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        """Embeddings: `Script.status`/`body` when scripted, else `tests.fakes.embeddings`' answer."""
+        from tests.fakes.embeddings import openai_answer
+
+        body = orjson.loads(await request.read())
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        self.paths.append(str(request.rel_url))
+        script = self.scripts.popleft() if self.scripts else Script()
+        if script.status != 200 or script.body is not None:
+            return web.json_response(script.body, status=script.status, headers=script.headers, dumps=_dumps)
+        return web.json_response(openai_answer(body), dumps=_dumps)
 
     async def _stored(self, request: web.Request) -> web.Response:
         self.paths.append(str(request.rel_url))

@@ -17,8 +17,9 @@ from starlette.types import Message
 from tests.fakes.threaded import AsgiServer
 
 from calcifer.domain.errors import InvalidRequest
-from calcifer.http.asgi import Cors, GatewayApp, Route
+from calcifer.http.asgi import GatewayApp, Route
 from calcifer.http.auth import Authenticator
+from calcifer.http.cors import Cors
 from calcifer.http.errors import error_response
 from calcifer.http.middleware import RequestFacts
 

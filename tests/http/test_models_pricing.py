@@ -79,7 +79,10 @@ def test_without_pricing_the_list_is_unchanged() -> None:
     registry = ProviderRegistry([ScriptedProvider("p", ["m"])])
     assert orjson.loads(models_body(registry, 1)) == {
         "object": "list",
-        "data": [{"id": "m", "object": "model", "created": 1, "owned_by": "p"}],
+        "data": [
+            {"id": "m", "object": "model", "created": 1, "owned_by": "p"},
+            {"id": "p/m", "object": "model", "created": 1, "owned_by": "p"},
+        ],
     }
 
 

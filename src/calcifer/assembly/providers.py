@@ -14,8 +14,11 @@ from decimal import Decimal
 
 from calcifer.assembly.file_providers import build_file_providers
 from calcifer.assembly.plugins import load_plugins, plugin_prices
+from calcifer.assembly.presets import build_presets, register_presets
 from calcifer.catalogue.book import PriceBook, load_price_book
 from calcifer.config.file import FileConfig, load_file_config
+from calcifer.config.observability import ObservabilitySpec
+from calcifer.config.presets import enabled_presets
 from calcifer.config.reader import ConfigFileError
 from calcifer.config.routing import RoutingFileSpec
 from calcifer.config.settings import Settings, provider_settings
@@ -45,6 +48,7 @@ class Assembly:
     max_output: dict[str, int] = field(default_factory=dict)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     cache: RoutingFileSpec = field(default_factory=RoutingFileSpec)  # the cache's backend and size
+    observability: ObservabilitySpec = field(default_factory=ObservabilitySpec)
 
 
 def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
@@ -54,14 +58,18 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
     explicit: list[Provider] = build_file_providers(file_config, env) if file_config else []
     plugins = load_plugins(env) if with_plugins else []
     explicit += plugins
+    presets = enabled_presets(env, frozenset(p.name for p in explicit))
     book = load_price_book(
-        (catalogue_id, model)
-        for provider in explicit
-        for catalogue_id in _CATALOGUE_IDS.get(provider.name, (provider.name,))
-        for model in provider.models
+        (
+            (catalogue_id, model)
+            for provider in explicit
+            for catalogue_id in _CATALOGUE_IDS.get(provider.name, (provider.name,))
+            for model in provider.models
+        ),
+        (p.preset.catalogue for p in presets if p.preset.catalogue),
     )
     pricing = PricingRegistry(version=book.version)
-    pricing.register(ECHO_MODEL, ECHO_PRICING)
+    pricing.register(ECHO_MODEL, ECHO_PRICING, source="built in")
     overrides: dict[str, PricingConfig] = {
         **plugin_prices(plugins),
         **(file_config.prices() if file_config else {}),
@@ -71,13 +79,15 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
 
     anthropic = provider_settings(env, "ANTHROPIC", "https://api.anthropic.com")
     gemini = provider_settings(env, "GEMINI", GEMINI_BASE_URL)
+    openai_embeddings = frozenset(book.entries("openai.embeddings")) - taken
+    gemini_embeddings = frozenset(book.entries("google.embeddings")) - taken
     openai_models = frozenset(book.entries("openai")) - taken
     anthropic_models = frozenset(book.entries("anthropic")) - taken
     gemini_models = frozenset(book.entries("google")) - taken
     max_output = book.max_output()
     builtin: list[Provider] = [
         OpenAIProvider(
-            models=openai_models,
+            models=openai_models | openai_embeddings,
             api_key=settings.openai.api_key,
             base_url=settings.openai.base_url,
             timeout=settings.openai.timeout,
@@ -91,12 +101,17 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
             timeout=anthropic.timeout,
         ),
         GeminiProvider(
-            models=gemini_models, api_key=gemini.api_key, base_url=gemini.base_url, timeout=gemini.timeout
+            models=gemini_models | gemini_embeddings,
+            api_key=gemini.api_key,
+            base_url=gemini.base_url,
+            timeout=gemini.timeout,
         ),
     ]
     book.register(pricing, "openai", openai_models, overrides)
     book.register(pricing, "anthropic", anthropic_models, overrides)
     book.register(pricing, "google", gemini_models, overrides)
+    book.register(pricing, "openai.embeddings", openai_embeddings, overrides)
+    book.register(pricing, "google.embeddings", gemini_embeddings, overrides)
     for provider in explicit:
         _price_explicit(book, pricing, provider, overrides)
 
@@ -104,6 +119,10 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
     for provider in explicit:
         if provider.name in unclaimed:
             registry.register(provider, claim=False)
+    aliases = {spec.alias for spec in file_config.aliases} if file_config else set()
+    claimed = {model for model, _ in registry.models()} | aliases
+    vendors = build_presets(presets, book, claimed)
+    preset_policies = register_presets(vendors, presets, book, registry, pricing, overrides)
     if file_config is not None:
         for alias, target in file_config.aliases_for({m for m, _ in registry.models()}).items():
             registry.alias(alias, target)
@@ -120,14 +139,16 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
         "anthropic": RetryPolicy(max_retries=anthropic.max_retries),
         "gemini": RetryPolicy(max_retries=gemini.max_retries),
     }
+    policies.update(preset_policies)
     if file_config is not None:
         policies.update({name: RetryPolicy(max_retries=n) for name, n in file_config.max_retries().items()})
     spec = file_config.routing if file_config is not None else None
-    if file_config is None or spec is None:
+    if file_config is None:
         return Assembly(registry, pricing, policies, max_output)
-    return Assembly(
-        registry, pricing, policies, max_output, _routing(file_config, spec, registry, pricing), spec
-    )
+    if spec is None:
+        return Assembly(registry, pricing, policies, max_output, observability=file_config.observability)
+    routing = _routing(file_config, spec, registry, pricing)
+    return Assembly(registry, pricing, policies, max_output, routing, spec, file_config.observability)
 
 
 def _routing(

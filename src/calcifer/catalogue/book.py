@@ -20,7 +20,7 @@ import orjson
 
 from calcifer.domain.pricing import PriceTier, PricingConfig, PricingRegistry
 
-BUILTIN = ("openai", "anthropic", "google")
+BUILTIN = ("openai", "anthropic", "google", "openai.embeddings", "google.embeddings")
 History = tuple[tuple[datetime | None, PricingConfig], ...]
 
 
@@ -98,7 +98,7 @@ def register_history(
     for model in models:
         override = (overrides or {}).get(model)
         if override is not None:
-            pricing.register(model, override)
+            pricing.register(model, override, source="config file or plugin")
             continue
         entry = find(model)
         if entry is None or not entry.history:
@@ -109,9 +109,11 @@ def register_history(
     return unpriced
 
 
-def load_price_book(lookups: Iterable[tuple[str, str]] = ()) -> PriceBook:
-    """The snapshot for the built-in providers plus `lookups` ((catalogue provider id, model) pairs)."""
-    request = orjson.dumps({"builtin": list(BUILTIN), "lookups": sorted(set(lookups))})
+def load_price_book(lookups: Iterable[tuple[str, str]] = (), vendors: Iterable[str] = ()) -> PriceBook:
+    """The snapshot for the built-in providers, every model of the catalogue providers `vendors`
+    (the enabled vendor presets), plus `lookups` ((catalogue provider id, model) pairs)."""
+    builtin = [*BUILTIN, *(v for v in dict.fromkeys(vendors) if v not in BUILTIN)]
+    request = orjson.dumps({"builtin": builtin, "lookups": sorted(set(lookups))})
     result = subprocess.run(
         [sys.executable, "-m", "calcifer.catalogue.source"],
         input=request,

@@ -86,6 +86,8 @@ _NOT_OPENAI_CHAT = re.compile(
     r"^ada$|^text-|instruct|-pro(-|$)|^gpt-35|^chat-latest$|^ft:|\.ft-|computer-use|codex|deep-research|"
     r"search-api|:extended|^gpt-oss"
 )
+# Embedding models: priced by input alone, served by `/v1/embeddings`.
+_EMBEDDING = re.compile(r"embed")
 # Google's list also has Claude on Vertex, embeddings, speech and Live-API models: not `generateContent`.
 _NOT_GEMINI_CHAT = re.compile(r"^claude|/|image|embedding|tts|live|native-audio")
 
@@ -103,6 +105,17 @@ def anthropic_entries() -> dict[str, CatalogueEntry]:
 def gemini_entries() -> dict[str, CatalogueEntry]:
     """Google's models served by the Gemini API's `generateContent`, with their prices."""
     return _chat(provider_entries("google"), _NOT_GEMINI_CHAT)
+
+
+def openai_embedding_entries() -> dict[str, CatalogueEntry]:
+    """OpenAI's embedding models, with their prices (input only)."""
+    return {m: e for m, e in provider_entries("openai").items() if _EMBEDDING.search(e.model)}
+
+
+def gemini_embedding_entries() -> dict[str, CatalogueEntry]:
+    """Google's embedding models of the Gemini API (`batchEmbedContents`), with their prices."""
+    entries = provider_entries("google").items()
+    return {m: e for m, e in entries if _EMBEDDING.search(e.model) and "/" not in m}
 
 
 def _chat(entries: dict[str, CatalogueEntry], excluded: re.Pattern[str]) -> dict[str, CatalogueEntry]:
@@ -210,22 +223,22 @@ def _exact_names(clause: object) -> list[str]:
 
 
 def _entry(info: _gpt.ModelInfo, provider_id: str) -> CatalogueEntry | None:
-    history = _history(info.prices)
+    history = _history(info.prices, embedding=_EMBEDDING.search(info.id) is not None)
     if not history:
         return None
     limit = _MAX_OUTPUT.get(provider_id, {}).get(info.id)
     return CatalogueEntry(info.id, history, info.context_window, limit)
 
 
-def _history(prices: object) -> History:
+def _history(prices: object, embedding: bool = False) -> History:
     if isinstance(prices, _gpt.ModelPrice):
-        config = _config(prices)
+        config = _config(prices, embedding)
         return ((None, config),) if config else ()
     history: list[tuple[datetime | None, PricingConfig]] = []
     if isinstance(prices, list):
         for conditional in prices:
             constraint = conditional.constraint
-            config = _config(conditional.prices)
+            config = _config(conditional.prices, embedding)
             if config is None:
                 continue
             if constraint is None:
@@ -241,8 +254,12 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def _config(price: _gpt.ModelPrice) -> PricingConfig | None:
+def _config(price: _gpt.ModelPrice, embedding: bool = False) -> PricingConfig | None:
+    """The prices of a model; None without an input and an output price, except that an embedding
+    model (which has no output, and is priced by input alone) charges 0 for output."""
     values = {f: getattr(price, f, None) for f in _MTOK_FIELDS}
+    if embedding and values["output_mtok"] is None:
+        values["output_mtok"] = Decimal(0)
     if values["input_mtok"] is None or values["output_mtok"] is None:
         return None
     thresholds = sorted(
@@ -293,9 +310,15 @@ def snapshot(builtin: Iterable[str], lookups: Iterable[tuple[str, str]]) -> dict
             "max_output_tokens": entry.max_output_tokens,
         }
 
-    readers = {"openai": openai_chat_entries, "anthropic": anthropic_entries, "google": gemini_entries}
+    readers = {
+        "openai": openai_chat_entries,
+        "anthropic": anthropic_entries,
+        "google": gemini_entries,
+        "openai.embeddings": openai_embedding_entries,
+        "google.embeddings": gemini_embedding_entries,
+    }
     found = {key: lookup(*key) for key in lookups}
-    entries = {p: readers[p]() for p in builtin}
+    entries = {p: readers[p]() if p in readers else provider_entries(p) for p in builtin}
     return {
         "version": catalogue_version(),
         "builtin": {p: {m: encode(e) for m, e in models.items()} for p, models in entries.items()},

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import os
+import shutil
 import sys
+import tempfile
 from typing import Any
 
 from calcifer.config.settings import ConfigError, Settings
@@ -50,6 +53,33 @@ def run(args: argparse.Namespace) -> int:
     from calcifer.observability.logging import configure_logging
 
     configure_logging(settings.log_level)
+    metrics_dir = _metrics_dir(settings.workers)
+    try:
+        _serve(uvicorn, settings)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+def _metrics_dir(workers: int) -> str | None:
+    """With several workers, prometheus_client's multiprocess mode: every worker writes its metrics to
+    files in one directory (`PROMETHEUS_MULTIPROC_DIR` if set, else a new temporary one, removed at exit)
+    that a scrape merges. The directory is emptied first: files of an earlier run must not count."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for name in glob.glob(os.path.join(given, "*.db")):
+            os.unlink(name)
+        return None
+    if workers <= 1:
+        return None
+    created = tempfile.mkdtemp(prefix="calcifer-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = created
+    return created
+
+
+def _serve(uvicorn: Any, settings: Settings) -> None:
     uvicorn.run(
         "calcifer.app:app_from_env",
         factory=True,
@@ -67,4 +97,3 @@ def run(args: argparse.Namespace) -> int:
         proxy_headers=False,  # no X-Forwarded-* rewriting: it cost ~3% of a request's CPU
         server_header=False,
     )
-    return 0

@@ -8,11 +8,12 @@ its own module: `providers` (OpenAI-compatible servers, Azure, aliases, prices) 
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from calcifer.config.observability import ObservabilitySpec, read_observability
 from calcifer.config.providers import (
     AliasSpec,
     AzureSpec,
@@ -24,7 +25,7 @@ from calcifer.config.reader import ConfigFileError, Reader
 from calcifer.config.routing import RoutingFileSpec, read_sections
 from calcifer.domain.pricing import PricingConfig
 
-_SECTIONS = ("providers", "azure", "aliases", "prices", "routing", "cache")
+_SECTIONS = ("providers", "azure", "aliases", "prices", "routing", "cache", "metrics", "tracing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,7 @@ class FileConfig:
     aliases: tuple[AliasSpec, ...] = ()
     price_overrides: tuple[ModelSpec, ...] = ()
     routing: RoutingFileSpec | None = None
+    observability: ObservabilitySpec = field(default_factory=ObservabilitySpec)
 
     def _declared(self) -> list[CompatibleProviderSpec | AzureSpec]:
         return [*self.providers, *self.azure]
@@ -97,4 +99,7 @@ def parse_file_config(text: str, path: str = "<config>") -> FileConfig:
     overrides = sections.price_overrides(top["prices"]) if "prices" in top else []
     aliases = sections.aliases(top["aliases"]) if "aliases" in top else []
     routing = read_sections(reader, top.get("routing"), top.get("cache"))
-    return FileConfig(path, tuple(providers), tuple(azure), tuple(aliases), tuple(overrides), routing)
+    observability = read_observability(reader, top.get("metrics"), top.get("tracing"))
+    return FileConfig(
+        path, tuple(providers), tuple(azure), tuple(aliases), tuple(overrides), routing, observability
+    )

@@ -51,10 +51,14 @@ class CostCalculator:
     def registry(self) -> PricingRegistry:
         return self._registry
 
-    def cost(self, model: str, usage: Usage | None, at: datetime | None = None) -> Decimal | None:
+    def cost(
+        self, model: str, usage: Usage | None, at: datetime | None = None, provider: str = ""
+    ) -> Decimal | None:
+        """The cost of `usage` of `model`; with `provider`, a price registered for
+        `<provider>/<model>` (one vendor's price of a model others also serve) comes first."""
         if usage is None:
             return None
-        price = self._registry.get(model, at)
+        price = self._registry.served(provider, model, at)
         if price is None:
             if model not in self._warned:
                 self._warned.add(model)

@@ -19,6 +19,12 @@ class InvalidRequest(GatewayError):
     kind = "invalid_request_error"
 
 
+class ApiNotOffered(InvalidRequest):
+    """The model's provider does not offer the API the request needs (e.g. embeddings)."""
+
+    code = "unsupported_api"
+
+
 class ModelNotFound(GatewayError):
     kind = "invalid_request_error"
     code = "model_not_found"

@@ -4,6 +4,7 @@ orchestration point; the failover policy itself is in `attempts`, the cache's ru
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from calcifer.domain.cache import (
 from calcifer.domain.cooldowns import CooldownStore
 from calcifer.domain.cost import CostCalculator
 from calcifer.domain.deployments import Deployment, Route, single
-from calcifer.domain.errors import ProviderNotConfigured
+from calcifer.domain.errors import ApiNotOffered, ProviderNotConfigured
 from calcifer.domain.ports import Clock, Provider, TokenCounter
 from calcifer.domain.retry import RetryPolicy
 from calcifer.domain.routing import ProviderRegistry
@@ -91,13 +92,9 @@ class GatewayService:
             self._single_routes.put(model, route)
         return route
 
-    def price(self, model: str, response_usage: ChatResponse | StreamChunk) -> Priced:
-        provider = response_usage.provider if isinstance(response_usage, ChatResponse) else ""
-        return self._price_usage(model, response_usage.usage, provider)
-
     def _price_usage(self, model: str, usage: Usage | None, provider: str, attempts: int = 1) -> Priced:
         at = datetime.fromtimestamp(self._clock.now(), UTC)
-        return Priced(usage, self.calculator.cost(model, usage, at), provider, model, attempts)
+        return Priced(usage, self.calculator.cost(model, usage, at, provider), provider, model, attempts)
 
     def _plan(self, request: ChatRequest, directive: CacheDirective | None) -> CachePlan | None:
         if self._cache is None:
@@ -128,7 +125,11 @@ class GatewayService:
         progress = outcome if outcome is not None else StreamOutcome()
 
         async def call(target: Deployment) -> ChatResponse:
-            return await target.provider.complete(_for(request, target))
+            started = time.perf_counter()
+            try:
+                return await target.provider.complete(_for(request, target))
+            finally:
+                progress.upstream_seconds += time.perf_counter() - started
 
         response, target = await self._attempts.run(self._route(request.model), call, _noting(progress))
         target.stats.in_flight -= 1
@@ -165,6 +166,7 @@ class GatewayService:
                 return
 
         async def call(target: Deployment) -> tuple[AsyncIterator[StreamChunk], StreamChunk | None]:
+            started = time.perf_counter()
             chunks = target.provider.stream(_for(request, target))
             try:
                 return chunks, await anext(chunks)
@@ -173,6 +175,9 @@ class GatewayService:
             except BaseException:
                 await _aclose(chunks)
                 raise
+            finally:
+                outcome.first_chunk_at = now = time.perf_counter()
+                outcome.upstream_seconds += now - started
 
         (chunks, first), target = await self._attempts.run(self._route(request.model), call, _noting(outcome))
         sent = _for(request, target)
@@ -186,12 +191,14 @@ class GatewayService:
         generated: list[str] | None = [] if self._counter is not None else None
         unread: list[JSONObject] = []
         kept: list[tuple[dict[str, object], Usage | None]] | None = [] if cached is not None else None
+        waited = 0.0
+        arrived = outcome.first_chunk_at
         try:
             chunk: StreamChunk | None = first
             while chunk is not None:
                 outcome.chunks += 1
                 if chunk.usage is not None:
-                    priced = self.price(sent.model, chunk)
+                    priced = self._price_usage(sent.model, chunk.usage, target.provider.name)
                     outcome.usage, outcome.cost = priced.usage, priced.cost
                 elif generated is not None and outcome.usage is None:
                     unread.append(chunk.data)
@@ -200,13 +207,18 @@ class GatewayService:
                 if kept is not None:
                     kept.append((copy_object(chunk.data), chunk.usage))
                 yield chunk
+                asked = time.perf_counter()
                 chunk = await anext(chunks, None)
+                arrived = time.perf_counter()
+                waited += arrived - asked
             if kept is not None and cached is not None and self._cache is not None:
                 answer = CachedAnswer(
                     sent.model, outcome.provider, outcome.usage, outcome.cost, None, tuple(kept), outcome.api
                 )
                 await self._cache.put(cached.key, answer, cached.ttl)
         finally:
+            outcome.upstream_seconds += waited
+            outcome.last_chunk_at = arrived
             target.stats.in_flight -= 1
             if generated is not None and outcome.usage is None:
                 _collect(unread, generated)
@@ -240,12 +252,21 @@ def _for(request: ChatRequest, target: Deployment) -> ChatRequest:
     target's provider speaks that API (every other provider gets the chat-completions translation)."""
     native = request.native
     if native is not None and native.api not in getattr(target.provider, "native_apis", ()):
+        if not native.translatable:
+            raise ApiNotOffered(
+                f"'{target.model}' is served by {target.provider.name!r}, which does not offer this API."
+            )
         request = replace(request, native=None)
     return request if target.model == request.model else replace(request, model=target.model)
 
 
 def _noting(outcome: StreamOutcome) -> Callable[[Deployment, int], None]:
     def note(target: Deployment, attempt: int) -> None:
+        if attempt > 1:
+            if outcome.provider == target.provider.name and outcome.model == target.model:
+                outcome.retries += 1
+            else:
+                outcome.failovers += 1
         outcome.provider, outcome.model, outcome.attempts = target.provider.name, target.model, attempt
 
     return note

@@ -89,9 +89,15 @@ class PricingRegistry:
         self.version = version
         self.families = ModelFamilies()  # dated snapshot names, priced as their family's model
         self._prices: dict[str, list[_Dated]] = {}
+        self._sources: dict[str, str] = {}
 
-    def register(self, model: str, config: PricingConfig, *, since: datetime | None = None) -> None:
-        """Add a price for `model`, in force from `since` (always, when None) until a later one."""
+    def register(
+        self, model: str, config: PricingConfig, *, since: datetime | None = None, source: str | None = None
+    ) -> None:
+        """Add a price for `model`, in force from `since` (always, when None) until a later one;
+        `source` says where it came from (the catalogue, named by `version`, when None)."""
+        if source is not None:
+            self._sources[model] = source
         history = self._prices.setdefault(model, [])
         history.append(_Dated(since, config))
         history.sort(key=lambda d: (d.since is not None, d.since or datetime.min))
@@ -111,6 +117,20 @@ class PricingRegistry:
         undated = len(keys) - len(dated)
         index = bisect_right(dated, at) + undated - 1
         return history[max(index, 0)].config
+
+    def served(self, provider: str, model: str, at: datetime | None = None) -> PricingConfig | None:
+        """The price of `model` as `provider` serves it: a price registered for `<provider>/<model>`
+        (one vendor's price of a model several serve) first, else the model's own."""
+        qualified = f"{provider}/{model}"
+        return self.get(qualified if provider and qualified in self._prices else model, at)
+
+    def source(self, model: str) -> str | None:
+        """Where the price of `model` comes from, or None when it is unpriced."""
+        name = model if model in self._prices else self.families.canonical(model) if self.families else None
+        if name is None or name not in self._prices:
+            return None
+        origin = self._sources.get(name, f"catalogue {self.version}")
+        return origin if name == model else f"{origin}, as {name}"
 
     def history(self, model: str) -> tuple[tuple[datetime | None, PricingConfig], ...]:
         """Every price registered for `model`, oldest first, each with the date it took effect."""

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 JSONObject = dict[str, object]
 ANTHROPIC_MESSAGES = "anthropic.messages"  # `NativeCall.api` of a client's Anthropic Messages request
+EMBEDDINGS = "openai.embeddings"  # `NativeCall.api` of an OpenAI embeddings request (no chat translation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,7 @@ class NativeCall:
     headers: tuple[tuple[str, str], ...] = ()
     query: str = ""
     raw: bytes | None = None
+    translatable: bool = True  # False: a provider that does not speak `api` cannot serve the call
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +127,14 @@ class StreamOutcome:
     cache_hit: bool = False
     cost_saved: Decimal | None = None
     api: str = ""  # the API of the stream's chunks: "" (chat-completions chunks) or the native call's
+    # What metrics and traces report: attempts that moved to another deployment (or a fallback model)
+    # and attempts that retried the same one; seconds spent waiting on upstreams (every attempt, and
+    # each later chunk of a stream); `time.perf_counter()` at a stream's first and last chunk.
+    failovers: int = 0
+    retries: int = 0
+    upstream_seconds: float = 0.0
+    first_chunk_at: float = 0.0
+    last_chunk_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,14 +1,14 @@
 """The gateway's ASGI application: one flat dispatcher instead of a stack of middleware.
 
 Per request it does, in one place and once: take or make the request id; refuse oversized headers
-(431); answer CORS preflights and add CORS headers; identify the caller (master key, virtual key, or
-anyone when keys are off); route by path and method (a dict lookup; HEAD served by a GET route, a 405
-naming the methods in `Allow`); turn errors into the route's error shape, and anything unexpected into
-a 500 in that shape that names the request in the log; and, once the response has been sent (or the
-client went away: 499), hand the request's facts to the finishers (access log, spend ledger). A stack
-of Starlette middleware did the same with six wrapped `send` callables per message; the benchmark in
-`bench/` showed that cost, so it is done here with plain code. Handlers still get Starlette
-`Request`s and return Starlette `Response`s (or an `EventStream`).
+(431); answer CORS preflights and add CORS headers (`cors`); identify the caller (master key, virtual
+key, or anyone when keys are off); route by path and method (a dict lookup; HEAD served by a GET route,
+a 405 naming the methods in `Allow`); turn errors into the route's error shape, and anything unexpected
+into a 500 in that shape that names the request in the log; and, once the response has been sent (or
+the client went away: 499), hand the request's facts to the finishers (access log, spend ledger). A
+stack of Starlette middleware did the same with six wrapped `send` callables per message; the
+benchmark in `bench/` showed that cost, so it is done here with plain code. Handlers still get
+Starlette `Request`s and return Starlette `Response`s (or an `EventStream`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import re
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Protocol
 
 from starlette.datastructures import State
 from starlette.requests import ClientDisconnect, Request
@@ -29,15 +30,21 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from calcifer.domain.errors import GatewayError
-from calcifer.http.auth import IDENTITY_KEY, Authenticator, Forbidden
+from calcifer.http.auth import IDENTITY_KEY, Authenticator, Forbidden, Identity
+from calcifer.http.cors import Cors
 from calcifer.http.errors import HeadersTooLarge, InternalError, MethodNotAllowed, RouteNotFound
-from calcifer.http.headers import header_names
 from calcifer.http.headers import request_id as is_request_id
 from calcifer.http.middleware import FACTS_KEY, Finisher, RequestFacts
 
 _log = logging.getLogger("calcifer")
 _UNSENDABLE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # what no header value may hold (tab may)
-_OPEN_PATHS = frozenset({"/health", "/ready", "/health/live", "/health/ready"})
+# Answered without identifying the caller (`/metrics` checks its own token, `CALCIFER_METRICS_TOKEN`).
+_OPEN_PATHS = frozenset({"/health", "/ready", "/health/live", "/health/ready", "/metrics"})
+
+
+def _is_console(path: str) -> bool:
+    """The console (`/ui`) authenticates its own requests, with a session cookie instead of a key."""
+    return path == "/ui" or path.startswith("/ui/")
 
 
 class _RequestIds:
@@ -58,6 +65,16 @@ class _RequestIds:
 _request_ids = _RequestIds()
 
 Handler = Callable[[Request], Awaitable[ASGIApp]]
+
+
+class Tally(Protocol):
+    """A gauge of requests being answered."""
+
+    def inc(self) -> None: ...
+
+    def dec(self) -> None: ...
+
+
 ErrorRenderer = Callable[[str, GatewayError], Response]
 Lifespan = Callable[["GatewayApp"], contextlib.AbstractAsyncContextManager[None]]
 
@@ -77,62 +94,6 @@ class HeaderLimits:
     size: int = 64 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Cors:
-    """CORS as the `CORS_ALLOWED_*` settings say; `*` allows any origin (or header), and a header name
-    ending in `*` allows every header it begins (`x-stainless-*`: what the OpenAI and Anthropic SDKs
-    add in a browser)."""
-
-    origins: tuple[str, ...]
-    methods: tuple[str, ...]
-    headers: tuple[str, ...]
-    expose: tuple[str, ...] = ()
-    _lower_headers: frozenset[str] = field(init=False)
-    _prefixes: tuple[str, ...] = field(init=False)
-
-    def __post_init__(self) -> None:
-        lower = [h.lower() for h in self.headers]
-        object.__setattr__(self, "_lower_headers", frozenset(h for h in lower if not h.endswith("*")))
-        prefixes = tuple(h[:-1] for h in lower if h.endswith("*") and h != "*")
-        object.__setattr__(self, "_prefixes", prefixes)
-
-    def _allows_header(self, name: str) -> bool:
-        return name in self._lower_headers or name.startswith(self._prefixes)
-
-    def allows_origin(self, origin: str) -> bool:
-        return "*" in self.origins or origin in self.origins
-
-    def preflight(self, origin: str, method: str, requested_headers: str) -> Response:
-        wanted = [h.strip().lower() for h in requested_headers.split(",") if h.strip()]
-        allowed = (
-            self.allows_origin(origin)
-            and method in self.methods
-            and ("*" in self.headers or all(self._allows_header(h) for h in wanted))
-        )
-        if "*" in self.headers:
-            allowed_headers = header_names(wanted)
-        else:  # the names configured, and those of the requested that a `prefix-*` allows
-            exact = [h for h in self.headers if not h.endswith("*")]
-            allowed_headers = header_names(exact + [h for h in wanted if h not in self._lower_headers])
-        if not allowed or allowed_headers is None:
-            return Response("Disallowed CORS request", status_code=400, media_type="text/plain")
-        headers = {
-            "access-control-allow-origin": "*" if "*" in self.origins else origin,
-            "access-control-allow-methods": ", ".join(self.methods),
-            "access-control-allow-headers": allowed_headers,
-            "access-control-max-age": "600",
-            "vary": "Origin",
-        }
-        return Response(b"OK", status_code=200, media_type="text/plain", headers=headers)
-
-    def response_headers(self, origin: bytes) -> list[tuple[bytes, bytes]]:
-        value = b"*" if "*" in self.origins else origin
-        headers = [(b"access-control-allow-origin", value), (b"vary", b"Origin")]
-        if self.expose:
-            headers.append((b"access-control-expose-headers", ", ".join(self.expose).encode()))
-        return headers
-
-
 class GatewayApp:
     def __init__(
         self,
@@ -144,6 +105,7 @@ class GatewayApp:
         cors: Cors,
         finishers: Iterable[Finisher],
         render_error: ErrorRenderer,
+        in_flight: Tally | None = None,
         header_limits: HeaderLimits = HeaderLimits(),
     ) -> None:
         self.state = state
@@ -153,11 +115,14 @@ class GatewayApp:
         self._cors = cors
         self._finishers = tuple(finishers)
         self._render = render_error
+        self._in_flight = in_flight
         self._exact: dict[str, dict[str, Handler]] = {}
         self._patterns: list[tuple[re.Pattern[str], dict[str, Handler]]] = []
+        self._templates: dict[str, str] = {}
         for route in routes:
             if "{" in route.path:
                 regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", route.path) + "$")
+                self._templates[regex.pattern] = route.path
                 table = next((t for p, t in self._patterns if p.pattern == regex.pattern), None)
                 if table is None:
                     table = {}
@@ -197,6 +162,9 @@ class GatewayApp:
         if origin and not preflight and self._cors.allows_origin(origin.decode("latin-1")):
             extra += self._cors.response_headers(origin)
         started = False
+        in_flight = self._in_flight
+        if in_flight is not None:
+            in_flight.inc()
 
         async def reply(message: Message) -> None:
             nonlocal started
@@ -219,6 +187,7 @@ class GatewayApp:
                 response = await self._respond(scope, receive, path, origin if preflight else b"")
                 await response(scope, receive, reply)
             except GatewayError as error:
+                facts.error = error
                 if not started:
                     await self._render(path, error)(scope, receive, reply)
         except ClientDisconnect:  # the client went away before its request was read: nobody to answer
@@ -237,6 +206,8 @@ class GatewayApp:
                 await self._render(path, InternalError())(scope, receive, reply)
         finally:
             facts.latency_ms = round((time.perf_counter() - facts.started) * 1000, 3)
+            if in_flight is not None:
+                in_flight.dec()
             for finish in self._finishers:
                 finish(facts)
 
@@ -249,12 +220,21 @@ class GatewayApp:
                 requested["access-control-request-method"],
                 requested.get("access-control-request-headers", ""),
             )
+        handler = self._handler(scope, path, method)
+        if path not in _OPEN_PATHS and not _is_console(path):
+            await self._identify(scope, path)
+        return await handler(Request(scope, receive))
+
+    def _handler(self, scope: Scope, path: str, method: str) -> Handler:
         table = self._exact.get(path)
-        if table is None:
+        if table is not None:
+            scope[FACTS_KEY].route = path
+        else:
             for regex, candidate in self._patterns:
                 match = regex.match(path)
                 if match is not None:
                     scope["path_params"] = match.groupdict()
+                    scope[FACTS_KEY].route = self._templates[regex.pattern]
                     table = candidate
                     break
         if table is None:
@@ -265,18 +245,64 @@ class GatewayApp:
         if handler is None:
             allow = (*table, "HEAD") if "GET" in table and "HEAD" not in table else tuple(table)
             raise MethodNotAllowed(f"Method {method} is not allowed on {path}.", allow)
-        if path not in _OPEN_PATHS:
-            await self._identify(scope, path)
-        return await handler(Request(scope, receive))
+        return handler
+
+    async def call(
+        self, identity: Identity, method: str, path: str, query: str = "", body: bytes = b""
+    ) -> tuple[int, bytes]:
+        """An API request made inside the process (by the console) as `identity`: the same route
+        table, authorisation rule, handlers and error shapes a script meets over HTTP; (status, body)."""
+        scope: Scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": query.encode(),
+            "root_path": "",
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "client": None,
+            "server": None,
+            "app": self,
+            FACTS_KEY: RequestFacts("console", method, path, time.perf_counter()),
+        }
+        delivered = False
+
+        async def receive() -> Message:
+            nonlocal delivered
+            if delivered:
+                return {"type": "http.disconnect"}
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        status = 500
+        chunks: list[bytes] = []
+
+        async def send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        response: ASGIApp
+        try:
+            handler = self._handler(scope, path, method)
+            self._authorize(scope, path, identity)
+            response = await handler(Request(scope, receive))
+        except GatewayError as error:
+            response = self._render(path, error)
+        await response(scope, receive, send)
+        return status, b"".join(chunks)
 
     def _check_headers(self, count: int, size: int) -> None:
         limits = self._header_limits
         if count > limits.count:
             raise HeadersTooLarge(f"The request has {count} headers; the limit is {limits.count}.")
         if size > limits.size:
-            raise HeadersTooLarge(
-                f"The request's headers are {size} bytes; the limit is {limits.size} bytes."
-            )
+            raise HeadersTooLarge(f"The request's headers are {size} bytes; the limit is {limits.size}.")
 
     async def _identify(self, scope: Scope, path: str) -> None:
         authenticator = self._authenticator
@@ -289,7 +315,10 @@ class GatewayApp:
             if name == b"x-api-key":
                 presented = value.decode("latin-1").strip() or None
                 break
-        identity = await authenticator.identify(presented)
+        self._authorize(scope, path, await authenticator.identify(presented))
+
+    def _authorize(self, scope: Scope, path: str, identity: Identity) -> None:
+        authenticator = self._authenticator
         if path.startswith("/admin") and authenticator.enabled and not identity.is_master:
             raise Forbidden("The admin API needs the master key.")
         scope[IDENTITY_KEY] = identity

@@ -77,6 +77,7 @@ class Exchange:
             request.headers.get("x-calcifer-cache"), request.headers.get("cache-control")
         )
         facts = self.facts
+        facts.outcome = self.outcome
         facts.model = chat.model
         facts.stream = chat.stream
         facts.user, facts.team = _tags(chat.body, self.identity)
@@ -171,6 +172,7 @@ class Exchange:
             raise
         except GatewayError as error:
             self.facts.status = status_of(error)
+            self.facts.error = error
             raise
         finally:
             await self._end(chunks, finished)

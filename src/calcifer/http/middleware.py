@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from calcifer.domain.types import Usage
+from calcifer.domain.errors import GatewayError
+from calcifer.domain.types import StreamOutcome, Usage
 
 FACTS_KEY = "calcifer.facts"
 
@@ -32,6 +33,9 @@ class RequestFacts:
     cache_hit: bool = False
     cost_saved: Decimal | None = None  # a cache hit: the cost of the cached answer when it was made
     latency_ms: float = 0.0
+    route: str = "other"  # the matched route's path template (a bounded label), "other" when none matched
+    error: GatewayError | None = None  # what the client was told went wrong, if anything
+    outcome: StreamOutcome | None = None  # a model call's attempts and timings (None: no model was called)
 
     def log_line(self) -> dict[str, object]:
         line: dict[str, object] = {

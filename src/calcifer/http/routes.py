@@ -14,6 +14,7 @@ from calcifer.domain.pricing import PricingConfig, PricingRegistry
 from calcifer.domain.routing import ProviderRegistry
 from calcifer.http.asgi import Route
 from calcifer.http.chat import chat_completions, completions
+from calcifer.http.embeddings import embeddings
 from calcifer.http.health import health, live, ready, ready_probe
 
 
@@ -23,7 +24,8 @@ def models_body(
     pricing: PricingRegistry | None = None,
     at: datetime | None = None,
 ) -> bytes:
-    """OpenAI's model list, built once at start-up: every routable model, owned by its provider.
+    """OpenAI's model list, built once at start-up: every routable name (bare, and as
+    `<provider>/<model>`), each once, owned by the provider that serves it.
 
     With `pricing`, each entry also carries the price in force at `at` (start-up when None) as exact
     decimal strings per 1M tokens (`pricing: null` for an unpriced model); an alias shows its target's.
@@ -31,7 +33,7 @@ def models_body(
     stamp = int(time.time()) if created is None else created
     now = at or datetime.now(UTC)
     data: list[dict[str, object]] = []
-    for model, provider in sorted(registry.models(), key=lambda item: item[0]):
+    for model, provider in sorted(registry.addressable(), key=lambda item: item[0]):
         entry: dict[str, object] = {
             "id": model,
             "object": "model",
@@ -39,8 +41,8 @@ def models_body(
             "owned_by": provider.name,
         }
         if pricing is not None:
-            price = pricing.get(registry.resolve(model)[1], now)
-            entry["pricing"] = None if price is None else _pricing_json(price, pricing.version)
+            price = pricing.served(provider.name, registry.resolve(model)[1], now)
+            entry["pricing"] = None if price is None else pricing_json(price, pricing.version)
         data.append(entry)
     return orjson.dumps({"object": "list", "data": data})
 
@@ -51,13 +53,13 @@ def anthropic_models_body(registry: ProviderRegistry, created: int | None = None
     at = datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     data = [
         {"type": "model", "id": model, "display_name": model, "created_at": at}
-        for model in sorted(name for name, _ in registry.models())
+        for model in sorted(name for name, _ in registry.addressable())
     ]
     first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
     return orjson.dumps({"data": data, "has_more": False, "first_id": first, "last_id": last})
 
 
-def _pricing_json(price: PricingConfig, catalogue: str) -> dict[str, object]:
+def pricing_json(price: PricingConfig, catalogue: str) -> dict[str, object]:
     body: dict[str, object] = _rates_json(price)
     body["tiers"] = [
         {"prompt_tokens_above": tier.threshold, **_rates_json(tier.config)}
@@ -102,6 +104,7 @@ def routes() -> list[Route]:
     return [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/completions", completions, methods=["POST"]),
+        Route("/v1/embeddings", embeddings, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),

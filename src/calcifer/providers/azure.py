@@ -64,8 +64,13 @@ class AzureOpenAIProvider(OpenAIProvider):
         self._deployments = dict(deployments)
         self._v1 = endpoint.rstrip("/") + "/openai/v1/"
         base = endpoint.rstrip("/") + "/openai/deployments/"
-        query = "/chat/completions?" + urlencode({"api-version": api_version})
-        self._urls = {model: base + quote(dep, safe="") + query for model, dep in deployments.items()}
+        query = "?" + urlencode({"api-version": api_version})
+        self._urls = {
+            m: base + quote(d, safe="") + "/chat/completions" + query for m, d in deployments.items()
+        }
+        self._embedding_urls = {
+            m: base + quote(d, safe="") + "/embeddings" + query for m, d in deployments.items()
+        }
 
     def _auth_headers(self) -> dict[str, str]:
         return {"api-key": self._api_key} if self._api_key else {}
@@ -75,6 +80,9 @@ class AzureOpenAIProvider(OpenAIProvider):
 
     def _api_url(self, path: str) -> str:
         return self._v1 + path
+
+    def _embeddings_url(self, request: ChatRequest) -> str:
+        return self._embedding_urls[request.model]
 
     def _native_model(self, request: ChatRequest) -> str:
         return self._deployments[request.model]

@@ -44,6 +44,7 @@ from calcifer.providers.connection import (
     header_lines,
     parse_origin,
 )
+from calcifer.runtime.tracecontext import UPSTREAM_TRACEPARENT
 
 __all__ = ["ClientError", "ConnectError", "HttpClient", "Response", "ResponseError"]
 _USER_AGENT: Final = "calcifer"
@@ -158,6 +159,9 @@ class HttpClient:
             host = (name if port == default else f"{name}:{port}").encode("idna")
             self._hosts[origin] = host
         parts = [method, b" ", target, b" HTTP/1.1\r\nHost: ", host, b"\r\n", self._headers]
+        traceparent = UPSTREAM_TRACEPARENT.get()
+        if traceparent is not None:
+            parts += (b"traceparent: ", traceparent, b"\r\n")
         if headers:
             parts.append(header_lines(headers))
         if body is not None:

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import orjson
 
 from calcifer.domain.errors import ProviderError, UpstreamUnavailable
-from calcifer.domain.types import ChatRequest, ChatResponse, StreamChunk
+from calcifer.domain.types import EMBEDDINGS, ChatRequest, ChatResponse, StreamChunk
 from calcifer.providers._http import (
     HttpProvider,
     error_for_status,
@@ -22,6 +22,7 @@ from calcifer.providers._http import (
     sse_events,
     transport_errors,
 )
+from calcifer.providers.gemini_embeddings import from_gemini_embeddings, to_gemini_embeddings
 from calcifer.providers.gemini_errors import gemini_error_fields, gemini_status, retry_delay
 from calcifer.providers.gemini_stream import GeminiStream
 from calcifer.providers.gemini_wire import from_gemini, to_gemini
@@ -50,6 +51,7 @@ class GeminiProvider(HttpProvider):
         if not re.search(r"/v1(alpha|beta)?\d*$", base):  # a base URL may already name the version
             base = f"{base}/{api_version}"
         self._base = f"{base}/models/"
+        self.native_apis = frozenset({EMBEDDINGS})  # `/v1/embeddings`, through `batchEmbedContents`
 
     def _client_headers(self) -> dict[str, str]:
         headers = super()._client_headers()
@@ -67,16 +69,28 @@ class GeminiProvider(HttpProvider):
         return error_for_status(gemini_status(status, raw), raw, headers, self.name, gemini_error_fields)
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
+        if request.native is not None and request.native.api == EMBEDDINGS:
+            wanted = request.native.body
+            payload = orjson.dumps(to_gemini_embeddings(wanted, request.model))
+            answer = json_object(
+                await self._post(self._url(request.model, ":batchEmbedContents"), payload), self.name
+            )
+            vectors, counted = from_gemini_embeddings(answer, wanted, request.model)
+            return ChatResponse(vectors, counted, self.name, EMBEDDINGS)
         payload = orjson.dumps(to_gemini(request.body, request.model))
-        url = self._url(request.model, ":generateContent")
+        parsed = json_object(
+            await self._post(self._url(request.model, ":generateContent"), payload), self.name
+        )
+        body, usage = from_gemini(parsed, request.model, int(time.time()))
+        return ChatResponse(body=body, usage=usage, provider=self.name)
+
+    async def _post(self, url: str, payload: bytes) -> bytes:
         with transport_errors(self.name):
             async with self._client().post(url, data=payload, timeout=self._timeout) as response:
                 raw = await response.read()
                 if response.status != 200:
                     raise self._error(response.status, raw, response.headers)
-        parsed = json_object(raw, self.name)
-        body, usage = from_gemini(parsed, request.model, int(time.time()))
-        return ChatResponse(body=body, usage=usage, provider=self.name)
+        return raw
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         payload = orjson.dumps(to_gemini(request.body, request.model))

@@ -2,6 +2,8 @@
 
 With `responses=True` (OpenAI itself, Azure) it also speaks the Responses API natively
 (`openai_responses`): a client's `/v1/responses` request goes to `{base_url}/responses` as sent.
+Every one also serves `/v1/embeddings` (`EMBEDDINGS`): the client's body goes to `{base_url}/embeddings`
+with only `model` renamed, and the answer comes back as sent.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 import orjson
 
 from calcifer.domain.errors import ProviderError, UpstreamUnavailable
-from calcifer.domain.types import ChatRequest, ChatResponse, JSONObject, StreamChunk, Usage
+from calcifer.domain.types import EMBEDDINGS, ChatRequest, ChatResponse, JSONObject, StreamChunk, Usage
 from calcifer.providers import openai_responses
 from calcifer.providers._http import (
     HttpProvider,
@@ -76,6 +78,7 @@ class OpenAIProvider(HttpProvider):
         key_required: bool = True,
         headers: Mapping[str, str] | None = None,
         responses: bool = False,
+        any_model: bool = False,
     ) -> None:
         super().__init__(
             name=name,
@@ -88,8 +91,12 @@ class OpenAIProvider(HttpProvider):
         self._base = base_url.rstrip("/")
         self._url = self._base + "/chat/completions"
         self._headers = dict(headers or {})
+        self._any_model = any_model  # a local server: whatever model it has loaded
         # The APIs sent natively (`NativeApis`): the Responses API where the upstream has it.
-        self.native_apis = frozenset({openai_responses.RESPONSES}) if responses else frozenset()
+        self.native_apis = frozenset({EMBEDDINGS, openai_responses.RESPONSES} if responses else {EMBEDDINGS})
+
+    def supports(self, model: str) -> bool:
+        return self._any_model or model in self.models
 
     def _client_headers(self) -> dict[str, str]:
         return {**super()._client_headers(), **self._headers, **self._auth_headers()}
@@ -107,6 +114,9 @@ class OpenAIProvider(HttpProvider):
         """The URL of another path of the upstream's API (`responses`, `responses/{id}`)."""
         return f"{self._base}/{path}"
 
+    def _embeddings_url(self, request: ChatRequest) -> str:
+        return self._api_url("embeddings")
+
     def _native_model(self, request: ChatRequest) -> str:
         """The `model` a native request names upstream."""
         return request.model
@@ -118,17 +128,24 @@ class OpenAIProvider(HttpProvider):
         """Whether a stream chunk goes to the client (a subclass may absorb vendor-only chunks)."""
         return True
 
-    async def complete(self, request: ChatRequest) -> ChatResponse:
-        if request.native is not None:
-            return await self._complete_native(request)
-        payload = orjson.dumps(upstream_body(request))
+    async def _post(self, url: str, payload: bytes) -> bytes:
+        """POST a JSON body and return the upstream's 200 answer (any other status is its error)."""
         with transport_errors(self.name):
-            async with self._client().post(
-                self._endpoint(request), data=payload, timeout=self._timeout
-            ) as response:
+            async with self._client().post(url, data=payload, timeout=self._timeout) as response:
                 raw = await response.read()
                 if response.status != 200:
                     raise self._error(response.status, raw, response.headers)
+        return raw
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        native = request.native
+        if native is not None and native.api == EMBEDDINGS:
+            payload = orjson.dumps({**native.body, "model": request.model})
+            body = json_object(await self._post(self._embeddings_url(request), payload), self.name)
+            return ChatResponse(body, usage_from_openai(body.get("usage")), self.name, EMBEDDINGS)
+        if native is not None:
+            return await self._complete_native(request)
+        raw = await self._post(self._endpoint(request), orjson.dumps(upstream_body(request)))
         body = json_object(raw, self.name)
         return ChatResponse(body=body, usage=usage_from_openai(body.get("usage")), provider=self.name)
 
@@ -153,13 +170,7 @@ class OpenAIProvider(HttpProvider):
 
     async def _complete_native(self, request: ChatRequest) -> ChatResponse:
         payload = openai_responses.native_payload(request, self._native_model(request))
-        with transport_errors(self.name):
-            async with self._client().post(
-                self._api_url("responses"), data=payload, timeout=self._timeout
-            ) as response:
-                raw = await response.read()
-                if response.status != 200:
-                    raise self._error(response.status, raw, response.headers)
+        raw = await self._post(self._api_url("responses"), payload)
         body = json_object(raw, self.name)
         usage = openai_responses.usage_from_responses(body.get("usage"))
         return ChatResponse(body, usage, self.name, openai_responses.RESPONSES, raw)

@@ -1,9 +1,9 @@
 """Open the Calcifer database, SQLite or PostgreSQL, and bring its schema up to date.
 
 `open_database("sqlite:///./calcifer.db")` or `open_database("postgresql://user@host/db")` maps the URL to
-an async driver (aiosqlite, asyncpg), applies the Alembic migrations (idempotent; serialised by an
-advisory lock on PostgreSQL so that replicas starting together do not race) and returns a `Database`
-that owns the connection pool until `aclose()`.
+an async driver (aiosqlite, asyncpg), applies the Alembic migrations (`migrator.py`: idempotent; serialised
+by an advisory lock on PostgreSQL so that replicas starting together do not race) and returns a
+`Database` that owns the connection pool until `aclose()`.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
-_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-_MIGRATION_LOCK = 0x63616C6369666572  # "calcifer": the advisory lock that serialises migrations
+from calcifer.storage import migrator
+
+_BEHIND = 3  # the migrating child's exit code when `--check` finds the schema behind
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -89,7 +90,7 @@ async def open_database(url: str, *, schema: str | None = None, migrate: bool = 
     database = Database(engine, dialect, schema)
     if migrate:
         try:
-            await _migrate(database, schema)
+            await apply_migrations(database)
         except BaseException:
             await engine.dispose()
             raise
@@ -117,46 +118,57 @@ def _sqlite_engine(target: URL) -> AsyncEngine:
     return engine
 
 
-async def _migrate(database: Database, schema: str | None) -> None:
+async def apply_migrations(database: Database) -> migrator.SchemaStatus:
+    """Apply the pending migrations to an open `database`; return where it stood before (its `pending`
+    is what was applied)."""
     async with database.engine.begin() as connection:
-        if database.dialect == "sqlite":
-            # Take the write lock first: the whole migration is then one transaction, and a process
-            # starting at the same moment waits for it (busy_timeout) instead of racing it.
-            await connection.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            await connection.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": _MIGRATION_LOCK})
-            if schema is not None:
-                await connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-        await connection.run_sync(_upgrade)
+        return await migrator.upgrade(connection, database.dialect, database.schema)
 
 
-def _upgrade(connection: Connection) -> None:
-    from alembic import command  # imported here: a serving process migrates in a child (see below)
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS).replace("%", "%%"))
-    config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+async def schema_status(database: Database) -> migrator.SchemaStatus:
+    """Where an open `database`'s schema stands (read only)."""
+    async with database.engine.connect() as connection:
+        return await migrator.status(connection)
 
 
-async def migrate_in_child(url: str, schema: str | None = None) -> None:
-    """Apply the migrations in a short-lived child process, so that a serving gateway never loads
-    Alembic (some 11 MB that would stay resident for nothing). Raises `RuntimeError` on failure."""
-    args = [sys.executable, "-m", "calcifer.storage.database", url, *([schema] if schema else [])]
+async def migrate_in_child(url: str, schema: str | None = None, *, check: bool = False) -> None:
+    """Apply the migrations (with `check`: only verify that none is pending) in a short-lived child
+    process, so that a serving gateway never loads Alembic (some 11 MB that would stay resident for
+    nothing). Raises `RuntimeError` naming what is wrong when it fails or finds the schema behind."""
+    args = [sys.executable, "-m", "calcifer.storage.database", *(["--check"] if check else []), url]
     child = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        *args,
+        *([schema] if schema else []),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     _, err = await child.communicate()
+    lines = err.decode("utf-8", "replace").strip().splitlines()
+    if child.returncode == _BEHIND:
+        raise RuntimeError(lines[-1])
     if child.returncode != 0:
-        lines = err.decode("utf-8", "replace").strip().splitlines()
         raise RuntimeError(f"database migration failed: {lines[-1] if lines else 'no output'}")
 
 
-async def _migrate_main(url: str, schema: str | None) -> None:
-    database = await open_database(url, schema=schema, migrate=True)
-    await database.aclose()
+async def _child(argv: list[str]) -> int:
+    check = argv[:1] == ["--check"]
+    url, *rest = argv[1:] if check else argv
+    database = await open_database(url, schema=rest[0] if rest else None, migrate=not check)
+    try:
+        if not check:
+            return 0
+        found = await schema_status(database)
+    finally:
+        await database.aclose()
+    if found.pending:
+        print(
+            f"the database schema is behind this Calcifer ({found.describe()}): run `calcifer migrate` "
+            "first (with CALCIFER_MIGRATE=off the gateway never migrates by itself)",
+            file=sys.stderr,
+        )
+        return _BEHIND
+    return 0
 
 
 if __name__ == "__main__":
-    asyncio.run(_migrate_main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None))
+    sys.exit(asyncio.run(_child(sys.argv[1:])))

@@ -1,0 +1,101 @@
+"""The keys pages: list and create (the secret shown once), one key's page (its spend over time, its
+settings to edit), revoke. Each change is the admin API's (`/admin/keys`), as the signed-in identity."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from starlette.responses import RedirectResponse, Response
+
+from calcifer.console.api import ApiError
+from calcifer.console.overview import chart_days
+from calcifer.console.web import Visit
+
+PERIODS = ("total", "daily", "monthly")
+
+
+def key_body(form: dict[str, str], metadata: dict[str, Any]) -> dict[str, object]:
+    """The admin API's body from the key form: empty fields are "none", numbers go as text."""
+    models = [m.strip() for m in form.get("models", "").replace("\n", ",").split(",") if m.strip()]
+    team = form.get("team", "").strip()
+    meta = {k: v for k, v in metadata.items() if k != "team"}
+    if team:
+        meta["team"] = team
+    body: dict[str, object] = {
+        "name": form.get("name", ""),
+        "max_budget": form.get("max_budget", "").strip() or None,
+        "budget_period": form.get("budget_period", "total"),
+        "models": models,
+        "metadata": meta,
+    }
+    for limit in ("rpm_limit", "tpm_limit"):
+        text = form.get(limit, "").strip()
+        body[limit] = int(text) if text.isdigit() else (text or None)
+    return body
+
+
+async def keys_page(visit: Visit, status: int = 200, error: str | None = None) -> Response:
+    show_revoked = visit.request.query_params.get("revoked") == "1"
+    listing = await visit.api.get("/admin/keys", {"include_revoked": "true" if show_revoked else None})
+    return visit.page(
+        "keys.html",
+        status,
+        keys=listing["data"],
+        show_revoked=show_revoked,
+        periods=PERIODS,
+        error=error,
+        form=visit.form,
+    )
+
+
+async def create_key(visit: Visit) -> Response:
+    try:
+        created = await visit.api.post("/admin/keys", key_body(visit.form, {}))
+    except ApiError as refused:
+        return await keys_page(visit, refused.status, refused.message)
+    secret = created.pop("key")
+    return visit.page("key_created.html", key=created, secret=secret)
+
+
+async def key_page(visit: Visit, status: int = 200, error: str | None = None) -> Response:
+    key_id = visit.request.path_params["key_id"]
+    try:
+        key = await visit.api.get(f"/admin/keys/{key_id}")
+    except ApiError as refused:
+        return visit.page("refused.html", refused.status, message=refused.message)
+    now = datetime.fromtimestamp(float(visit.request.app.state.clock.now()), UTC)
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=29)
+    since = start.strftime("%Y-%m-%dT%H:%M:%SZ")
+    days = await visit.api.get("/v1/spend", {"group_by": "day", "key_id": key_id, "since": since})
+    models = await visit.api.get("/v1/spend", {"group_by": "model", "key_id": key_id, "since": since})
+    return visit.page(
+        "key.html",
+        status,
+        key=key,
+        days=days["data"],
+        models=models["data"],
+        chart=chart_days(days["data"], start, now),
+        periods=PERIODS,
+        error=error,
+        saved=visit.request.query_params.get("saved") == "1",
+    )
+
+
+async def update_key(visit: Visit) -> Response:
+    key_id = visit.request.path_params["key_id"]
+    try:
+        current = await visit.api.get(f"/admin/keys/{key_id}")
+        await visit.api.patch(f"/admin/keys/{key_id}", key_body(visit.form, current["metadata"]))
+    except ApiError as refused:
+        return await key_page(visit, refused.status, refused.message)
+    return RedirectResponse(f"/ui/keys/{key_id}?saved=1", status_code=303)
+
+
+async def revoke_key(visit: Visit) -> Response:
+    key_id = visit.request.path_params["key_id"]
+    try:
+        await visit.api.delete(f"/admin/keys/{key_id}")
+    except ApiError as refused:
+        return visit.page("refused.html", refused.status, message=refused.message)
+    return RedirectResponse("/ui/keys", status_code=303)

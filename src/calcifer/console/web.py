@@ -1,0 +1,207 @@
+"""The console's front door: the session guard every page passes, login, logout, and the assets.
+
+A page handler is wrapped by `page`: without a live session a GET is redirected to the login page (and
+any other method refused the same way); a POST must carry the session's CSRF token and, when the
+browser names one, come from this origin. The login form takes the master key (the keys that may
+manage the gateway); attempts are throttled per client address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, quote, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp
+
+from calcifer.console.api import ConsoleApi
+from calcifer.console.render import Renderer
+from calcifer.console.sessions import LoginThrottle, Session, SessionStore
+from calcifer.domain.errors import GatewayError
+from calcifer.http.auth import Authenticator
+
+COOKIE = "calcifer_console"
+_MAX_FORM = 64 * 1024
+
+
+class Console:
+    """What the console keeps while the gateway runs: sessions, the login throttle, templates, assets."""
+
+    def __init__(self, sessions: SessionStore | None = None, throttle: LoginThrottle | None = None) -> None:
+        self.sessions = sessions or SessionStore()
+        self.throttle = throttle or LoginThrottle()
+        self.render = Renderer()
+
+
+@dataclass(slots=True)
+class Visit:
+    """One signed-in request: its session, the APIs as its identity, and the form it posted."""
+
+    request: Request
+    session: Session
+    api: ConsoleApi
+    form: dict[str, str] = field(default_factory=dict)
+
+    def page(self, template: str, status: int = 200, **context: object) -> Response:
+        return console_of(self.request).render.page(
+            template, status, session=self.session, path=self.request.url.path, **context
+        )
+
+
+PageHandler = Callable[[Visit], Awaitable[Response]]
+
+
+def console_of(request: Request) -> Console:
+    console: Console = request.app.state.console
+    return console
+
+
+def _now(request: Request) -> float:
+    return float(request.app.state.clock.now())
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An urlencoded form (the console's only kind), at most 64 KiB."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_FORM:
+            raise _TooLarge()
+    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _same_origin(request: Request) -> bool:
+    origin = request.headers.get("origin")
+    if origin is None or (origin == "null" and request.headers.get("sec-fetch-site") == "same-origin"):
+        return True
+    return urlsplit(origin).netloc == request.headers.get("host", "")
+
+
+def _refuse(request: Request, message: str, status: int = 403) -> Response:
+    return console_of(request).render.page("refused.html", status, session=None, path="", message=message)
+
+
+def page(handler: PageHandler) -> Callable[[Request], Awaitable[ASGIApp]]:
+    async def guarded(request: Request) -> ASGIApp:
+        console = console_of(request)
+        session = console.sessions.get(request.cookies.get(COOKIE), _now(request))
+        if session is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/ui/login?next={quote(target, safe='')}", status_code=303)
+        form: dict[str, str] = {}
+        if request.method != "GET":
+            if not _same_origin(request):
+                return _refuse(request, "This change did not come from the console's own pages.")
+            try:
+                form = await read_form(request)
+            except _TooLarge:
+                return _refuse(request, "The form is too large.", 413)
+            if not session.csrf_matches(form.get("csrf")):
+                return _refuse(request, "The form had no valid CSRF token: reload the page and try again.")
+        visit = Visit(request, session, ConsoleApi(request.app, session.identity), form)
+        return await handler(visit)
+
+    return guarded
+
+
+def _next_page(target: str | None) -> str:
+    """Where to go after login: a console path only (never another site)."""
+    if not target or "\\" in target:
+        return "/ui"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not (parts.path == "/ui" or parts.path.startswith("/ui/")):
+        return "/ui"
+    return target
+
+
+def _login_page(request: Request, status: int = 200, error: str | None = None) -> Response:
+    authenticator: Authenticator = request.app.state.authenticator
+    return console_of(request).render.page(
+        "login.html",
+        status,
+        session=None,
+        path="/ui/login",
+        error=error,
+        enabled=authenticator.enabled,
+        next=_next_page(request.query_params.get("next")),
+    )
+
+
+async def login_form(request: Request) -> ASGIApp:
+    return _login_page(request)
+
+
+async def login(request: Request) -> ASGIApp:
+    console = console_of(request)
+    authenticator: Authenticator = request.app.state.authenticator
+    if not authenticator.enabled:
+        return _login_page(request, 403)
+    if not _same_origin(request):
+        return _refuse(request, "This login did not come from the console's own page.")
+    client = request.client.host if request.client else "unknown"
+    now = _now(request)
+    wait = console.throttle.retry_after(client, now)
+    if wait > 0:
+        response = _login_page(request, 429, f"Too many failed attempts: try again in {int(wait) + 1} s.")
+        response.headers["retry-after"] = str(int(wait) + 1)
+        return response
+    try:
+        form = await read_form(request)
+    except _TooLarge:
+        return _refuse(request, "The form is too large.", 413)
+    try:
+        identity = await authenticator.identify(form.get("key", "").strip() or None)
+    except GatewayError:
+        console.throttle.failed(client, now)
+        return _login_page(request, 401, "That key is not valid.")
+    if not identity.is_master:
+        console.throttle.failed(client, now)
+        return _login_page(request, 403, "This key cannot manage the gateway: sign in with the master key.")
+    console.throttle.succeeded(client)
+    token, _ = console.sessions.open(identity, "master key", now)
+    response = RedirectResponse(_next_page(form.get("next")), status_code=303)
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=int(console.sessions.lifetime),
+        path="/ui",
+        httponly=True,
+        secure=request.url.scheme == "https",
+        samesite="strict",
+    )
+    return response
+
+
+async def _logout(visit: Visit) -> Response:
+    console_of(visit.request).sessions.close(visit.session)
+    return _signed_out()
+
+
+async def _logout_everywhere(visit: Visit) -> Response:
+    console_of(visit.request).sessions.revoke_all(visit.session.identity)
+    return _signed_out()
+
+
+def _signed_out() -> Response:
+    response = RedirectResponse("/ui/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/ui", httponly=True, samesite="strict")
+    return response
+
+
+logout = page(_logout)
+logout_everywhere = page(_logout_everywhere)
+
+
+async def asset(request: Request) -> ASGIApp:
+    found = console_of(request).render.asset(
+        request.path_params["name"], request.headers.get("if-none-match")
+    )
+    if found is None:
+        return Response("Not found", status_code=404, media_type="text/plain")
+    return found

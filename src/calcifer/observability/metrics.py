@@ -1,0 +1,319 @@
+"""Prometheus metrics: the OpenTelemetry GenAI client metrics (their names, attributes and bucket
+boundaries, as Prometheus spells them) and Calcifer's own.
+
+Every request is recorded once, when it has ended, from its facts (a finisher, off the response path).
+Label children are bound the first time a label combination is seen and kept in a dict keyed by a small
+tuple, so a request costs dict lookups and value updates, never a `labels()` call. No key, user, team
+or customer label is set unless the config file's `metrics.labels` asks for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from calcifer.domain.errors import GatewayError
+from calcifer.domain.types import StreamOutcome, Usage
+
+# The GenAI semantic conventions' bucket boundaries (gen-ai-metrics.md, v1.41.0).
+DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+# The stable HTTP server duration buckets; and finer ones for the gateway's own time.
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
+OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
+EXTRA_LABELS = ("key", "user", "team")  # what `metrics.labels` may add (ids, never a secret)
+
+# Calcifer's provider names that differ from the conventions' well-known `gen_ai.provider.name` values.
+_PROVIDER_NAMES = {
+    "gemini": "gcp.gemini",
+    "vertex": "gcp.vertex_ai",
+    "azure": "azure.ai.openai",
+    "bedrock": "aws.bedrock",
+    "mistral": "mistral_ai",
+    "xai": "x_ai",
+}
+_GENAI = ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_response_model")
+_OPERATIONS = {"/v1/completions": "text_completion"}  # every other model route is a chat
+
+
+class Facts(Protocol):
+    """What a finished request tells the metrics (`http.middleware.RequestFacts` is one)."""
+
+    route: str
+    started: float  # time.perf_counter() when the request arrived
+    status: int
+    latency_ms: float
+    model: str | None
+    provider: str
+    usage: Usage | None
+    cost: Decimal | None
+    key_id: str | None
+    user: str | None
+    team: str | None
+    cache_hit: bool
+    cost_saved: Decimal | None
+    stream: bool
+    error: GatewayError | None
+    outcome: StreamOutcome | None
+
+
+def provider_system(name: str) -> str:
+    """The `gen_ai.provider.name` of one of Calcifer's providers."""
+    return _PROVIDER_NAMES.get(name, name)
+
+
+def refusal(error: GatewayError) -> tuple[str, str] | None:
+    """(reason, level) when `error` is a budget or rate-limit refusal; the level is the one the error
+    names (a key's, unless it says otherwise)."""
+    reason = {"budget_exceeded": "budget", "rate_limit_error": "rate_limit"}.get(error.kind)
+    if reason is None or getattr(error, "status", None) is not None:  # an upstream's 429 is no refusal
+        return None
+    return reason, str(getattr(error, "level", "key"))
+
+
+class GatewayMetrics:
+    """The gateway's metrics in one registry (in multiprocess mode each update also goes to this
+    process's files, which the scrape merges)."""
+
+    def __init__(self, labels: Sequence[str] = (), registry: CollectorRegistry | None = None) -> None:
+        unknown = [name for name in labels if name not in EXTRA_LABELS]
+        if unknown:
+            raise ValueError(f"metrics.labels: unknown label {unknown[0]!r}; choose from {EXTRA_LABELS}")
+        self.extra = tuple(labels)
+        self.registry = registry = registry or CollectorRegistry(auto_describe=False)
+        extra = self.extra
+        self.operation_duration = Histogram(
+            "gen_ai_client_operation_duration_seconds",
+            "GenAI operation duration (the whole request, every attempt and the whole stream).",
+            (*_GENAI, "error_type"),
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.token_usage = Histogram(
+            "gen_ai_client_token_usage",
+            "Tokens used per request (billable), by gen_ai_token_type input or output.",
+            (*_GENAI, "gen_ai_token_type"),
+            buckets=TOKEN_BUCKETS,
+            registry=registry,
+        )
+        self.time_to_first_chunk = Histogram(
+            "gen_ai_client_operation_time_to_first_chunk_seconds",
+            "Time from the request's arrival to the first chunk of a streamed answer.",
+            _GENAI,
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.time_per_output_chunk = Histogram(
+            "gen_ai_client_operation_time_per_output_chunk_seconds",
+            "Mean time between the chunks of a streamed answer after the first (one sample per stream).",
+            _GENAI,
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.requests = Counter(
+            "calcifer_requests",
+            "Requests by route and status.",
+            ("route", "status", *extra),
+            registry=registry,
+        )
+        self.request_duration = Histogram(
+            "calcifer_request_duration_seconds",
+            "Time from a request's arrival to its last byte, by route.",
+            ("route",),
+            buckets=HTTP_BUCKETS,
+            registry=registry,
+        )
+        self.overhead = Histogram(
+            "calcifer_gateway_overhead_seconds",
+            "Time a model request spent in the gateway, not waiting on an upstream.",
+            ("route",),
+            buckets=OVERHEAD_BUCKETS,
+            registry=registry,
+        )
+        self.cost = Counter(
+            "calcifer_cost_usd",
+            "What requests cost, in USD, by provider and the model that answered (unpriced: not counted).",
+            ("provider", "model", *extra),
+            registry=registry,
+        )
+        self.unpriced = Counter(
+            "calcifer_unpriced_requests",
+            "Answered requests whose cost is unknown (no price for the model).",
+            ("provider", "model"),
+            registry=registry,
+        )
+        self.tokens = Counter(
+            "calcifer_tokens",
+            "Tokens by type: input (all prompt tokens), output (all completion tokens), and of those "
+            "cache_read, cache_write and reasoning.",
+            ("provider", "model", "type", *extra),
+            registry=registry,
+        )
+        self.attempts = Counter(
+            "calcifer_upstream_attempts",
+            "Upstream calls made, by the provider of the request's last attempt.",
+            ("provider",),
+            registry=registry,
+        )
+        self.reattempts = Counter(
+            "calcifer_reattempts",
+            "Attempts after a request's first: kind failover (another deployment or a fallback model) or "
+            "retry (the same deployment again).",
+            ("kind",),
+            registry=registry,
+        )
+        self.cache_hits = Counter(
+            "calcifer_cache_hits", "Requests answered from the response cache.", ("model",), registry=registry
+        )
+        self.cost_saved = Counter(
+            "calcifer_cache_saved_usd",
+            "What the answers served from the cache cost when they were made, in USD.",
+            ("model",),
+            registry=registry,
+        )
+        self.refusals = Counter(
+            "calcifer_refusals",
+            "Requests refused by a budget or a rate limit, by reason and level.",
+            ("reason", "level"),
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "calcifer_requests_in_flight",
+            "Requests being answered.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self._routes: dict[tuple[object, ...], _Route] = {}
+        self._models: dict[tuple[object, ...], _Model] = {}
+
+    def finish(self, facts: Facts) -> None:
+        """Record one request that has ended."""
+        route = facts.route
+        extras = self._extras(facts) if self.extra else ()
+        bound = self._routes.get((route, facts.status, *extras))
+        if bound is None:
+            bound = self._routes[(route, facts.status, *extras)] = _Route(
+                self.requests.labels(route, str(facts.status), *extras),
+                self.request_duration.labels(route),
+                self.overhead.labels(route),
+            )
+        seconds = facts.latency_ms / 1000
+        bound.requests.inc()
+        bound.duration.observe(seconds)
+        outcome = facts.outcome
+        if outcome is None:
+            return
+        bound.overhead.observe(max(seconds - outcome.upstream_seconds, 0.0))
+        error = facts.error
+        if error is not None:
+            refused = refusal(error)
+            if refused is not None:
+                self.refusals.labels(*refused).inc()
+        if facts.cache_hit:
+            model = facts.model or ""
+            self.cache_hits.labels(model).inc()
+            if facts.cost_saved is not None:
+                self.cost_saved.labels(model).inc(float(facts.cost_saved))
+        elif outcome.attempts:
+            self._answered(facts, outcome, seconds, extras)
+
+    def _extras(self, facts: Facts) -> tuple[str, ...]:
+        values = {"key": facts.key_id, "user": facts.user, "team": facts.team}
+        return tuple(values[name] or "" for name in self.extra)
+
+    def _answered(
+        self, facts: Facts, outcome: StreamOutcome, seconds: float, extras: tuple[str, ...]
+    ) -> None:
+        error = facts.error
+        error_type = "" if error is None else type(error).__name__
+        if not error_type and facts.status >= 400:
+            error_type = "client_closed" if facts.status == 499 else "_OTHER"
+        provider = facts.provider or outcome.provider
+        operation = _OPERATIONS.get(facts.route, "chat")
+        key = (operation, provider, facts.model, outcome.model, error_type, *extras)
+        bound = self._models.get(key)
+        if bound is None:
+            bound = self._models[key] = self._bind(
+                (operation, provider_system(provider), facts.model or "", outcome.model),
+                provider,
+                outcome.model,
+                error_type,
+                extras,
+            )
+        bound.duration.observe(seconds)
+        bound.attempts.inc(outcome.attempts)
+        if outcome.failovers:
+            self.reattempts.labels("failover").inc(outcome.failovers)
+        if outcome.retries:
+            self.reattempts.labels("retry").inc(outcome.retries)
+        if facts.stream and outcome.first_chunk_at and outcome.chunks:
+            bound.first_chunk.observe(max(outcome.first_chunk_at - facts.started, 0.0))
+            if outcome.chunks > 1 and outcome.last_chunk_at > outcome.first_chunk_at:
+                between = (outcome.last_chunk_at - outcome.first_chunk_at) / (outcome.chunks - 1)
+                bound.per_chunk.observe(between)
+        usage = facts.usage
+        if usage is not None:
+            bound.input_usage.observe(usage.prompt_tokens)
+            bound.output_usage.observe(usage.completion_tokens)
+            counts = (
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.cached_tokens,
+                usage.cache_write_tokens,
+                usage.reasoning_tokens,
+            )
+            for counter, count in zip(bound.tokens, counts, strict=True):
+                if count:
+                    counter.inc(count)
+        if facts.cost is not None:
+            if facts.cost:
+                bound.cost.inc(float(facts.cost))
+        elif usage is not None:
+            bound.unpriced.inc()
+
+    def _bind(
+        self,
+        genai: tuple[str, str, str, str],
+        provider: str,
+        model: str,
+        error_type: str,
+        extras: tuple[str, ...],
+    ) -> _Model:
+        return _Model(
+            self.operation_duration.labels(*genai, error_type),
+            self.token_usage.labels(*genai, "input"),
+            self.token_usage.labels(*genai, "output"),
+            self.time_to_first_chunk.labels(*genai),
+            self.time_per_output_chunk.labels(*genai),
+            self.cost.labels(provider, model, *extras),
+            self.unpriced.labels(provider, model),
+            self.attempts.labels(provider),
+            tuple(self.tokens.labels(provider, model, kind, *extras) for kind in TOKEN_TYPES),
+        )
+
+
+TOKEN_TYPES = ("input", "output", "cache_read", "cache_write", "reasoning")
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    requests: Counter
+    duration: Histogram
+    overhead: Histogram
+
+
+@dataclass(frozen=True, slots=True)
+class _Model:
+    duration: Histogram
+    input_usage: Histogram
+    output_usage: Histogram
+    first_chunk: Histogram
+    per_chunk: Histogram
+    cost: Counter
+    unpriced: Counter
+    attempts: Counter
+    tokens: tuple[Counter, ...]

@@ -1,0 +1,138 @@
+"""The console as a security boundary: sessions, CSRF, escaping, secrets, login throttling."""
+
+from __future__ import annotations
+
+import re
+
+import httpx2 as httpx
+import pytest
+
+from tests.console.conftest import MASTER, auth, csrf_of, log_in
+from tests.fakes.threaded import AsgiServer
+
+PAGES = ["/ui", "/ui/spend", "/ui/requests", "/ui/keys", "/ui/models"]
+CHANGES = ["/ui/logout", "/ui/logout/everywhere"]
+HOSTILE = '<script>alert(1)</script>"onerror=alert(2) x'
+
+
+def test_every_console_page_without_a_session_redirects_to_login(secured: AsgiServer) -> None:
+    for path in [p for p in PAGES if p in _routes(secured)] + ["/ui?x=1"]:
+        answer = httpx.get(secured.url + path, follow_redirects=False)
+        assert answer.status_code == 303, path
+        assert answer.headers["location"].startswith("/ui/login?next=%2Fui"), path
+    for path in CHANGES:
+        answer = httpx.post(secured.url + path, data={"csrf": "x"}, follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/ui/login")
+    forged = httpx.get(secured.url + "/ui", cookies={"calcifer_console": "forged"}, follow_redirects=False)
+    assert forged.status_code == 303
+
+
+def _routes(gateway: AsgiServer) -> set[str]:
+    return {p for p in PAGES if httpx.get(gateway.url + p, follow_redirects=False).status_code != 404}
+
+
+def test_login_sets_a_strict_http_only_cookie_and_returns_to_the_page_asked(secured: AsgiServer) -> None:
+    with httpx.Client(base_url=secured.url, follow_redirects=False) as client:
+        first = client.get("/ui?x=1")
+        assert first.status_code == 303
+        form = client.get(first.headers["location"])
+        assert form.status_code == 200 and 'name="next" value="/ui?x=1"' in form.text
+        answer = client.post("/ui/login", data={"key": MASTER, "next": "/ui?x=1"})
+        assert answer.status_code == 303 and answer.headers["location"] == "/ui?x=1"
+        cookie = answer.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
+        assert "Secure" not in cookie  # plain HTTP here; over TLS the cookie is Secure
+        assert MASTER not in cookie
+        page = client.get("/ui")
+        assert page.status_code == 200 and "Overview" in page.text
+        assert page.headers["cache-control"] == "no-store" and page.headers["x-frame-options"] == "DENY"
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert MASTER not in page.text
+
+
+def test_login_never_sends_the_visitor_to_another_site(secured: AsgiServer) -> None:
+    for target in ["https://evil.example/", "//evil.example/ui", "/ui\\@evil.example", "/admin/keys"]:
+        with httpx.Client(base_url=secured.url, follow_redirects=False) as client:
+            answer = client.post("/ui/login", data={"key": MASTER, "next": target})
+            assert answer.headers["location"] == "/ui", target
+
+
+def test_wrong_keys_are_refused_and_throttled(secured: AsgiServer) -> None:
+    created = httpx.post(secured.url + "/admin/keys", json={"name": "app"}, headers=auth()).json()
+    virtual = httpx.post(secured.url + "/ui/login", data={"key": created["key"]})
+    assert virtual.status_code == 403 and "master key" in virtual.text and "set-cookie" not in virtual.headers
+    statuses = [httpx.post(secured.url + "/ui/login", data={"key": "wrong"}).status_code for _ in range(5)]
+    assert statuses == [401, 401, 401, 401, 429]
+    throttled = httpx.post(secured.url + "/ui/login", data={"key": MASTER})
+    assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) > 0
+    assert "set-cookie" not in throttled.headers
+
+
+def test_changes_need_the_csrf_token_and_the_console_origin(browser: httpx.Client) -> None:
+    page = browser.get("/ui").text
+    token = csrf_of(page)
+    assert browser.post("/ui/logout", data={}).status_code == 403
+    assert browser.post("/ui/logout", data={"csrf": token + "x"}).status_code == 403
+    cross = browser.post("/ui/logout", data={"csrf": token}, headers={"origin": "https://evil.example"})
+    assert cross.status_code == 403
+    assert browser.get("/ui").status_code == 200  # none of those signed out
+    out = browser.post("/ui/logout", data={"csrf": token})
+    assert out.status_code == 303 and out.headers["location"] == "/ui/login"
+    assert browser.get("/ui").status_code == 303
+
+
+def test_sessions_are_revoked_everywhere_at_once(secured: AsgiServer) -> None:
+    first, second = log_in(secured), log_in(secured)
+    token = csrf_of(first.get("/ui").text)
+    assert first.post("/ui/logout/everywhere", data={"csrf": token}).status_code == 303
+    assert first.get("/ui").status_code == 303 and second.get("/ui").status_code == 303
+
+
+def test_without_a_master_key_the_console_cannot_be_entered(gateway: AsgiServer) -> None:
+    form = httpx.get(gateway.url + "/ui/login")
+    assert form.status_code == 200 and "CALCIFER_MASTER_KEY" in form.text
+    assert httpx.post(gateway.url + "/ui/login", data={"key": "anything"}).status_code == 403
+    assert httpx.get(gateway.url + "/ui", follow_redirects=False).status_code == 303
+
+
+def test_hostile_names_render_as_text_and_secrets_never_appear(
+    secured: AsgiServer, browser: httpx.Client
+) -> None:
+    created = httpx.post(
+        secured.url + "/admin/keys",
+        json={"name": HOSTILE, "max_budget": 5, "metadata": {"team": HOSTILE}},
+        headers=auth(),
+    ).json()
+    secret = created["key"]
+    body = {"model": "echo4", "messages": [{"role": "user", "content": "hi"}], "user": HOSTILE}
+    assert (
+        httpx.post(secured.url + "/v1/chat/completions", json=body, headers=auth(secret)).status_code == 200
+    )
+    for path in sorted(_routes(secured)):
+        page = browser.get(path)
+        assert page.status_code == 200, path
+        assert "<script>alert" not in page.text and '"onerror=' not in page.text, path
+        assert secret not in page.text and MASTER not in page.text, path
+    overview = browser.get("/ui").text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&#34;onerror=alert(2) x" in overview
+
+
+@pytest.mark.parametrize("name", ["console.css", "console.js", "chart.umd.min.js"])
+def test_assets_are_served_from_the_package_with_validators(secured: AsgiServer, name: str) -> None:
+    answer = httpx.get(f"{secured.url}/ui/static/{name}")
+    assert answer.status_code == 200 and answer.headers["x-content-type-options"] == "nosniff"
+    again = httpx.get(f"{secured.url}/ui/static/{name}", headers={"if-none-match": answer.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    assert httpx.get(f"{secured.url}/ui/static/nope.js").status_code == 404
+
+
+def test_chart_js_is_the_version_the_lockfile_pins() -> None:
+    import json
+    from importlib import resources
+    from pathlib import Path
+
+    lock = json.loads((Path(__file__).parents[2] / "frontend" / "package-lock.json").read_text())
+    pinned = lock["packages"]["node_modules/chart.js"]["version"]
+    vendored = resources.files("calcifer.console").joinpath("static/chart.umd.min.js").read_text()
+    found = re.search(r"Chart\.js v(\S+)", vendored[:200])
+    assert found is not None and found.group(1) == pinned
