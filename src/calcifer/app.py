@@ -60,6 +60,7 @@ from calcifer.storage.keys import SqlKeyStore
 from calcifer.storage.ledger import SqlLedger
 from calcifer.storage.requests import SqlRequestLog
 from calcifer.storage.responses import SqlResponseStore
+from calcifer.storage.sessions import SqlSessionStore
 from calcifer.tokenizers.tiktoken import TiktokenCounter
 
 _log = logging.getLogger("calcifer")
@@ -149,6 +150,7 @@ def create_app(
                 )
                 state.ledger = SqlLedger(database)
                 state.request_log = SqlRequestLog(database)
+                state.console.attach(SqlSessionStore(database))
                 state.keys = keys or SqlKeyStore(database)
                 state.responses = responses or SqlResponseStore(database)
             else:

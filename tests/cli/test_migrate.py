@@ -157,3 +157,27 @@ def test_bad_settings_and_urls_are_exit_2(
     monkeypatch.setenv("CALCIFER_DATABASE_SCHEMA", "calcifer")
     assert main(["migrate"]) == 2
     assert "calcifer migrate: schema must be" in capsys.readouterr().err
+
+
+def test_keys_and_spend_use_the_gateways_schema_and_respect_migrate_off(
+    target: Target, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CALCIFER_MIGRATE", "off")
+    for command in (["keys", "list"], ["spend", "--by", "model"]):
+        assert main(command) == 2
+        assert "run `calcifer migrate` first" in capsys.readouterr().err
+    assert main(["migrate", "--check"]) == 1  # they applied nothing
+    assert main(["migrate"]) == 0
+    assert main(["keys", "create", "--name", "ops"]) == 0
+    assert main(["spend", "--by", "model"]) == 0
+    assert "nothing recorded" in capsys.readouterr().out
+
+    async def names() -> list[str]:
+        database = await open_database(target[0], schema=target[1], migrate=False)
+        try:
+            async with database.engine.connect() as connection:
+                return list((await connection.execute(text("SELECT name FROM virtual_keys"))).scalars())
+        finally:
+            await database.aclose()
+
+    assert asyncio.run(names()) == ["ops"]  # in the schema the gateway uses (CALCIFER_DATABASE_SCHEMA)

@@ -7,6 +7,7 @@ import re
 import httpx2 as httpx
 import pytest
 
+from tests.conftest import StartGateway
 from tests.console.conftest import MASTER, auth, csrf_of, log_in
 from tests.fakes.threaded import AsgiServer
 
@@ -136,3 +137,17 @@ def test_chart_js_is_the_version_the_lockfile_pins() -> None:
     vendored = resources.files("calcifer.console").joinpath("static/chart.umd.min.js").read_text()
     found = re.search(r"Chart\.js v(\S+)", vendored[:200])
     assert found is not None and found.group(1) == pinned
+
+
+def test_a_session_is_shared_by_replicas_and_logout_ends_it_on_all(
+    secured: AsgiServer, start_gateway: StartGateway, gateway_env: dict[str, str]
+) -> None:
+    other = start_gateway({**gateway_env, "CALCIFER_MASTER_KEY": MASTER})  # the same database
+    client = log_in(secured)
+    cookie = client.cookies.get("calcifer_console")
+    assert cookie is not None
+    elsewhere = httpx.Client(base_url=other.url, cookies={"calcifer_console": cookie}, follow_redirects=False)
+    page = elsewhere.get("/ui")
+    assert page.status_code == 200
+    assert elsewhere.post("/ui/logout", data={"csrf": csrf_of(page.text)}).status_code == 303
+    assert client.get("/ui").status_code == 303

@@ -1,53 +1,71 @@
-"""Console sessions and the login throttle, on a clock the test moves."""
+"""Console sessions over a store, and the login throttle, on a clock the test moves."""
 
 from __future__ import annotations
 
-from calcifer.console.sessions import LoginThrottle, SessionStore
-from calcifer.http.auth import MASTER, Identity
+from calcifer.console.sessions import LoginThrottle, MemorySessionStore, Sessions, csrf_matches, digest_of
+from calcifer.domain.sessions import SessionPolicy
 
 
-def test_a_session_lives_while_used_and_ends_when_idle_or_too_old() -> None:
-    store = SessionStore(idle=60, lifetime=300)
-    token, session = store.open(MASTER, "master key", now=1000)
-    assert token not in repr(session) and session.digest != token
-    assert store.get(token, 1059) is session
-    assert store.get(token, 1118) is session  # each visit restarts the idle time
-    assert store.get(token, 1179) is None  # idle for more than a minute
-    token, _ = store.open(MASTER, "master key", now=2000)
+def sessions(**policy: float) -> Sessions:
+    return Sessions(MemorySessionStore(), SessionPolicy(**policy))
+
+
+async def test_a_session_lives_while_used_and_ends_when_idle_or_too_old() -> None:
+    store = sessions(idle=60, lifetime=300, touch_every=10)
+    token, session = await store.open(None, "master key", now=1000)
+    assert session.digest == digest_of(token) != token and token not in repr(session)
+    assert (await store.get(token, 1059)) is not None
+    assert (await store.get(token, 1118)) is not None  # each visit restarts the idle time
+    assert (await store.get(token, 1179)) is None  # idle for more than a minute
+    assert (await store.get(token, 1180)) is None  # and it is gone
+    token, _ = await store.open(None, "master key", now=2000)
     for minute in range(1, 5):
-        assert store.get(token, 2000 + minute * 59) is not None
-    assert store.get(token, 2301) is None  # past its lifetime however busy
-    assert store.get(None, 2301) is None and store.get("", 2301) is None
+        assert (await store.get(token, 2000 + minute * 59)) is not None
+    assert (await store.get(token, 2301)) is None  # past its lifetime however busy
+    for bad in (None, "", "x" * 201, "unknown"):
+        assert (await store.get(bad, 2301)) is None
 
 
-def test_csrf_tokens_belong_to_their_session() -> None:
-    store = SessionStore()
-    _, first = store.open(MASTER, "master key", 0)
-    _, second = store.open(MASTER, "master key", 0)
+async def test_seen_is_written_at_most_every_touch_interval() -> None:
+    store = sessions(idle=100, touch_every=30)
+    token, session = await store.open(None, "master key", now=0)
+    assert (await store.get(token, 20)) == session  # not touched yet
+    touched = await store.get(token, 40)
+    assert touched is not None and touched.seen == 40
+    assert (await store.get(token, 130)) is not None  # idle counted from 40, not 0
+
+
+async def test_csrf_tokens_belong_to_their_session() -> None:
+    store = sessions()
+    _, first = await store.open(None, "master key", 0)
+    _, second = await store.open(None, "master key", 0)
     assert first.csrf != second.csrf
-    assert first.csrf_matches(first.csrf) and not first.csrf_matches(second.csrf)
-    assert not first.csrf_matches(None) and not first.csrf_matches("")
+    assert csrf_matches(first, first.csrf) and not csrf_matches(first, second.csrf)
+    assert not csrf_matches(first, None) and not csrf_matches(first, "")
 
 
-def test_logout_and_revocation() -> None:
-    store = SessionStore()
-    other = Identity(is_master=False, key=None)
-    a, session_a = store.open(MASTER, "master key", 0)
-    b, _ = store.open(MASTER, "master key", 0)
-    c, _ = store.open(other, "someone", 0)
-    store.close(session_a)
-    assert store.get(a, 1) is None and store.get(b, 1) is not None
-    assert store.revoke_all(MASTER) == 1
-    assert store.get(b, 1) is None and store.get(c, 1) is not None
+async def test_logout_revocation_and_sweeping_in_memory() -> None:
+    memory = MemorySessionStore()
+    store = Sessions(memory, SessionPolicy(idle=10, lifetime=100))
+    a, session_a = await store.open(None, "master key", 0)
+    b, _ = await store.open(None, "master key", 0)
+    c, _ = await store.open("key_admin", "an admin key", 0)
+    await memory.remove(session_a.digest)
+    assert await store.get(a, 1) is None and await store.get(b, 1) is not None
+    assert await memory.remove_all(None) == 1
+    assert await store.get(b, 1) is None and await store.get(c, 1) is not None
+    assert await memory.remove_stale(store.policy, 50) == 1 and await store.get(c, 5) is None
+    await memory.touch("nothing", 1)  # a session that has gone is not brought back
+    assert await memory.get("nothing") is None
 
 
-def test_expired_sessions_are_swept_and_a_flood_keeps_the_store_bounded() -> None:
-    store = SessionStore(idle=10, lifetime=100)
-    old, _ = store.open(MASTER, "master key", 0)
+async def test_a_flood_of_logins_keeps_the_memory_store_bounded() -> None:
+    memory = MemorySessionStore()
+    store = Sessions(memory, SessionPolicy(idle=10_000))
+    first, _ = await store.open(None, "master key", 0)
     for i in range(10_050):
-        store.open(MASTER, "master key", 20 + i / 1000)
-    assert store.get(old, 31) is None
-    assert len(store._sessions) <= 10_000
+        await store.open(None, "master key", 1 + i / 1000)
+    assert len(memory._sessions) <= 10_000 and await store.get(first, 20) is None
 
 
 def test_login_throttle_counts_failures_per_client_within_a_window() -> None:

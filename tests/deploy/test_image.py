@@ -114,6 +114,7 @@ def test_the_install_script_makes_an_environment_that_migrates_and_serves(tmp_pa
         }
     )
     calcifer = prefix / "bin" / "calcifer"
+    installed = _tree(prefix)
     migrated = subprocess.run([calcifer, "migrate"], env=env, capture_output=True, text=True, check=False)
     assert migrated.returncode == 0 and migrated.stdout.startswith("applied 0001"), migrated.stderr
     server = subprocess.Popen([calcifer, "serve"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL)
@@ -128,6 +129,12 @@ def test_the_install_script_makes_an_environment_that_migrates_and_serves(tmp_pa
     finally:
         server.terminate()
         server.wait(30)
+    # Running wrote nothing into the installed tree (no bytecode, no caches): a read-only root is enough.
+    assert _tree(prefix) == installed
+
+
+def _tree(root: Path) -> dict[str, int]:
+    return {str(path.relative_to(root)): path.stat().st_mtime_ns for path in root.rglob("*")}
 
 
 def _live(url: str, server: subprocess.Popen[bytes]) -> bool:

@@ -33,23 +33,50 @@ def render(directory: Path) -> list[Manifest]:
     return [doc for doc in yaml.safe_load_all(rendered.stdout) if doc]
 
 
-def one(manifests: list[Manifest], kind: str) -> Manifest:
-    found = [m for m in manifests if m["kind"] == kind]
-    assert len(found) == 1, f"{len(found)} {kind}"
+def one(manifests: list[Manifest], kind: str, name: str = "calcifer") -> Manifest:
+    found = [m for m in manifests if m["kind"] == kind and m["metadata"]["name"] == name]
+    assert len(found) == 1, f"{len(found)} {kind} {name}"
     return found[0]
 
 
 def pod_specs(manifests: list[Manifest]) -> list[Manifest]:
-    return [m["spec"]["template"]["spec"] for m in manifests if m["kind"] in ("Deployment", "Job")]
+    kinds = ("Deployment", "StatefulSet", "Job")
+    return [m["spec"]["template"]["spec"] for m in manifests if m["kind"] in kinds]
+
+
+def calcifer_containers(manifests: list[Manifest]) -> list[Manifest]:
+    containers = [
+        c for spec in pod_specs(manifests) for c in spec.get("initContainers", []) + spec["containers"]
+    ]
+    return [c for c in containers if c["image"].rsplit("/", 1)[-1].startswith("calcifer:")]
 
 
 def env_of(container: Manifest) -> dict[str, Manifest]:
     return {variable["name"]: variable for variable in container.get("env", [])}
 
 
-@pytest.fixture(scope="module", params=OVERLAYS, ids=[p.name for p in OVERLAYS])
-def manifests(request: pytest.FixtureRequest) -> list[Manifest]:
-    return render(request.param)
+def with_components(tmp: Path, overlay: str, *components: str) -> Path:
+    """A copy of the tree with an overlay of `overlay` plus `components` (Kustomize loads only files
+    under the kustomization's root, so the overlay cannot live outside the tree)."""
+    tree = tmp / "kustomize"
+    if not tree.exists():
+        shutil.copytree(KUSTOMIZE, tree)
+    directory = tree / "overlays" / f"{overlay}-with-{'-'.join(components)}"
+    directory.mkdir()
+    listed = ", ".join(f"../../components/{c}" for c in components)
+    (directory / "kustomization.yaml").write_text(f"resources: [../{overlay}]\ncomponents: [{listed}]\n")
+    return directory
+
+
+@pytest.fixture(
+    scope="module",
+    params=[*OVERLAYS, "small+datastores"],
+    ids=[*(p.name for p in OVERLAYS), "small+datastores"],
+)
+def manifests(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> list[Manifest]:
+    if isinstance(request.param, Path):
+        return render(request.param)
+    return render(with_components(tmp_path_factory.mktemp("overlay"), "small", "datastores"))
 
 
 def test_there_are_a_small_and_a_production_overlay() -> None:
@@ -58,10 +85,12 @@ def test_there_are_a_small_and_a_production_overlay() -> None:
 
 def test_env_names_are_calcifer_settings_and_secrets_are_references(manifests: list[Manifest]) -> None:
     known = known_env_names()
+    assert calcifer_containers(manifests)
+    for container in calcifer_containers(manifests):
+        assert set(env_of(container)) <= known, set(env_of(container)) - known
     for spec in pod_specs(manifests):
         for container in spec.get("initContainers", []) + spec["containers"]:
             for name, variable in env_of(container).items():
-                assert name in known, f"{name} is not a setting Calcifer reads"
                 if looks_secret(name):
                     assert "value" not in variable, f"{name} is written down"
                     assert set(variable["valueFrom"]) == {"secretKeyRef"}, name
@@ -105,7 +134,7 @@ def test_pods_never_migrate_and_wait_for_the_migrate_job(manifests: list[Manifes
     assert spec["containers"][0]["args"] == ["serve"]
     waits = " ".join(spec["initContainers"][0]["command"])
     assert "calcifer migrate --check" in waits
-    job = one(manifests, "Job")["spec"]["template"]["spec"]
+    job = one(manifests, "Job", "calcifer-migrate")["spec"]["template"]["spec"]
     assert job["containers"][0]["args"] == ["migrate"]
     assert (
         env_of(job["containers"][0])["CALCIFER_DATABASE_URL"]
@@ -117,7 +146,6 @@ def test_pods_are_unprivileged_read_only_and_tokenless(manifests: list[Manifest]
     for spec in pod_specs(manifests):
         assert spec["automountServiceAccountToken"] is False
         assert spec["securityContext"]["runAsNonRoot"] is True and spec["securityContext"]["runAsUser"] != 0
-        mounts = set()
         for container in spec.get("initContainers", []) + spec["containers"]:
             security = container["securityContext"]
             assert security["readOnlyRootFilesystem"] is True
@@ -125,10 +153,26 @@ def test_pods_are_unprivileged_read_only_and_tokenless(manifests: list[Manifest]
                 "ALL"
             ]
             assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
-            mounts |= {mount["mountPath"] for mount in container.get("volumeMounts", [])}
-        assert "/tmp" in mounts  # the one writable place (the tokenizer cache)
+    for container in calcifer_containers(manifests):  # /tmp: Calcifer's one writable place (tokenizer cache)
+        assert "/tmp" in {mount["mountPath"] for mount in container["volumeMounts"]}, container["name"]
     account = one(manifests, "ServiceAccount")
     assert account["automountServiceAccountToken"] is False
+
+
+def test_the_in_cluster_datastores_match_the_urls_the_readme_gives(tmp_path: Path) -> None:
+    manifests = render(with_components(tmp_path, "small", "datastores"))
+    postgres, redis = (
+        one(manifests, "Service", "calcifer-postgres"),
+        one(manifests, "Service", "calcifer-redis"),
+    )
+    assert [p["port"] for p in postgres["spec"]["ports"]] == [5432]
+    assert [p["port"] for p in redis["spec"]["ports"]] == [6379]
+    readme = (ROOT / "README.md").read_text()
+    assert "postgresql://calcifer:PW@calcifer-postgres:5432/calcifer" in readme
+    assert "redis://calcifer-redis:6379/0" in readme
+    gateway = one(manifests, "Service")
+    for store in (postgres, redis):  # the gateway's Service never selects a datastore's pods
+        assert not gateway["spec"]["selector"].items() <= store["spec"]["selector"].items()
 
 
 def test_the_config_map_is_a_valid_calcifer_config(manifests: list[Manifest]) -> None:
@@ -157,14 +201,7 @@ def test_production_autoscales_the_deployment_it_does_not_pin() -> None:
 
 
 def test_the_optional_service_monitor_scrapes_the_service(tmp_path: Path) -> None:
-    tree = tmp_path / "kustomize"
-    shutil.copytree(KUSTOMIZE, tree)
-    overlay = tree / "overlays" / "monitored"
-    overlay.mkdir()
-    (overlay / "kustomization.yaml").write_text(
-        "resources: [../production]\ncomponents: [../../components/servicemonitor]\n"
-    )
-    manifests = render(overlay)
+    manifests = render(with_components(tmp_path, "production", "servicemonitor"))
     monitor, service = one(manifests, "ServiceMonitor"), one(manifests, "Service")
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     assert [e["port"] for e in monitor["spec"]["endpoints"]] == [p["name"] for p in service["spec"]["ports"]]

@@ -463,3 +463,20 @@ async def test_a_call_no_chat_translation_can_carry_never_reaches_a_provider_wit
     translated = ChatRequest("model-a", body, native=NativeCall(EMBEDDINGS, body))
     await gateway.complete(translated)
     assert provider.requests[0].native is None
+
+
+def test_speaks_asks_a_provider_per_model_when_it_can_tell() -> None:
+    from calcifer.domain.ports import speaks
+
+    class PerModel:
+        native_apis = frozenset({"x"})
+
+        def native_apis_for(self, model: str) -> frozenset[str]:
+            return frozenset({"x"}) if model.startswith("claude") else frozenset()
+
+    class Flat:
+        native_apis = frozenset({"x"})
+
+    assert speaks(PerModel(), "x", "claude-1") and not speaks(PerModel(), "x", "llama")
+    assert speaks(Flat(), "x", "llama") and not speaks(Flat(), "y", "llama")
+    assert not speaks(object(), "x", "llama")

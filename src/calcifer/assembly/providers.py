@@ -12,6 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from calcifer.assembly.cloud import (
+    AWS_CATALOGUE,
+    VERTEX_CATALOGUES,
+    bedrock_region,
+    build_bedrock,
+    build_vertex,
+)
 from calcifer.assembly.file_providers import build_file_providers
 from calcifer.assembly.plugins import load_plugins, plugin_prices
 from calcifer.assembly.presets import build_presets, register_presets
@@ -66,7 +73,11 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
             for catalogue_id in _CATALOGUE_IDS.get(provider.name, (provider.name,))
             for model in provider.models
         ),
-        (p.preset.catalogue for p in presets if p.preset.catalogue),
+        [
+            *(p.preset.catalogue for p in presets if p.preset.catalogue),
+            *([AWS_CATALOGUE] if bedrock_region(env) else []),
+            *(VERTEX_CATALOGUES if env.get("VERTEX_PROJECT", "").strip() else ()),
+        ],
     )
     pricing = PricingRegistry(version=book.version)
     pricing.register(ECHO_MODEL, ECHO_PRICING, source="built in")
@@ -123,6 +134,13 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
     claimed = {model for model, _ in registry.models()} | aliases
     vendors = build_presets(presets, book, claimed)
     preset_policies = register_presets(vendors, presets, book, registry, pricing, overrides)
+    for cloud in (
+        build_bedrock(env, book, claimed, pricing, overrides),
+        build_vertex(env, book, claimed, pricing, overrides),
+    ):
+        if cloud is not None:
+            registry.register(cloud.provider, claim=cloud.bare)
+            preset_policies[cloud.provider.name] = cloud.policy
     if file_config is not None:
         for alias, target in file_config.aliases_for({m for m, _ in registry.models()}).items():
             registry.alias(alias, target)

@@ -118,6 +118,11 @@ def gemini_embedding_entries() -> dict[str, CatalogueEntry]:
     return {m: e for m, e in entries if _EMBEDDING.search(e.model) and "/" not in m}
 
 
+def vertex_claude_entries() -> dict[str, CatalogueEntry]:
+    """Claude on Vertex AI (Google's price list), with its prices."""
+    return {m: e for m, e in provider_entries("google").items() if m.startswith("claude")}
+
+
 def _chat(entries: dict[str, CatalogueEntry], excluded: re.Pattern[str]) -> dict[str, CatalogueEntry]:
     """The entries whose name and model id are both chat models."""
     return {m: e for m, e in entries.items() if not excluded.search(m) and not excluded.search(e.model)}
@@ -316,6 +321,7 @@ def snapshot(builtin: Iterable[str], lookups: Iterable[tuple[str, str]]) -> dict
         "google": gemini_entries,
         "openai.embeddings": openai_embedding_entries,
         "google.embeddings": gemini_embedding_entries,
+        "google.claude": vertex_claude_entries,
     }
     found = {key: lookup(*key) for key in lookups}
     entries = {p: readers[p]() if p in readers else provider_entries(p) for p in builtin}

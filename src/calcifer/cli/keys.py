@@ -10,10 +10,9 @@ from typing import Any
 
 import orjson
 
-from calcifer.cli.context import settings_or_report
+from calcifer.cli.context import open_gateway_database, settings_or_report
 from calcifer.domain.errors import InvalidRequest
 from calcifer.domain.keys import UNSET, KeyChanges, VirtualKey, issue_key
-from calcifer.storage.database import open_database
 from calcifer.storage.keys import SqlKeyStore
 
 
@@ -44,7 +43,7 @@ def command(args: argparse.Namespace) -> int:
     if settings is None:
         return 2
     try:
-        text, code = run(args, settings.database_url)
+        text, code = run(args, settings.database_url, settings.database_schema, migrate=settings.migrate)
     except ValueError as exc:
         print(f"calcifer keys: {exc}", file=sys.stderr)
         return 2
@@ -52,16 +51,20 @@ def command(args: argparse.Namespace) -> int:
     return code
 
 
-def run(args: argparse.Namespace, database_url: str) -> tuple[str, int]:
+def run(
+    args: argparse.Namespace, database_url: str, schema: str | None = None, *, migrate: bool = True
+) -> tuple[str, int]:
     """The command's output and exit code. Bad arguments raise `ValueError` with a message."""
     try:
-        return asyncio.run(_run(args, database_url))
+        return asyncio.run(_run(args, database_url, schema, migrate))
     except InvalidRequest as error:
         raise ValueError(error.message) from None
 
 
-async def _run(args: argparse.Namespace, database_url: str) -> tuple[str, int]:
-    database = await open_database(database_url)
+async def _run(
+    args: argparse.Namespace, database_url: str, schema: str | None, migrate: bool
+) -> tuple[str, int]:
+    database = await open_gateway_database(database_url, schema, migrate=migrate)
     try:
         store = SqlKeyStore(database)
         if args.action == "create":

@@ -8,10 +8,9 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from calcifer.cli.context import settings_or_report
+from calcifer.cli.context import open_gateway_database, settings_or_report
 from calcifer.domain.errors import InvalidRequest
 from calcifer.domain.ledger import GroupBy, SpendGroup, SpendReport, parse_group_by, parse_time
-from calcifer.storage.database import open_database
 from calcifer.storage.ledger import SqlLedger
 
 _HEADERS = ("REQUESTS", "PROMPT TOKENS", "COMPLETION TOKENS", "COST (USD)")
@@ -33,7 +32,16 @@ def command(args: argparse.Namespace) -> int:
     if settings is None:
         return 2
     try:
-        print(spend_command(settings.database_url, args.by, args.since, until=args.until, key_id=args.key))
+        table = spend_command(
+            settings.database_url,
+            args.by,
+            args.since,
+            until=args.until,
+            key_id=args.key,
+            schema=settings.database_schema,
+            migrate=settings.migrate,
+        )
+        print(table)
     except ValueError as exc:
         print(f"calcifer spend: {exc}", file=sys.stderr)
         return 2
@@ -47,10 +55,13 @@ def spend_command(
     *,
     until: str | None = None,
     key_id: str | None = None,
+    schema: str | None = None,
+    migrate: bool = True,
 ) -> str:
     """The spend in `database_url` grouped `by` key|model|provider|user|team|day, from `since` (`7d`,
     `24h`, or ISO 8601) to `until`, as a table. Raises `ValueError` with a message for the user when an
-    argument or the URL is wrong. Opening the database applies pending migrations, as the gateway does."""
+    argument or the URL is wrong. Opening the database applies pending migrations, as the gateway does,
+    unless `migrate` is False (CALCIFER_MIGRATE=off): then an older schema is a `ValueError`."""
     try:
         group_by = parse_group_by(by, param="--by")
         since_at = None if since is None else parse_time(since, param="--since")
@@ -59,14 +70,20 @@ def spend_command(
         raise ValueError(error.message) from None
     if since_at is not None and until_at is not None and since_at >= until_at:
         raise ValueError("--until must be later than --since.")
-    report = asyncio.run(_report(database_url, group_by, since_at, until_at, key_id))
+    report = asyncio.run(_report(database_url, schema, migrate, group_by, since_at, until_at, key_id))
     return render(report)
 
 
 async def _report(
-    url: str, group_by: GroupBy, since: datetime | None, until: datetime | None, key_id: str | None
+    url: str,
+    schema: str | None,
+    migrate: bool,
+    group_by: GroupBy,
+    since: datetime | None,
+    until: datetime | None,
+    key_id: str | None,
 ) -> SpendReport:
-    database = await open_database(url)
+    database = await open_gateway_database(url, schema, migrate=migrate)
     try:
         return await SqlLedger(database).query(group_by, since, until, key_id)
     finally:

@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from calcifer.console.api import ApiError
 from calcifer.console.web import Visit
 
 TOP = 5
@@ -37,19 +38,55 @@ def periods(now: datetime) -> dict[str, datetime]:
     }
 
 
-def chart_days(days: list[dict[str, Any]], start: datetime, now: datetime) -> dict[str, list[str]]:
-    """Chart data: one label per day from `start` to today (days without spend at 0), costs as text."""
-    by_day = {row["group"]: row["cost"] for row in days}
-    labels: list[str] = []
-    costs: list[str] = []
+def _labels(start: datetime, now: datetime) -> list[str]:
+    labels = []
     day = start
     while day <= now:
-        label = day.strftime("%Y-%m-%d")
-        labels.append(label)
-        cost = by_day.get(label)
-        costs.append(format(cost if cost is not None else Decimal(0), "f"))
+        labels.append(day.strftime("%Y-%m-%d"))
         day += timedelta(days=1)
-    return {"labels": labels, "costs": costs}
+    return labels
+
+
+def _text(cost: Decimal | None) -> str:
+    return format(cost if cost is not None else Decimal(0), "f")
+
+
+def chart_days(days: list[dict[str, Any]], start: datetime, now: datetime) -> dict[str, Any]:
+    """Chart data: one label per day from `start` to today (days without spend at 0), costs as text."""
+    by_day = {row["group"]: row["cost"] for row in days}
+    labels = _labels(start, now)
+    return {"labels": labels, "costs": [_text(by_day.get(label)) for label in labels]}
+
+
+def stacked_days(rows: list[dict[str, Any]], start: datetime, now: datetime, top: int = 8) -> dict[str, Any]:
+    """Chart data stacked by a second dimension (`[day, value]` groups): the `top` values by cost,
+    the rest as "other"."""
+    totals: dict[str, Decimal] = {}
+    for row in rows:
+        name = str(row["group"][1])
+        totals[name] = totals.get(name, Decimal(0)) + (row["cost"] or Decimal(0))
+    ranked = sorted(totals, key=lambda name: -totals[name])
+    kept = set(ranked[:top])
+    labels = _labels(start, now)
+    series: dict[str, dict[str, Decimal]] = {}
+    for row in rows:
+        day, name = str(row["group"][0]), str(row["group"][1])
+        name = name if name in kept else "other"
+        cell = series.setdefault(name, {})
+        cell[day] = cell.get(day, Decimal(0)) + (row["cost"] or Decimal(0))
+    order = [n for n in ranked if n in kept] + (["other"] if "other" in series else [])
+    datasets = [
+        {
+            "label": name,
+            "data": [float(series[name].get(day, 0)) for day in labels],
+            "backgroundColor": _COLOURS[i % len(_COLOURS)],
+        }
+        for i, name in enumerate(order)
+    ]
+    return {"labels": labels, "datasets": datasets}
+
+
+_COLOURS = ("#9a3412", "#1d4ed8", "#15803d", "#a16207", "#7e22ce", "#be123c", "#0e7490", "#4d7c0f", "#57534e")
 
 
 async def overview(visit: Visit) -> Response:
@@ -61,7 +98,15 @@ async def overview(visit: Visit) -> Response:
         for name, start in starts.items()
     }
     chart_start = starts["today"] - timedelta(days=29)
-    days = await api.get("/v1/spend", {"group_by": "day", "since": _iso(chart_start)})
+    since = _iso(chart_start)
+    days = await api.get("/v1/spend", {"group_by": "day", "since": since})
+    stack = visit.request.query_params.get("stack", "model")
+    stack = stack if stack in ("model", "provider") else "model"
+    try:  # a gateway whose spend API groups by two dimensions at once
+        stacked = await api.get("/v1/spend", {"group_by": f"day,{stack}", "since": since})
+        chart = stacked_days(stacked["data"], chart_start, now)
+    except ApiError:
+        chart = chart_days(days["data"], chart_start, now)
     keys = (await api.get("/admin/keys"))["data"] if visit.request.app.state.authenticator.enabled else []
     names = {key["id"]: key["name"] for key in keys}
     tops = []
@@ -72,7 +117,8 @@ async def overview(visit: Visit) -> Response:
     return visit.page(
         "overview.html",
         totals=totals,
-        chart=chart_days(days["data"], chart_start, now),
+        chart=chart,
+        stack=stack,
         days=days["data"],
         tops=tops,
         names=names,

@@ -1,10 +1,10 @@
-"""Console sessions, kept on the server: a random token in an HttpOnly cookie names one.
+"""Console sessions over a `SessionStore`: tokens, CSRF tokens, expiry; and the login throttle.
 
-Only the token's digest is stored, so a copy of the store cannot be replayed as cookies. A session
-ends when it has been idle for `idle` seconds, `lifetime` seconds after login in any case, at logout,
-or when revoked (every session of an identity at once: `revoke_all`). Each carries its own CSRF token,
-which every form that changes something must send back. Login attempts are throttled per client
-address (`LoginThrottle`).
+Only a token's digest is stored, so a copy of the store cannot be replayed as cookies. Each session
+carries its own CSRF token, which every form that changes something must send back. The database's
+store (`storage/sessions.py`) is shared by every worker and replica; `MemorySessionStore` serves a
+gateway built without a database (tests). Login attempts are throttled per client address, in each
+process.
 """
 
 from __future__ import annotations
@@ -13,81 +13,87 @@ import hashlib
 import hmac
 import secrets
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import replace
 
-from calcifer.http.auth import Identity
+from calcifer.domain.sessions import ConsoleSession, SessionPolicy, SessionStore
 
-_MAX_SESSIONS = 10_000
+_MAX_ENTRIES = 10_000
 
 
-def _digest(token: str) -> str:
+def digest_of(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-@dataclass(slots=True)
-class Session:
-    identity: Identity
-    who: str  # what the pages say the visitor signed in as ("master key", a key's name)
-    csrf: str
-    created: float
-    seen: float
-    digest: str = field(default="", repr=False)
-
-    def csrf_matches(self, presented: str | None) -> bool:
-        return presented is not None and hmac.compare_digest(presented.encode(), self.csrf.encode())
+def csrf_matches(session: ConsoleSession, presented: str | None) -> bool:
+    return presented is not None and hmac.compare_digest(presented.encode(), session.csrf.encode())
 
 
-class SessionStore:
-    """Sessions in this process (a restart signs everyone out)."""
+class Sessions:
+    def __init__(self, store: SessionStore, policy: SessionPolicy | None = None) -> None:
+        self.store = store
+        self.policy = policy or SessionPolicy()
+        self._opened = 0
 
-    def __init__(self, *, idle: float = 3600.0, lifetime: float = 12 * 3600.0) -> None:
-        self.idle = idle
-        self.lifetime = lifetime
-        self._sessions: dict[str, Session] = {}
-
-    def open(self, identity: Identity, who: str, now: float) -> tuple[str, Session]:
-        """A new session for `identity`: (the cookie's token, the session)."""
-        self._sweep(now)
+    async def open(self, key_id: str | None, who: str, now: float) -> tuple[str, ConsoleSession]:
+        """A new session: (the cookie's token, the session)."""
+        self._opened += 1
+        if self._opened % 100 == 1:
+            await self.store.remove_stale(self.policy, now)
         token = secrets.token_urlsafe(32)
-        session = Session(identity, who, secrets.token_urlsafe(32), now, now, _digest(token))
-        self._sessions[session.digest] = session
+        session = ConsoleSession(digest_of(token), key_id, who, secrets.token_urlsafe(32), now, now)
+        await self.store.add(session)
         return token, session
 
-    def get(self, token: str | None, now: float) -> Session | None:
+    async def get(self, token: str | None, now: float) -> ConsoleSession | None:
         """The live session `token` names (its idle time restarted), or None."""
-        if not token:
+        if not token or len(token) > 200:
             return None
-        digest = _digest(token)
-        session = self._sessions.get(digest)
+        session = await self.store.get(digest_of(token))
         if session is None:
             return None
-        if now - session.seen > self.idle or now - session.created > self.lifetime:
-            del self._sessions[digest]
+        if not self.policy.alive(session, now):
+            await self.store.remove(session.digest)
             return None
-        session.seen = now
+        if self.policy.needs_touch(session, now):
+            await self.store.touch(session.digest, now)
+            session = replace(session, seen=now)
         return session
 
-    def close(self, session: Session) -> None:
-        self._sessions.pop(session.digest, None)
 
-    def revoke_all(self, identity: Identity) -> int:
-        """End every session signed in as `identity`; how many there were."""
-        ended = [d for d, s in self._sessions.items() if s.identity == identity]
+class MemorySessionStore:
+    """Sessions in this process (a restart signs everyone out)."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, ConsoleSession] = {}
+
+    async def add(self, session: ConsoleSession) -> None:
+        if len(self._sessions) >= _MAX_ENTRIES:  # a flood of logins: the least recently seen go first
+            for digest in sorted(self._sessions, key=lambda d: self._sessions[d].seen)[: _MAX_ENTRIES // 10]:
+                del self._sessions[digest]
+        self._sessions[session.digest] = session
+
+    async def get(self, digest: str) -> ConsoleSession | None:
+        return self._sessions.get(digest)
+
+    async def touch(self, digest: str, seen: float) -> None:
+        session = self._sessions.get(digest)
+        if session is not None:
+            self._sessions[digest] = replace(session, seen=seen)
+
+    async def remove(self, digest: str) -> None:
+        self._sessions.pop(digest, None)
+
+    async def remove_all(self, key_id: str | None) -> int:
+        ended = [d for d, s in self._sessions.items() if s.key_id == key_id]
         for digest in ended:
             del self._sessions[digest]
         return len(ended)
 
-    def _sweep(self, now: float) -> None:
-        stale = [
-            d
-            for d, s in self._sessions.items()
-            if now - s.seen > self.idle or now - s.created > self.lifetime
-        ]
+    async def remove_stale(self, policy: SessionPolicy, now: float) -> int:
+        stale = [d for d, s in self._sessions.items() if not policy.alive(s, now)]
         for digest in stale:
             del self._sessions[digest]
-        if len(self._sessions) >= _MAX_SESSIONS:  # a flood of logins: the oldest sessions go first
-            for digest in sorted(self._sessions, key=lambda d: self._sessions[d].seen)[: _MAX_SESSIONS // 10]:
-                del self._sessions[digest]
+        return len(stale)
 
 
 class LoginThrottle:
@@ -113,7 +119,7 @@ class LoginThrottle:
         return self.window - (now - failures[0])
 
     def failed(self, client: str, now: float) -> None:
-        if len(self._failures) > _MAX_SESSIONS:
+        if len(self._failures) > _MAX_ENTRIES:
             self._failures.clear()
         self._failures.setdefault(client, deque()).append(now)
 

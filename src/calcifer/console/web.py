@@ -18,9 +18,10 @@ from starlette.types import ASGIApp
 
 from calcifer.console.api import ConsoleApi
 from calcifer.console.render import Renderer
-from calcifer.console.sessions import LoginThrottle, Session, SessionStore
+from calcifer.console.sessions import LoginThrottle, MemorySessionStore, Sessions, csrf_matches
 from calcifer.domain.errors import GatewayError
-from calcifer.http.auth import Authenticator
+from calcifer.domain.sessions import ConsoleSession, SessionStore
+from calcifer.http.auth import MASTER, Authenticator, Identity
 
 COOKIE = "calcifer_console"
 _MAX_FORM = 64 * 1024
@@ -29,10 +30,14 @@ _MAX_FORM = 64 * 1024
 class Console:
     """What the console keeps while the gateway runs: sessions, the login throttle, templates, assets."""
 
-    def __init__(self, sessions: SessionStore | None = None, throttle: LoginThrottle | None = None) -> None:
-        self.sessions = sessions or SessionStore()
+    def __init__(self, store: SessionStore | None = None, throttle: LoginThrottle | None = None) -> None:
+        self.sessions = Sessions(store or MemorySessionStore())
         self.throttle = throttle or LoginThrottle()
         self.render = Renderer()
+
+    def attach(self, store: SessionStore) -> None:
+        """Keep sessions in `store` (the database's, opened at start-up)."""
+        self.sessions = Sessions(store, self.sessions.policy)
 
 
 @dataclass(slots=True)
@@ -40,7 +45,7 @@ class Visit:
     """One signed-in request: its session, the APIs as its identity, and the form it posted."""
 
     request: Request
-    session: Session
+    session: ConsoleSession
     api: ConsoleApi
     form: dict[str, str] = field(default_factory=dict)
 
@@ -90,8 +95,9 @@ def _refuse(request: Request, message: str, status: int = 403) -> Response:
 def page(handler: PageHandler) -> Callable[[Request], Awaitable[ASGIApp]]:
     async def guarded(request: Request) -> ASGIApp:
         console = console_of(request)
-        session = console.sessions.get(request.cookies.get(COOKIE), _now(request))
-        if session is None:
+        session = await console.sessions.get(request.cookies.get(COOKIE), _now(request))
+        identity = None if session is None else await _identity(request, session)
+        if session is None or identity is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/ui/login?next={quote(target, safe='')}", status_code=303)
         form: dict[str, str] = {}
@@ -102,12 +108,17 @@ def page(handler: PageHandler) -> Callable[[Request], Awaitable[ASGIApp]]:
                 form = await read_form(request)
             except _TooLarge:
                 return _refuse(request, "The form is too large.", 413)
-            if not session.csrf_matches(form.get("csrf")):
+            if not csrf_matches(session, form.get("csrf")):
                 return _refuse(request, "The form had no valid CSRF token: reload the page and try again.")
-        visit = Visit(request, session, ConsoleApi(request.app, session.identity), form)
+        visit = Visit(request, session, ConsoleApi(request.app, identity), form)
         return await handler(visit)
 
     return guarded
+
+
+async def _identity(request: Request, session: ConsoleSession) -> Identity | None:
+    """Who the session acts as: the master key (the only identity that may sign in for now)."""
+    return MASTER if session.key_id is None else None
 
 
 def _next_page(target: str | None) -> str:
@@ -164,12 +175,12 @@ async def login(request: Request) -> ASGIApp:
         console.throttle.failed(client, now)
         return _login_page(request, 403, "This key cannot manage the gateway: sign in with the master key.")
     console.throttle.succeeded(client)
-    token, _ = console.sessions.open(identity, "master key", now)
+    token, _ = await console.sessions.open(None, "master key", now)
     response = RedirectResponse(_next_page(form.get("next")), status_code=303)
     response.set_cookie(
         COOKIE,
         token,
-        max_age=int(console.sessions.lifetime),
+        max_age=int(console.sessions.policy.lifetime),
         path="/ui",
         httponly=True,
         secure=request.url.scheme == "https",
@@ -179,12 +190,12 @@ async def login(request: Request) -> ASGIApp:
 
 
 async def _logout(visit: Visit) -> Response:
-    console_of(visit.request).sessions.close(visit.session)
+    await console_of(visit.request).sessions.store.remove(visit.session.digest)
     return _signed_out()
 
 
 async def _logout_everywhere(visit: Visit) -> Response:
-    console_of(visit.request).sessions.revoke_all(visit.session.identity)
+    await console_of(visit.request).sessions.store.remove_all(visit.session.key_id)
     return _signed_out()
 
 

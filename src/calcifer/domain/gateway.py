@@ -24,7 +24,7 @@ from calcifer.domain.cooldowns import CooldownStore
 from calcifer.domain.cost import CostCalculator
 from calcifer.domain.deployments import Deployment, Route, single
 from calcifer.domain.errors import ApiNotOffered, ProviderNotConfigured
-from calcifer.domain.ports import Clock, Provider, TokenCounter
+from calcifer.domain.ports import Clock, Provider, TokenCounter, speaks
 from calcifer.domain.retry import RetryPolicy
 from calcifer.domain.routing import ProviderRegistry
 from calcifer.domain.tokens import answer_text, collect_chunk, estimate_usage
@@ -251,7 +251,7 @@ def _for(request: ChatRequest, target: Deployment) -> ChatRequest:
     """The request as `target` must see it: its model name, and the client's native call only when the
     target's provider speaks that API (every other provider gets the chat-completions translation)."""
     native = request.native
-    if native is not None and native.api not in getattr(target.provider, "native_apis", ()):
+    if native is not None and not speaks(target.provider, native.api, target.model):
         if not native.translatable:
             raise ApiNotOffered(
                 f"'{target.model}' is served by {target.provider.name!r}, which does not offer this API."

@@ -43,6 +43,15 @@ class NativeApis(Protocol):
     native_apis: frozenset[str]
 
 
+def speaks(provider: object, api: str, model: str) -> bool:
+    """Whether `provider` sends `model` a call of `api` natively. A provider that speaks an API for
+    only some of its models (Bedrock: the Messages API for Claude alone) says which through
+    `native_apis_for(model)`; any other, through `native_apis`."""
+    per_model = getattr(provider, "native_apis_for", None)
+    apis = per_model(model) if per_model is not None else getattr(provider, "native_apis", ())
+    return api in apis
+
+
 @runtime_checkable
 class NativeResources(Protocol):
     """A provider that keeps what its native API made (OpenAI's stored responses) and can be asked for

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from calcifer.domain.errors import ApiNotOffered, InvalidRequest
+from calcifer.domain.ports import speaks
 from calcifer.domain.types import EMBEDDINGS, ChatRequest, JSONObject, NativeCall
 from calcifer.http.chat import json_response, usage_json
 from calcifer.http.exchange import Exchange, read_raw_json
@@ -76,8 +77,8 @@ def as_base64(body: JSONObject) -> None:
 async def embeddings(request: Request) -> Response:
     body, raw = await read_raw_json(request)
     call = embedding_request(body)
-    provider, _ = request.app.state.gateway.first_target(call.model)
-    if EMBEDDINGS not in getattr(provider, "native_apis", ()):
+    provider, target = request.app.state.gateway.first_target(call.model)
+    if not speaks(provider, EMBEDDINGS, target):
         raise ApiNotOffered(f"'{call.model}' is served by {provider.name!r}, which has no embeddings API.")
     exchange = Exchange(request, call, len(raw))
     response, priced = await exchange.complete()

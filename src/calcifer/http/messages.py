@@ -22,8 +22,8 @@ from starlette.responses import Response
 
 from calcifer.domain.errors import GatewayError, InvalidRequest
 from calcifer.domain.gateway import GatewayService
-from calcifer.domain.ports import ExactTokenCounter, NativeApis, Provider, TokenCounter
-from calcifer.domain.types import ANTHROPIC_MESSAGES, ChatRequest, NativeCall, StreamChunk
+from calcifer.domain.ports import ExactTokenCounter, TokenCounter, speaks
+from calcifer.domain.types import ANTHROPIC_MESSAGES, ChatRequest, StreamChunk
 from calcifer.http.anthropic_inbound import message_response, openai_body, reasons, sse_frame
 from calcifer.http.anthropic_native import error_bytes, event_frame, message_bytes, native_call
 from calcifer.http.anthropic_stream import MessageStream
@@ -102,15 +102,11 @@ def _chat(
     try:
         chat = chat_request(openai_body(translated or payload, reasoning=reasons(target)))
     except InvalidRequest:
-        if not _speaks(provider, native):
+        if not speaks(provider, native.api, target):
             raise
         body = {"model": model, "messages": []}
         chat = ChatRequest(model, body, stream=payload.get("stream") is True)
     return replace(chat, native=native)
-
-
-def _speaks(provider: Provider, native: NativeCall) -> bool:
-    return isinstance(provider, NativeApis) and native.api in provider.native_apis
 
 
 async def _native_frames(chunks: AsyncIterator[StreamChunk], exchange: Exchange) -> AsyncIterator[bytes]:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -173,4 +174,16 @@ responses = Table(
     Column("input_items", Text(), nullable=False),  # JSON: the items the request added
     Column("body", Text(), nullable=False),  # JSON: the response object
     Index("ix_responses_expires_at", "expires_at"),
+)
+
+console_sessions = Table(
+    "console_sessions",
+    METADATA,
+    Column("digest", String(), primary_key=True),  # SHA-256 of the cookie's token, never the token
+    Column("key_id", String(), nullable=True),  # the key signed in with; NULL: the master key
+    Column("who", String(), nullable=False),
+    Column("csrf", String(), nullable=False),
+    Column("created", Float(), nullable=False),  # epoch seconds
+    Column("seen", Float(), nullable=False),
+    Index("ix_console_sessions_seen", "seen"),
 )
