@@ -86,3 +86,23 @@ def test_the_model_list_names_vertex_models(gcp: Gcp) -> None:
     ids = {m.id: m.owned_by for m in gcp.openai.models.list()}
     assert ids["vertex/gemini-2.5-pro"] == ids["vertex/claude-sonnet-4-5"] == "vertex"
     assert ids["gemini-2.5-pro"] == "gemini"  # the bare name stays the Gemini API's
+
+
+def test_vertex_embeddings_with_the_sdk(gcp: Gcp) -> None:
+    raw = gcp.openai.embeddings.with_raw_response.create(
+        model="vertex/gemini-embedding-001",
+        input=["hello world", "a b c"],
+        dimensions=2,
+        encoding_format="float",
+    )
+    received = gcp.fake.received[-1]
+    assert (received.model, received.method) == ("gemini-embedding-001", "predict")
+    assert received.body == {
+        "instances": [{"content": "hello world"}, {"content": "a b c"}],
+        "parameters": {"outputDimensionality": 2},
+    }
+    assert [d.embedding for d in raw.parse().data] == [[11.0, 0.5], [5.0, 0.5]]
+    # gemini-embedding-001: $0.15 / 1M input tokens; 2 + 3 tokens by the statistics
+    assert (
+        Decimal(str(orjson.loads(raw.http_response.content)["usage"]["cost"])) == 5 * Decimal("0.15") / 10**6
+    )

@@ -19,6 +19,7 @@ from calcifer.cli.main import main
 from calcifer.storage.database import open_database
 from tests.storage.conftest import POSTGRES_URL, _drop_schema, _postgres_reachable
 from tests.storage.test_database import HEAD
+from tests.storage.test_upgrade import to_first_schema
 
 Target = tuple[str, str | None]  # the database URL and the PostgreSQL schema (None on SQLite)
 
@@ -88,9 +89,7 @@ def test_check_then_migrate_then_check(target: Target, capsys: pytest.CaptureFix
 
 
 def test_only_the_pending_migrations_are_applied(target: Target, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["migrate"]) == 0
-    _set_version(target, "0001")  # as if the database had stopped at the first schema...
-    asyncio.run(_drop_newer_tables(target))  # ...and really had
+    asyncio.run(_first_schema(target))  # a database that stopped at the first released schema
     assert main(["migrate", "--check"]) == 1
     assert "at revision 0001; pending: 0002" in capsys.readouterr().out
     assert main(["migrate"]) == 0
@@ -98,14 +97,35 @@ def test_only_the_pending_migrations_are_applied(target: Target, capsys: pytest.
     assert _versions(target) == [HEAD]
 
 
-async def _drop_newer_tables(target: Target) -> None:
+async def _first_schema(target: Target) -> None:
     database = await open_database(target[0], schema=target[1], migrate=False)
     try:
         async with database.engine.begin() as connection:
-            await connection.execute(text("DROP TABLE responses"))
-            await connection.execute(text("ALTER TABLE spend DROP COLUMN cost_saved"))
+            if target[1] is not None:
+                await connection.execute(text(f'CREATE SCHEMA "{target[1]}"'))
+            await connection.run_sync(to_first_schema)
     finally:
         await database.aclose()
+
+
+def test_a_failed_migration_is_rolled_back_and_exit_2(
+    target: Target, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(_first_schema(target))
+
+    async def squat() -> None:  # a table in the way of migration 0003
+        database = await open_database(target[0], schema=target[1], migrate=False)
+        try:
+            async with database.engine.begin() as connection:
+                await connection.execute(text("CREATE TABLE responses (id INTEGER)"))
+        finally:
+            await database.aclose()
+
+    asyncio.run(squat())
+    assert main(["migrate"]) == 2
+    err = capsys.readouterr().err
+    assert "calcifer migrate: the migration failed:" in err and "responses" in err
+    assert _versions(target) == ["0001"]  # one transaction: 0002 was rolled back with 0003
 
 
 def test_a_schema_from_a_newer_calcifer_is_left_alone(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from calcifer.console.overview import chart_days, periods, stacked_days
 
@@ -20,7 +21,10 @@ def test_periods_start_at_utc_midnight_monday_and_the_first() -> None:
 
 
 def test_daily_chart_has_every_day_with_exact_costs() -> None:
-    days = [{"group": "2026-12-02", "cost": Decimal("0.000125")}, {"group": "2026-12-03", "cost": None}]
+    days: list[dict[str, Any]] = [
+        {"group": "2026-12-02", "cost": Decimal("0.000125")},
+        {"group": "2026-12-03", "cost": None},
+    ]
     assert chart_days(days, START, NOW) == {
         "labels": ["2026-12-01", "2026-12-02", "2026-12-03"],
         "costs": ["0", "0.000125", "0"],
@@ -28,7 +32,7 @@ def test_daily_chart_has_every_day_with_exact_costs() -> None:
 
 
 def test_stacked_chart_keeps_the_top_values_and_folds_the_rest() -> None:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"group": ["2026-12-01", "gpt-4o"], "cost": Decimal("3")},
         {"group": ["2026-12-02", "gpt-4o"], "cost": Decimal("1")},
         {"group": ["2026-12-02", "claude"], "cost": Decimal("2")},

@@ -139,6 +139,17 @@ class VertexFake:
             if method == "rawPredict":
                 return web.json_response(claude_message(model))
             return await _sse(request, [(e["type"], e) for e in claude_events(model)])
+        if method == "predict":
+            predictions = [
+                {
+                    "embeddings": {
+                        "values": [float(len(i["content"])), 0.5],
+                        "statistics": {"token_count": len(i["content"].split())},
+                    }
+                }
+                for i in body["instances"]
+            ]
+            return web.json_response({"predictions": predictions})
         if method == "generateContent":
             return web.json_response(gemini_answer(model))
         return await _sse(request, [("", e) for e in gemini_events(model)])

@@ -234,3 +234,19 @@ def test_the_cache_answers_a_repeated_request_at_no_cost(up: Upstreams) -> None:
     assert len(up.openai.requests) == calls
     assert second.headers["x-calcifer-cache"] == "hit"
     assert second.json()["data"] == first.json()["data"] and second.json()["usage"]["cost"] == 0
+
+
+def test_a_server_that_reports_only_total_tokens_or_nothing_is_still_priced(up: Upstreams) -> None:
+    vector = {"object": "embedding", "index": 0, "embedding": [0.5]}
+    only_total = {"object": "list", "data": [vector], "model": "mistral-embed", "usage": {"total_tokens": 7}}
+    up.mistral.script(Script(body=only_total), Script(body={"object": "list", "data": [vector]}))
+    first = post(up, {"model": "mistral-embed", "input": "one two"}).json()["usage"]
+    assert first["prompt_tokens"] == 7 and Decimal(str(first["cost"])) == 7 * PER_M["mistral-embed"] / 10**6
+    # no usage at all: counted from the input (4 characters a token), marked as an estimate, never $0
+    second = post(up, {"model": "mistral-embed", "input": "twelve chars"}).json()["usage"]
+    assert second == {
+        "prompt_tokens": 3,
+        "total_tokens": 3,
+        "estimated": True,
+        "cost": float(3 * PER_M["mistral-embed"] / 10**6),
+    }

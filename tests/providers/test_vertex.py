@@ -172,3 +172,21 @@ def test_missing_credentials_file_is_no_credentials(tmp_path: Path) -> None:
         None,
         None,
     )
+
+
+@pytest.mark.parametrize("broken", [{}, {"predictions": [{"embeddings": {}}]}, {"predictions": ["x"]}])
+def test_a_malformed_embeddings_answer_is_an_upstream_failure(broken: dict[str, object]) -> None:
+    from calcifer.providers.vertex_embeddings import from_vertex_embeddings
+
+    with pytest.raises(UpstreamUnavailable):
+        from_vertex_embeddings(broken, {"input": "a"}, "text-embedding-005")
+
+
+def test_embeddings_without_statistics_are_estimated() -> None:
+    from calcifer.providers.vertex_embeddings import from_vertex_embeddings, to_vertex_embeddings
+
+    assert to_vertex_embeddings({"input": "abc"}) == {"instances": [{"content": "abc"}]}
+    answer, usage = from_vertex_embeddings(
+        {"predictions": [{"embeddings": {"values": [1.0]}}]}, {"input": "abcdefgh"}, "m"
+    )
+    assert usage == Usage(2, 0, estimated=True) and answer["usage"] == {"prompt_tokens": 2, "total_tokens": 2}

@@ -28,7 +28,7 @@ GROUPINGS: tuple[GroupBy, ...] = ("key", "model", "provider", "user", "team", "d
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-def _to_first_schema(connection: Connection) -> None:
+def to_first_schema(connection: Connection) -> None:
     config = Config()
     config.set_main_option("script_location", str(Path(_migrations_package.__file__).parent))
     config.attributes["connection"] = connection
@@ -85,7 +85,7 @@ async def test_a_first_schema_database_upgrades_without_losing_anything(kind: st
         async with database.engine.begin() as connection:
             if schema is not None:
                 await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-            await connection.run_sync(_to_first_schema)
+            await connection.run_sync(to_first_schema)
             await connection.execute(insert(spend), [_row(n) for n in range(1, 120)])
         keys = SqlKeyStore(database)
         for n in range(5):

@@ -96,7 +96,7 @@ def build_bedrock(
     return CloudProvider(provider, bare, RetryPolicy(max_retries=settings.max_retries))
 
 
-VERTEX_CATALOGUES = ("google", "google.claude")
+VERTEX_CATALOGUES = ("google", "google.claude", "google.embeddings")
 
 
 def build_vertex(

@@ -21,6 +21,10 @@ from calcifer.storage.migrator import SchemaStatus
 PENDING = 1
 
 
+class Unreachable(Exception):
+    """The database could not be reached (the message says why)."""
+
+
 def register(commands: Any) -> None:
     command = commands.add_parser("migrate", help="apply the database migrations (CALCIFER_DATABASE_URL)")
     command.add_argument(
@@ -38,9 +42,12 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"calcifer migrate: {exc}", file=sys.stderr)
         return 2
-    except (OSError, SQLAlchemyError) as exc:
+    except Unreachable as exc:
         # The driver's message names the host and the failure, never the URL's password.
-        print(f"calcifer migrate: the database is unreachable: {_reason(exc)}", file=sys.stderr)
+        print(f"calcifer migrate: the database is unreachable: {exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:  # the migration itself failed (its transaction was rolled back)
+        print(f"calcifer migrate: the migration failed: {_reason(exc)}", file=sys.stderr)
         return 2
     print(text)
     return code
@@ -50,6 +57,10 @@ async def migrate_command(url: str, schema: str | None, check: bool) -> tuple[st
     """What `calcifer migrate [--check]` prints, and its exit code."""
     database = await open_database(url, schema=schema, migrate=False)
     try:
+        try:
+            await database.ping()
+        except (OSError, SQLAlchemyError) as exc:
+            raise Unreachable(_reason(exc)) from None
         if check:
             found = await schema_status(database)
             if found.pending:

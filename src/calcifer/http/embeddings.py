@@ -19,7 +19,7 @@ from starlette.responses import Response
 from calcifer.domain.errors import ApiNotOffered, InvalidRequest
 from calcifer.domain.ports import speaks
 from calcifer.domain.types import EMBEDDINGS, ChatRequest, JSONObject, NativeCall
-from calcifer.http.chat import json_response, usage_json
+from calcifer.http.chat import json_response
 from calcifer.http.exchange import Exchange, read_raw_json
 from calcifer.http.wire import money
 
@@ -85,9 +85,14 @@ async def embeddings(request: Request) -> Response:
     answer = response.body
     if body.get("encoding_format") == "base64":
         as_base64(answer)
+    counted = priced.usage
     usage = answer.get("usage")
     if not isinstance(usage, dict):
-        answer["usage"] = usage = usage_json(priced.usage) if priced.usage is not None else {}
-        usage.pop("completion_tokens", None)
+        answer["usage"] = usage = {}
+    if counted is not None:  # the upstream's counts, completed where it left some out
+        usage.setdefault("prompt_tokens", counted.prompt_tokens)
+        usage.setdefault("total_tokens", counted.prompt_tokens)
+        if counted.estimated:
+            usage["estimated"] = True
     usage["cost"] = money(priced.cost)
     return json_response(answer, exchange.headers(priced))

@@ -29,6 +29,25 @@ def texts_of(body: Mapping[str, object]) -> list[str]:
     return [t for t in texts if isinstance(t, str)]
 
 
+def input_usage(body: Mapping[str, object], reported: object) -> Usage:
+    """The usage of an embeddings request: the answer's `prompt_tokens` (or `total_tokens`, which some
+    OpenAI-compatible servers send alone) when it has one, else counted from the input (token ids one
+    each, text at 4 characters a token) and marked as estimated."""
+    if isinstance(reported, Mapping):
+        for name in ("prompt_tokens", "total_tokens"):
+            count = reported.get(name)
+            if isinstance(count, int) and not isinstance(count, bool) and count > 0:
+                return Usage(count, 0)
+    raw = body.get("input")
+    items = (
+        [raw] if isinstance(raw, str) or (isinstance(raw, list) and raw and isinstance(raw[0], int)) else raw
+    )
+    total = 0
+    for item in items if isinstance(items, list) else []:
+        total += estimate_text(item) if isinstance(item, str) else len(item) if isinstance(item, list) else 0
+    return Usage(total, 0, estimated=True)
+
+
 def to_gemini_embeddings(body: Mapping[str, object], model: str) -> JSONObject:
     dimensions = body.get("dimensions")
     requests: list[object] = []
@@ -55,10 +74,7 @@ def from_gemini_embeddings(
         data.append({"object": "embedding", "index": index, "embedding": values})
     metadata = answer.get("usageMetadata")
     reported = metadata.get("promptTokenCount") if isinstance(metadata, dict) else None
-    if isinstance(reported, int):
-        usage = Usage(reported, 0)
-    else:
-        usage = Usage(sum(estimate_text(t) for t in texts_of(body)), 0, estimated=True)
+    usage = input_usage(body, {"prompt_tokens": reported})
     usage_json: JSONObject = {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.prompt_tokens}
     if usage.estimated:
         usage_json["estimated"] = True

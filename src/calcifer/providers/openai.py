@@ -23,6 +23,7 @@ from calcifer.providers._http import (
     sse_events,
     transport_errors,
 )
+from calcifer.providers.gemini_embeddings import input_usage
 
 _DONE = b"[DONE]"
 
@@ -142,7 +143,8 @@ class OpenAIProvider(HttpProvider):
         if native is not None and native.api == EMBEDDINGS:
             payload = orjson.dumps({**native.body, "model": request.model})
             body = json_object(await self._post(self._embeddings_url(request), payload), self.name)
-            return ChatResponse(body, usage_from_openai(body.get("usage")), self.name, EMBEDDINGS)
+            usage = input_usage(native.body, body.get("usage"))
+            return ChatResponse(body, usage, self.name, EMBEDDINGS)
         if native is not None:
             return await self._complete_native(request)
         raw = await self._post(self._endpoint(request), orjson.dumps(upstream_body(request)))

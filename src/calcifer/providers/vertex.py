@@ -18,7 +18,7 @@ from urllib.parse import quote
 import orjson
 
 from calcifer.domain.errors import ProviderError, UpstreamUnavailable
-from calcifer.domain.types import ANTHROPIC_MESSAGES, ChatRequest, ChatResponse, StreamChunk
+from calcifer.domain.types import ANTHROPIC_MESSAGES, EMBEDDINGS, ChatRequest, ChatResponse, StreamChunk
 from calcifer.providers._http import HttpProvider, error_for_status, json_object, sse_events, transport_errors
 from calcifer.providers.anthropic_native import NativeEvents
 from calcifer.providers.anthropic_stream import AnthropicChunker
@@ -27,10 +27,16 @@ from calcifer.providers.gemini_errors import gemini_error_fields, gemini_status
 from calcifer.providers.gemini_stream import GeminiStream
 from calcifer.providers.gemini_wire import from_gemini, to_gemini
 from calcifer.providers.google_tokens import GoogleTokens
+from calcifer.providers.vertex_embeddings import (
+    from_vertex_embeddings,
+    is_embedding_model,
+    to_vertex_embeddings,
+)
 
 VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
 DEFAULT_MAX_OUTPUT = 4096
 _MESSAGES = frozenset({ANTHROPIC_MESSAGES})
+_EMBEDDINGS = frozenset({EMBEDDINGS})
 _NO_APIS: frozenset[str] = frozenset()
 
 
@@ -65,7 +71,7 @@ class VertexProvider(HttpProvider):
         self._tokens = tokens
         self._base = base_url.rstrip("/") + "/publishers/"
         self._max_output = dict(max_output or {})
-        self.native_apis = _MESSAGES  # for Claude models only (`native_apis_for`)
+        self.native_apis = _MESSAGES | _EMBEDDINGS  # per model: `native_apis_for`
 
     @property
     def configured(self) -> bool:
@@ -75,6 +81,8 @@ class VertexProvider(HttpProvider):
         return model in self.models or model.partition("@")[0] in self.models
 
     def native_apis_for(self, model: str) -> frozenset[str]:
+        if is_embedding_model(model):
+            return _EMBEDDINGS
         return _MESSAGES if is_claude(model) else _NO_APIS
 
     async def aclose(self) -> None:
@@ -122,6 +130,13 @@ class VertexProvider(HttpProvider):
         raise AssertionError("unreachable")
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
+        native = request.native
+        if native is not None and native.api == EMBEDDINGS:
+            url = f"{self._base}google/models/{quote(request.model, safe='')}:predict"
+            raw = await self._post(url, orjson.dumps(to_vertex_embeddings(native.body)))
+            answer = json_object(raw, self.name)
+            vectors, tokens = from_vertex_embeddings(answer, native.body, request.model)
+            return ChatResponse(vectors, tokens, self.name, EMBEDDINGS)
         url, payload = self._call(request, stream=False)
         raw = await self._post(url, payload)
         answer = json_object(raw, self.name)
