@@ -26,7 +26,7 @@ from calcifer.domain.cost import CostCalculator
 from calcifer.domain.errors import GatewayError
 from calcifer.domain.gateway import GatewayService
 from calcifer.domain.keys import KeyStore
-from calcifer.domain.ledger import SpendLedger, SpendRecord
+from calcifer.domain.ledger import SpendLedger, SpendRecord, outcome_of
 from calcifer.domain.limits import BaselineSource, Limiter, window_bounds
 from calcifer.domain.ports import Clock, Lifecycle, Provider, Reachable, ResponseStore
 from calcifer.domain.pricing import PricingRegistry
@@ -64,6 +64,7 @@ from calcifer.storage.sessions import SqlSessionStore
 from calcifer.tokenizers.tiktoken import TiktokenCounter
 
 _log = logging.getLogger("calcifer")
+_MODEL_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/messages", "/v1/responses")
 
 
 class SystemClock:
@@ -192,8 +193,13 @@ def create_app(
             flush_logs()
 
     def record(facts: RequestFacts) -> None:
-        if facts.model is None or getattr(state, "ledger", None) is None:
+        if getattr(state, "ledger", None) is None:
             return
+        if facts.model is None:
+            # Refused before its body was read (no key, an unknown key): counted under no model.
+            if facts.refusal != "auth" or facts.method != "POST" or not facts.path.startswith(_MODEL_PATHS):
+                return
+            facts.model = ""
         usage = facts.usage
         cost = facts.cost
         if cost is None and usage is None and facts.status >= 400:
@@ -221,6 +227,9 @@ def create_app(
                 estimated=bool(usage and usage.estimated),
                 cache_hit=facts.cache_hit,
                 cost_saved=facts.cost_saved,
+                customer=facts.customer,
+                tags=facts.tags,
+                outcome=outcome_of(facts.status, facts.refusal, usage is not None),
             )
         )
 

@@ -109,11 +109,11 @@ def test_iso_since_and_until_and_one_key(url: str) -> None:
 
 
 def test_a_table_without_unpriced_requests_has_no_unpriced_column() -> None:
-    report = SpendReport("model", None, None, (SpendGroup("m", 1, 2, 3, Decimal("0.5")),))
+    report = SpendReport(("model",), None, None, (SpendGroup(("m",), 1, 2, 3, Decimal("0.5")),))
     table = render(report)
     assert "UNPRICED" not in table and "not included" not in table
     assert table.splitlines()[-1].split() == ["TOTAL", "1", "2", "3", "0.5"]
-    assert render(SpendReport("model", None, None, ())) == "Spend by model (all time): nothing recorded."
+    assert render(SpendReport(("model",), None, None, ())) == "Spend by model (all time): nothing recorded."
 
 
 @pytest.mark.parametrize(

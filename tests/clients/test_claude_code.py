@@ -78,7 +78,7 @@ class Rig:
         self.gateway.stop()
         with sqlite3.connect(Path(self.gateway.tmp) / "calcifer.db") as db:
             return db.execute(
-                "SELECT model, provider, status, prompt_tokens, completion_tokens, cost, streamed, end_user"
+                "SELECT model, provider, status, prompt_tokens, completion_tokens, cost, streamed, customer"
                 " FROM spend ORDER BY id"
             ).fetchall()
 
@@ -157,7 +157,7 @@ def test_claude_model_on_the_faithful_lane(rig: Rig) -> None:
     assert result["content"][0]["tool_use_id"] == "toolu_01" and SECRET in result["content"][0]["content"]
     rows = rig.rows()
     user = json.loads(first["metadata"]["user_id"])
-    assert user["session_id"]  # Claude Code's user id (a JSON string) is the ledger's user
+    assert user["session_id"]  # Claude Code's user id (a JSON string) is the ledger's customer
     assert rows == [
         (model, "anthropic", 200, 120, 40, pico((120 * 3 + 40 * 15) / MTOK), 1, first["metadata"]["user_id"]),
         (model, "anthropic", 200, 200, 9, pico((200 * 3 + 9 * 15) / MTOK), 1, first["metadata"]["user_id"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx2 as httpx
 import pytest
@@ -151,3 +152,39 @@ def test_a_session_is_shared_by_replicas_and_logout_ends_it_on_all(
     assert page.status_code == 200
     assert elsewhere.post("/ui/logout", data={"csrf": csrf_of(page.text)}).status_code == 303
     assert client.get("/ui").status_code == 303
+
+
+def test_model_names_from_the_config_file_render_as_text(
+    tmp_path: Path, start_gateway: StartGateway, gateway_env: dict[str, str]
+) -> None:
+    config = tmp_path / "calcifer.yaml"
+    config.write_text(
+        "providers:\n  - name: local\n    base_url: http://127.0.0.1:9/v1\n"
+        "    models: ['<script>alert(1)</script>', '\"onerror=alert(2)']\n"
+    )
+    gateway = start_gateway({**gateway_env, "CALCIFER_MASTER_KEY": MASTER, "CALCIFER_CONFIG": str(config)})
+    client = log_in(gateway)
+    page = client.get("/ui/models?show=unpriced")
+    assert page.status_code == 200
+    assert "<script>alert(1)" not in page.text and '"onerror=' not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text and "&#34;onerror=alert(2)" in page.text
+
+
+def test_no_api_answer_carries_an_existing_keys_secret(secured: AsgiServer) -> None:
+    created = httpx.post(secured.url + "/admin/keys", json={"name": "app"}, headers=auth()).json()
+    secret = created["key"]
+    body = {"model": "echo4", "messages": [{"role": "user", "content": "hi"}]}
+    headers = {**auth(secret), "x-request-id": "secret-check"}
+    assert httpx.post(secured.url + "/v1/chat/completions", json=body, headers=headers).status_code == 200
+    for path in [
+        "/admin/keys",
+        "/admin/keys?include_revoked=true",
+        f"/admin/keys/{created['id']}",
+        "/admin/requests",
+        "/admin/requests/secret-check",
+        "/admin/models",
+        "/v1/spend?group_by=key",
+    ]:
+        answer = httpx.get(secured.url + path, headers=auth())
+        assert answer.status_code in (200, 404), path  # the request's row may still be on its way
+        assert secret not in answer.text and secret[8:] not in answer.text, path

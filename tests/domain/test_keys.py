@@ -70,7 +70,11 @@ def test_models_given_as_a_json_array_become_a_tuple() -> None:
         ({"max_budget": Decimal(-1)}, "max_budget"),
         ({"max_budget": Decimal("NaN")}, "max_budget"),
         ({"max_budget": 1.5}, "max_budget"),
-        ({"budget_period": "weekly"}, "budget_period"),
+        ({"budget_period": "hourly"}, "budget_period"),
+        ({"user_id": ""}, "user_id"),
+        ({"team_id": 7}, "team_id"),
+        ({"role": "root"}, "role"),
+        ({"role": "team-admin"}, "role"),  # a team admin needs a team
         ({"models": ("a", "")}, "models"),
         ({"models": "gpt-4o"}, "models"),
         ({"rpm_limit": 0}, "rpm_limit"),

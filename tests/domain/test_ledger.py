@@ -14,6 +14,8 @@ from calcifer.domain.ledger import (
     SpendGroup,
     SpendRecord,
     SpendReport,
+    day_span,
+    outcome_of,
     parse_group_by,
     parse_time,
 )
@@ -22,7 +24,7 @@ NOW = datetime(2026, 3, 8, 12, 0, tzinfo=UTC)
 
 
 def group(name: str | None, requests: int, cost: Decimal | None, unpriced: int = 0) -> SpendGroup:
-    return SpendGroup(name, requests, requests * 10, requests * 2, cost, unpriced)
+    return SpendGroup((name,), requests, requests * 10, requests * 2, cost, unpriced)
 
 
 def test_a_record_needs_an_aware_time_and_a_finite_cost() -> None:
@@ -38,32 +40,95 @@ def test_a_record_needs_an_aware_time_and_a_finite_cost() -> None:
 
 
 def test_totals_add_priced_costs_and_count_unpriced_requests() -> None:
+    refused = SpendGroup(
+        ("d",),
+        0,
+        0,
+        0,
+        Decimal(0),
+        refused_budget=1,
+        refused_rate=2,
+        refused_auth=3,
+        failed=4,
+        cached_tokens=5,
+        cache_write_tokens=6,
+        reasoning_tokens=7,
+        cost_saved=Decimal("0.5"),
+    )
     report = SpendReport(
-        "model",
+        ("model",),
         None,
         None,
-        (group("a", 2, Decimal("0.1")), group("b", 3, None, 3), group("c", 1, Decimal("0.2"), 1)),
+        (group("a", 2, Decimal("0.1")), group("b", 3, None, 3), group("c", 1, Decimal("0.2"), 1), refused),
     )
     total = report.total
-    assert total == SpendGroup(None, 6, 60, 12, Decimal("0.3"), 4)
+    assert total == SpendGroup(
+        (), 6, 60, 12, Decimal("0.3"), 4, 1, 2, 3, 4, 5, 6, 7, cost_saved=Decimal("0.5")
+    )
+    assert total.group is None and refused.group == "d"
 
 
 def test_a_total_of_unpriced_groups_is_unpriced_not_zero() -> None:
-    assert SpendReport("model", None, None, (group("a", 2, None, 2),)).total.cost is None
-    assert SpendReport("model", None, None, ()).total == EMPTY_GROUP
+    assert SpendReport(("model",), None, None, (group("a", 2, None, 2),)).total.cost is None
+    assert SpendReport(("model",), None, None, ()).total == EMPTY_GROUP
     assert (group("a", 1, None) + group("b", 1, Decimal(0))).cost == Decimal(0)
 
 
 @pytest.mark.parametrize("name", GROUP_BY)
 def test_group_by_names(name: str) -> None:
-    assert parse_group_by(name) == name
+    assert parse_group_by(name) == (name,)
 
 
-def test_group_by_rejects_other_names_and_names_the_param() -> None:
-    assert GROUP_BY == ("key", "model", "provider", "user", "team", "day")
+def test_group_by_takes_two_dimensions_at_once() -> None:
+    assert parse_group_by("team,model") == ("team", "model")
+    assert parse_group_by(" tag , day") == ("tag", "day")
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("Model", "key, team, user, customer, tag, model, provider, day"),
+        ("team,team", "given twice"),
+        ("team,model,day", "at most 2"),
+        ("team,", "'' is not a valid"),
+    ],
+)
+def test_group_by_rejects_other_names_and_names_the_param(text: str, says: str) -> None:
+    assert GROUP_BY == ("key", "team", "user", "customer", "tag", "model", "provider", "day")
     with pytest.raises(InvalidRequest) as caught:
-        parse_group_by("Model", param="by")
-    assert caught.value.param == "by" and "key, model, provider, user, team, day" in caught.value.message
+        parse_group_by(text, param="by")
+    assert caught.value.param == "by" and says in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("status", "refusal", "delivered", "outcome"),
+    [
+        (200, None, True, "answered"),
+        (200, None, False, "answered"),
+        (429, "budget", False, "refused_budget"),
+        (403, "budget", False, "refused_budget"),
+        (429, "rate_limit", False, "refused_rate"),
+        (401, "auth", False, "refused_auth"),
+        (502, None, False, "failed"),
+        (429, None, False, "failed"),  # an upstream's 429, after retries
+        (499, None, True, "answered"),  # the client left after part of a stream
+        (499, None, False, "failed"),
+    ],
+)
+def test_outcomes_tell_answered_refused_and_failed_apart(
+    status: int, refusal: str | None, delivered: bool, outcome: str
+) -> None:
+    assert outcome_of(status, refusal, delivered) == outcome
+
+
+def test_report_windows_are_whole_utc_days() -> None:
+    assert day_span(None, None) == (None, None)
+    start, end = day_span(NOW, NOW + timedelta(hours=1))
+    assert (start, end) == (datetime(2026, 3, 8, tzinfo=UTC), datetime(2026, 3, 9, tzinfo=UTC))
+    midnight = datetime(2026, 3, 10, tzinfo=UTC)
+    assert day_span(None, midnight) == (None, midnight)  # a day boundary stays where it is
+    plus_3 = timezone(timedelta(hours=3))
+    assert day_span(datetime(2026, 3, 8, 1, tzinfo=plus_3), None)[0] == datetime(2026, 3, 7, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

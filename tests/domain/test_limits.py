@@ -52,7 +52,27 @@ def test_daily_and_monthly_windows(now: datetime | float, daily: str, monthly: s
 
 def test_an_unknown_period_is_refused() -> None:
     with pytest.raises(ValueError, match="weekly"):
-        budget_window("weekly", 0.0)  # type: ignore[arg-type]
+        budget_window("hourly", 0.0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("now", "week", "monday"),
+    [
+        (datetime(2026, 12, 1, 12, tzinfo=UTC), "2026-W49", datetime(2026, 11, 30, tzinfo=UTC)),
+        (datetime(2026, 11, 29, 23, 59, tzinfo=UTC), "2026-W48", datetime(2026, 11, 23, tzinfo=UTC)),
+        (datetime(2027, 1, 1, tzinfo=UTC), "2026-W53", datetime(2026, 12, 28, tzinfo=UTC)),  # ISO year
+        (datetime(2026, 11, 30, 1, tzinfo=timezone(timedelta(hours=3))), "2026-W48", None),
+    ],
+)
+def test_weekly_windows_are_iso_weeks_from_monday_utc(
+    now: datetime, week: str, monday: datetime | None
+) -> None:
+    assert budget_window("weekly", now) == week
+    start, end = window_bounds(week)
+    assert start is not None and end == start + timedelta(days=7) and start.weekday() == 0
+    if monday is not None:
+        assert start == monday
+    assert window_ttl(week) == 9 * 86_400
 
 
 def test_window_bounds() -> None:

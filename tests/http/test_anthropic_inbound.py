@@ -368,7 +368,7 @@ def test_response_keeps_tool_arguments_too_deep_to_encode_as_their_text() -> Non
     deep = '{"a": ' + _deep_text(400) + "}"
     call = {"id": "c", "type": "function", "function": {"name": "f", "arguments": deep}}
     body = {"choices": [{"message": {"content": None, "tool_calls": [call]}, "finish_reason": "tool_calls"}]}
-    message = message_response(body, None, None)
+    message: Any = message_response(body, None, None)
     assert message["content"][0]["input"] == {"_raw_arguments": deep}
     orjson.dumps(message)  # the answer can be sent
 

@@ -84,7 +84,7 @@ class Lane:
         self.gateway.close()
         with sqlite3.connect(self.database) as db:
             return db.execute(
-                "SELECT model, provider, status, prompt_tokens, completion_tokens, cost, end_user, cache_hit"
+                "SELECT model, provider, status, prompt_tokens, completion_tokens, cost, customer, cache_hit"
                 " FROM spend WHERE model != '' ORDER BY id"
             ).fetchall()
 

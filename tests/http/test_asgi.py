@@ -233,11 +233,11 @@ def test_unexpected_errors_take_the_routes_shape() -> None:
 
     anthropic = _render_error("/v1/messages", InternalError())
     assert anthropic.status_code == 500
-    assert json.loads(anthropic.body) == {
+    assert json.loads(bytes(anthropic.body)) == {
         "type": "error",
         "error": {"type": "api_error", "message": "The gateway failed to handle this request."},
     }
-    openai = json.loads(_render_error("/v1/chat/completions", InternalError()).body)
+    openai = json.loads(bytes(_render_error("/v1/chat/completions", InternalError()).body))
     assert openai["error"]["type"] == "server_error" and openai["error"]["code"] == "internal_error"
 
 

@@ -104,8 +104,9 @@ def test_a_deep_tool_input_on_the_messages_route_is_an_anthropic_400(gateway: As
     }
     error = anthropic_error(httpx.post(gateway.url + "/v1/messages", json=body), 400)
     assert error["type"] == "invalid_request_error" and "nested too deeply" in str(error["message"])
-    shallow = {**body, "messages": [*MESSAGES, {"role": "assistant", "content": [{**call, "input": {}}]}]}
-    shallow["messages"].append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1"}]})
+    answered = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1"}]}
+    called = {"role": "assistant", "content": [{**call, "input": {}}]}
+    shallow = {**body, "messages": [*MESSAGES, called, answered]}
     assert httpx.post(gateway.url + "/v1/messages", json=shallow).status_code == 200
 
 
@@ -126,7 +127,7 @@ def test_a_cached_request_as_deep_as_accepted_is_served_twice(gateway: AsgiServe
 @pytest.mark.parametrize("path", [*CHAT_ROUTES, "/v1/messages"])
 def test_odd_cache_control_values_never_fail_a_request(gateway: AsgiServer, path: str, value: bytes) -> None:
     body = {"model": "echo4", "messages": MESSAGES, "max_tokens": 5}
-    response = httpx.post(gateway.url + path, json=body, headers={"cache-control": value})
+    response = httpx.post(gateway.url + path, json=body, headers={b"cache-control": value})
     assert response.status_code == 200, response.text
 
 

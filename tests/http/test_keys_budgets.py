@@ -86,7 +86,7 @@ def test_admin_creates_lists_updates_and_revokes_keys(secured: AsgiServer) -> No
         ({}, "name"),
         ({"name": "x", "max_budget": "lots"}, "max_budget"),
         ({"name": "x", "rpm_limit": 0}, "rpm_limit"),
-        ({"name": "x", "budget_period": "weekly"}, "budget_period"),
+        ({"name": "x", "budget_period": "hourly"}, "budget_period"),
         ({"name": "x", "colour": "red"}, "colour"),
     ],
 )
@@ -148,13 +148,50 @@ def test_spend_api_shows_a_key_only_its_own_spend(secured: AsgiServer) -> None:
     assert total["requests"] == 4 and Decimal(str(total["cost"])) == Decimal("0.0008")
     own = httpx.get(secured.url + "/v1/spend?group_by=model", headers=auth(mine)).json()
     assert own["total"]["requests"] == 3
-    assert own["data"] == [
-        {
-            "group": "echo4",
-            "requests": 3,
-            "prompt_tokens": 6,
-            "completion_tokens": 6,
-            "cost": 0.0006,
-            "unpriced_requests": 0,
-        }
-    ]
+    [echo] = own["data"]
+    assert (echo["group"], echo["model"], echo["requests"]) == ("echo4", "echo4", 3)
+    assert (echo["prompt_tokens"], echo["completion_tokens"], echo["cost"]) == (6, 6, 0.0006)
+    assert (echo["unpriced_requests"], echo["failed"]) == (0, 0)
+
+
+def wait_for_total(gateway: AsgiServer, query: str, requests: int) -> dict[str, object]:
+    """The spend total once the ledger has written what was sent (rows are written off the response path)."""
+    deadline = time.monotonic() + 10
+    while True:
+        report: dict[str, object] = httpx.get(gateway.url + "/v1/spend?" + query, headers=auth(MASTER)).json()
+        total = report["total"]
+        assert isinstance(total, dict)
+        answered_and_refused = total["requests"] + sum(total["refused"].values()) + total["failed"]
+        if answered_and_refused >= requests or time.monotonic() > deadline:
+            return report
+        time.sleep(0.05)
+
+
+def test_refused_requests_are_counted_apart_from_answered_ones(secured: AsgiServer) -> None:
+    worst = (len(orjson.dumps(ECHO)) + 8 + 10) * Decimal("0.00005")
+    budgeted = new_key(secured, max_budget=str(worst + Decimal("0.0004") + Decimal("0.00001")))
+    limited = new_key(secured, rpm_limit=1)
+    fenced = new_key(secured, models=["gpt-4o"])
+    statuses = [chat(secured, str(budgeted["key"])).status_code for _ in range(5)]
+    statuses += [chat(secured, str(limited["key"])).status_code for _ in range(2)]
+    statuses += [chat(secured, str(fenced["key"])).status_code, chat(secured, "sk-calc-unknown").status_code]
+    assert statuses == [200, 200, 200, 429, 429, 200, 429, 403, 401]
+    report = wait_for_total(secured, "group_by=key", 9)
+    groups = {g["key"]: g for g in report["data"]}  # type: ignore[attr-defined]
+    assert groups[budgeted["id"]]["requests"] == 3
+    assert groups[budgeted["id"]]["refused"] == {"budget": 2, "rate_limit": 0, "auth": 0}
+    assert Decimal(str(groups[budgeted["id"]]["cost"])) == Decimal("0.0006")
+    assert (groups[limited["id"]]["requests"], groups[limited["id"]]["refused"]["rate_limit"]) == (1, 1)
+    assert (groups[fenced["id"]]["requests"], groups[fenced["id"]]["refused"]["auth"]) == (0, 1)
+    assert groups[None]["refused"]["auth"] == 1  # an unknown key: no key to count it under
+    assert report["total"] == {**report["total"], "requests": 4, "failed": 0}  # type: ignore[dict-item]
+
+
+def test_customer_and_tags_are_recorded_from_the_request(secured: AsgiServer) -> None:
+    body = {**ECHO, "user": "end-user-7"}
+    headers = {**auth(MASTER), "x-calcifer-tags": "search, beta", "content-type": "application/json"}
+    response = httpx.post(secured.url + "/v1/chat/completions", content=orjson.dumps(body), headers=headers)
+    assert response.status_code == 200
+    by_customer = wait_for_total(secured, "group_by=customer,tag", 1)
+    rows = {(g["customer"], g["tag"]) for g in by_customer["data"]}  # type: ignore[attr-defined]
+    assert rows == {("end-user-7", "search"), ("end-user-7", "beta")}

@@ -226,7 +226,7 @@ def test_tool_arguments_too_deep_to_send_on_are_a_client_error_and_deep_results_
         {"role": "assistant", "tool_calls": [fine]},
         {"role": "tool", "tool_call_id": "c1", "content": deep},
     ]
-    request = to_gemini({"messages": answered})
+    request: Any = to_gemini({"messages": answered})
     parts = [part for content in request["contents"] for part in content["parts"]]
     result = next(part["functionResponse"] for part in parts if "functionResponse" in part)
     assert result["response"] == {"output": deep}

@@ -136,7 +136,7 @@ async def test_writes_in_batches(db: Database) -> None:
     statements: list[int] = []
 
     def count(_conn: object, _cursor: object, statement: str, params: Any, _ctx: object, many: bool) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO SPEND"):
+        if statement.lstrip().upper().startswith("INSERT INTO SPEND ("):
             rows = (len(params) if many else 1) * (statement.count("(?") or 1)
             batches[-1] += rows
             statements.append(rows)
@@ -245,9 +245,22 @@ async def test_aclose_gives_up_on_a_dead_database_and_counts_the_loss(db: Databa
 async def test_groups_by_each_dimension(db: Database, group_by: GroupBy) -> None:
     ledger = await started(db)
     day2 = T0 + timedelta(days=1)
-    ledger.record(row(1, key_id="k1", model="m1", provider="p1", user="u1", team="t1", cost=D("1.5")))
-    ledger.record(row(2, key_id="k1", model="m1", provider="p1", user="u1", team="t1", cost=D("0.25")))
-    ledger.record(row(3, key_id="k2", model="m2", provider="p2", user="u2", team="t2", time=day2))
+    first_row = {
+        "key_id": "k1",
+        "model": "m1",
+        "provider": "p1",
+        "user": "u1",
+        "team": "t1",
+        "customer": "c1",
+    }
+    ledger.record(row(1, **first_row, tags=("x1",), cost=D("1.5")))
+    ledger.record(row(2, **first_row, tags=("x1",), cost=D("0.25")))
+    ledger.record(
+        row(3, key_id="k2", model="m2", provider="p2", user="u2", team="t2", customer="c2", time=day2)
+    )
+    ledger.record(
+        row(3, key_id="k2", model="m2", provider="p2", user="u2", team="t2", customer="c2", time=day2)
+    )
     ledger.record(
         row(4, key_id=None, model="m3", provider="p3", user=None, team=None, time=day2 + timedelta(days=1))
     )
@@ -260,19 +273,71 @@ async def test_groups_by_each_dimension(db: Database, group_by: GroupBy) -> None
         "provider": ("p1", "p2", "p3"),
         "user": ("u1", "u2", None),
         "team": ("t1", "t2", None),
+        "customer": ("c1", "c2", None),
+        "tag": ("x1", None, None),
         "day": ("2026-03-01", "2026-03-02", "2026-03-03"),
     }[group_by]
+    assert report.group_by == (group_by,)
+    if group_by == "tag":  # only tagged requests are in a report by tag
+        assert got == {first: (2, 20, 10, D("1.75"))}
+        return
     assert got == {
         first: (2, 20, 10, D("1.75")),
-        second: (1, 10, 5, D("0.000125")),
+        second: (2, 20, 10, D("0.00025")),
         third: (1, 10, 5, D("0.000125")),
     }
-    assert report.group_by == group_by
-    assert (report.total.requests, report.total.prompt_tokens, report.total.cost) == (4, 40, D("1.75025"))
+    assert (report.total.requests, report.total.prompt_tokens, report.total.cost) == (5, 50, D("1.750375"))
     if group_by == "day":
         assert [g.group for g in report.groups] == [first, second, third]
     else:
         assert report.groups[0].group == first  # the most expensive first
+
+
+async def test_groups_by_two_dimensions_and_filters(db: Database) -> None:
+    ledger = await started(db)
+    ledger.record(row(1, team="red", model="m1", tags=("a", "b"), cost=D("1")))
+    ledger.record(row(2, team="red", model="m2", tags=("a",), cost=D("2")))
+    ledger.record(row(3, team="blue", model="m1", cost=D("4")))
+    ledger.record(row(4, team="red", model="m1", cost=D("8"), customer="acme"))
+    await ledger.aclose()
+    report = await ledger.query(("team", "model"))
+    assert [(g.values, g.cost) for g in report.groups] == [
+        (("red", "m1"), D(9)),
+        (("blue", "m1"), D(4)),
+        (("red", "m2"), D(2)),
+    ]
+    by_tag = await ledger.query(("tag", "model"))
+    assert {g.values: g.cost for g in by_tag.groups} == {
+        ("a", "m1"): D(1),
+        ("a", "m2"): D(2),
+        ("b", "m1"): D(1),
+    }
+    tagged = await ledger.query("model", where={"tag": "a"})
+    assert {g.group: g.requests for g in tagged.groups} == {"m1": 1, "m2": 1}
+    red = await ledger.query("model", where={"team": "red", "customer": "acme"})
+    assert [(g.group, g.cost) for g in red.groups] == [("m1", D(8))]
+
+
+async def test_answered_refused_and_failed_are_counted_apart(db: Database) -> None:
+    ledger = await started(db)
+    ledger.record(row(1, cost=D("0.5"), cached_tokens=3, cache_write_tokens=2, reasoning_tokens=1))
+    ledger.record(row(2, cost=D("0.25"), cache_hit=True, cost_saved=D("0.125")))
+    for n, outcome in enumerate(("refused_budget", "refused_rate", "refused_auth", "failed", "failed")):
+        ledger.record(
+            row(10 + n, status=429, prompt_tokens=0, completion_tokens=0, cost=D(0), outcome=outcome)
+        )
+    ledger.record(row(20, cost=None))
+    await ledger.aclose()
+    total = (await ledger.query("key")).total
+    assert (total.requests, total.refused_budget, total.refused_rate, total.refused_auth, total.failed) == (
+        3,
+        1,
+        1,
+        1,
+        2,
+    )
+    assert (total.cached_tokens, total.cache_write_tokens, total.reasoning_tokens) == (3, 2, 1)
+    assert (total.cost, total.cost_saved, total.unpriced) == (D("0.75"), D("0.125"), 1)
 
 
 async def test_day_is_the_utc_day(db: Database) -> None:
@@ -284,25 +349,28 @@ async def test_day_is_the_utc_day(db: Database) -> None:
     assert [g.group for g in (await ledger.query("day")).groups] == ["2026-03-01", "2026-03-02"]
 
 
-async def test_since_is_inclusive_until_exclusive_and_key_filters(db: Database) -> None:
+async def test_reports_cover_whole_utc_days_and_key_filters(db: Database) -> None:
     ledger = await started(db)
-    for hour in range(5):
-        ledger.record(row(hour, time=T0 + timedelta(hours=hour), key_id="k1" if hour % 2 else "k2"))
+    for day in range(5):
+        ledger.record(row(day, time=T0 + timedelta(days=day), key_id="k1" if day % 2 else "k2"))
     await ledger.aclose()
 
     async def requests(**window: Any) -> int:
         return (await ledger.query("model", **window)).total.requests
 
     assert await requests() == 5
-    assert await requests(since=T0 + timedelta(hours=1)) == 4
-    assert await requests(until=T0 + timedelta(hours=1)) == 1
-    assert await requests(since=T0 + timedelta(hours=1), until=T0 + timedelta(hours=3)) == 2
-    assert await requests(since=T0 + timedelta(hours=1, seconds=1), until=T0 + timedelta(hours=3)) == 1
+    assert await requests(since=T0 + timedelta(days=1)) == 4
+    assert await requests(until=T0 + timedelta(days=1)) == 2  # the day of `until` is included
+    midnight = datetime(2026, 3, 2, tzinfo=UTC)
+    assert await requests(until=midnight) == 1  # a day boundary is exclusive
+    assert await requests(since=T0 + timedelta(days=1, hours=11), until=T0 + timedelta(days=3)) == 3
+    report = await ledger.query("model", since=T0 + timedelta(hours=3), until=T0 + timedelta(hours=4))
+    assert (report.since, report.until) == (datetime(2026, 3, 1, tzinfo=UTC), midnight)
     # The same instant in another zone is the same instant.
-    other_zone = (T0 + timedelta(hours=1)).astimezone(PLUS_5)
+    other_zone = (T0 + timedelta(days=1)).astimezone(PLUS_5)
     assert await requests(since=other_zone) == 4
     assert await requests(key_id="k1") == 2
-    assert await requests(key_id="k1", since=T0 + timedelta(hours=2)) == 1
+    assert await requests(key_id="k1", since=T0 + timedelta(days=2)) == 1
     assert await requests(key_id="nobody") == 0
     empty = await ledger.query("key", key_id="nobody")
     assert (empty.groups, empty.total.cost) == ((), None)

@@ -7,7 +7,9 @@ from urllib.parse import urlsplit
 
 from calcifer.config.file import FileConfig
 from calcifer.domain.ports import Provider
+from calcifer.providers.aws_signing import AwsSigner, chain_credentials
 from calcifer.providers.azure import AZURE_API_VERSION, AzureOpenAIProvider
+from calcifer.providers.bedrock import BedrockProvider
 from calcifer.providers.openai import OpenAIProvider
 
 DEFAULT_TIMEOUT = 60.0
@@ -43,6 +45,17 @@ def build_file_providers(cfg: FileConfig, env: Mapping[str, str]) -> list[Provid
                 timeout=az.timeout or DEFAULT_TIMEOUT,
                 name=az.name,
                 credential_setting=az.api_key_env,
+            )
+        )
+    for deployment in cfg.bedrock:
+        credentials = chain_credentials(env, deployment.profile)
+        providers.append(
+            BedrockProvider(
+                models=frozenset(m.name for m in deployment.models),
+                signer=AwsSigner(credentials, deployment.region),
+                base_url=deployment.base_url,
+                timeout=deployment.timeout or DEFAULT_TIMEOUT,
+                name=deployment.name,
             )
         )
     return providers

@@ -38,6 +38,7 @@ from calcifer.domain.pricing import PricingConfig, PricingRegistry
 from calcifer.domain.retry import RetryPolicy
 from calcifer.domain.routing import ProviderRegistry
 from calcifer.providers.anthropic import AnthropicProvider
+from calcifer.providers.bedrock import BedrockProvider
 from calcifer.providers.echo import ECHO_MODEL, ECHO_PRICING, EchoProvider
 from calcifer.providers.gemini import GEMINI_BASE_URL, GeminiProvider
 from calcifer.providers.openai import OpenAIProvider
@@ -70,7 +71,7 @@ def assemble(settings: Settings, *, with_plugins: bool = True) -> Assembly:
         (
             (catalogue_id, model)
             for provider in explicit
-            for catalogue_id in _CATALOGUE_IDS.get(provider.name, (provider.name,))
+            for catalogue_id in _catalogue_ids(provider)
             for model in provider.models
         ),
         [
@@ -196,11 +197,18 @@ def _routing(
     )
 
 
+def _catalogue_ids(provider: Provider) -> tuple[str, ...]:
+    """Where a configured provider's prices are looked up: by its kind, else by its name."""
+    if isinstance(provider, BedrockProvider):
+        return (AWS_CATALOGUE,)
+    return _CATALOGUE_IDS.get(provider.name, (provider.name,))
+
+
 def _price_explicit(
     book: PriceBook, pricing: PricingRegistry, provider: Provider, overrides: Mapping[str, PricingConfig]
 ) -> None:
     remaining = set(provider.models)
-    for catalogue_id in _CATALOGUE_IDS.get(provider.name, (provider.name,)):
+    for catalogue_id in _catalogue_ids(provider):
         remaining = set(book.register(pricing, catalogue_id, remaining, overrides))
         if not remaining:
             return

@@ -19,7 +19,10 @@ _HEADERS = ("REQUESTS", "PROMPT TOKENS", "COMPLETION TOKENS", "COST (USD)")
 def register(commands: Any) -> None:
     spend = commands.add_parser("spend", help="print spend from the ledger (CALCIFER_DATABASE_URL)")
     spend.add_argument(
-        "--by", default="model", help="key, model, provider, user, team or day (default model)"
+        "--by",
+        default="model",
+        help="key, team, user, customer, tag, model, provider or day, or two of them as team,model "
+        "(default model)",
     )
     spend.add_argument("--since", help="e.g. 7d, 24h or an ISO 8601 time")
     spend.add_argument("--until", help="an ISO 8601 time or a span back from now")
@@ -58,10 +61,11 @@ def spend_command(
     schema: str | None = None,
     migrate: bool = True,
 ) -> str:
-    """The spend in `database_url` grouped `by` key|model|provider|user|team|day, from `since` (`7d`,
-    `24h`, or ISO 8601) to `until`, as a table. Raises `ValueError` with a message for the user when an
-    argument or the URL is wrong. Opening the database applies pending migrations, as the gateway does,
-    unless `migrate` is False (CALCIFER_MIGRATE=off): then an older schema is a `ValueError`."""
+    """The spend in `database_url` grouped `by` one or two (`team,model`) of key, team, user, customer,
+    tag, model, provider and day, from `since` (`7d`, `24h`, or ISO 8601) to `until`, as a table.
+    Raises `ValueError` with a message for the user when an argument or the URL is wrong. Opening the
+    database applies pending migrations, as the gateway does, unless `migrate` is False
+    (CALCIFER_MIGRATE=off): then an older schema is a `ValueError`."""
     try:
         group_by = parse_group_by(by, param="--by")
         since_at = None if since is None else parse_time(since, param="--since")
@@ -78,7 +82,7 @@ async def _report(
     url: str,
     schema: str | None,
     migrate: bool,
-    group_by: GroupBy,
+    group_by: tuple[GroupBy, ...],
     since: datetime | None,
     until: datetime | None,
     key_id: str | None,
@@ -92,12 +96,14 @@ async def _report(
 
 def render(report: SpendReport) -> str:
     """`report` as an aligned text table with a total line; costs exact, unpriced spend marked."""
-    title = f"Spend by {report.group_by}" + _window(report.since, report.until)
+    title = f"Spend by {' and '.join(report.group_by)}" + _window(report.since, report.until)
     if not report.groups:
         return f"{title}: nothing recorded."
     unpriced = report.total.unpriced > 0
-    headers = (report.group_by.upper(), *_HEADERS, *(("UNPRICED",) if unpriced else ()))
-    rows = [_cells(group, group.group or "(none)", unpriced) for group in report.groups]
+    headers = (" / ".join(report.group_by).upper(), *_HEADERS, *(("UNPRICED",) if unpriced else ()))
+    rows = [
+        _cells(group, " / ".join(v or "(none)" for v in group.values), unpriced) for group in report.groups
+    ]
     rows.append(_cells(report.total, "TOTAL", unpriced))
     _align_costs(rows, cost_column=4)
     total = rows.pop()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from calcifer.config.bedrock import BedrockSpec, read_bedrock
 from calcifer.config.observability import ObservabilitySpec, read_observability
 from calcifer.config.providers import (
     AliasSpec,
@@ -25,7 +26,7 @@ from calcifer.config.reader import ConfigFileError, Reader
 from calcifer.config.routing import RoutingFileSpec, read_sections
 from calcifer.domain.pricing import PricingConfig
 
-_SECTIONS = ("providers", "azure", "aliases", "prices", "routing", "cache", "metrics", "tracing")
+_SECTIONS = ("providers", "azure", "bedrock", "aliases", "prices", "routing", "cache", "metrics", "tracing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,13 +34,14 @@ class FileConfig:
     path: str
     providers: tuple[CompatibleProviderSpec, ...] = ()
     azure: tuple[AzureSpec, ...] = ()
+    bedrock: tuple[BedrockSpec, ...] = ()
     aliases: tuple[AliasSpec, ...] = ()
     price_overrides: tuple[ModelSpec, ...] = ()
     routing: RoutingFileSpec | None = None
     observability: ObservabilitySpec = field(default_factory=ObservabilitySpec)
 
-    def _declared(self) -> list[CompatibleProviderSpec | AzureSpec]:
-        return [*self.providers, *self.azure]
+    def _declared(self) -> list[CompatibleProviderSpec | AzureSpec | BedrockSpec]:
+        return [*self.providers, *self.azure, *self.bedrock]
 
     def prices(self) -> dict[str, PricingConfig]:
         """Every price the file sets: its models' prices, then `prices:` overrides (which win)."""
@@ -96,10 +98,18 @@ def parse_file_config(text: str, path: str = "<config>") -> FileConfig:
     sections = ProviderSections(reader)
     providers = sections.compatible_list(top["providers"]) if "providers" in top else []
     azure = sections.azure_list(top["azure"]) if "azure" in top else []
+    bedrock = read_bedrock(sections, top["bedrock"]) if "bedrock" in top else []
     overrides = sections.price_overrides(top["prices"]) if "prices" in top else []
     aliases = sections.aliases(top["aliases"]) if "aliases" in top else []
     routing = read_sections(reader, top.get("routing"), top.get("cache"))
     observability = read_observability(reader, top.get("metrics"), top.get("tracing"))
     return FileConfig(
-        path, tuple(providers), tuple(azure), tuple(aliases), tuple(overrides), routing, observability
+        path,
+        tuple(providers),
+        tuple(azure),
+        tuple(bedrock),
+        tuple(aliases),
+        tuple(overrides),
+        routing,
+        observability,
     )

@@ -8,6 +8,8 @@ class GatewayError(Exception):
 
     kind = "server_error"
     code: str | None = None
+    refusal: str | None = None
+    """Set on the errors that refuse a request by policy: "budget", "rate_limit" or "auth"."""
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)

@@ -18,9 +18,10 @@ from enum import Enum
 from typing import Final, Literal, Protocol, get_args, runtime_checkable
 
 from calcifer.domain.errors import InvalidRequest
+from calcifer.domain.limits import BUDGET_PERIODS, BudgetPeriod
 
-BudgetPeriod = Literal["total", "daily", "monthly"]
-BUDGET_PERIODS: tuple[BudgetPeriod, ...] = get_args(BudgetPeriod)
+KeyRole = Literal["admin", "team-admin"]
+KEY_ROLES: tuple[KeyRole, ...] = get_args(KeyRole)
 SECRET_PREFIX: Final = "sk-calc-"
 _NAME_MAX = 256
 
@@ -43,6 +44,9 @@ class VirtualKey:
     tpm_limit: int | None = None
     metadata: Mapping[str, object] = field(default_factory=dict)
     revoked: bool = False
+    user_id: str | None = None
+    team_id: str | None = None
+    role: KeyRole | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.models, list):  # a JSON array, as clients send it
@@ -72,6 +76,9 @@ class KeyChanges:
     rpm_limit: int | _Unset | None = UNSET
     tpm_limit: int | _Unset | None = UNSET
     metadata: Mapping[str, object] | _Unset = UNSET
+    user_id: str | _Unset | None = UNSET
+    team_id: str | _Unset | None = UNSET
+    role: KeyRole | _Unset | None = UNSET
 
     def apply(self, key: VirtualKey) -> VirtualKey:
         """`key` with these changes; raises `InvalidRequest` when the result is not a valid key."""
@@ -130,6 +137,9 @@ def issue_key(
     tpm_limit: int | None = None,
     metadata: Mapping[str, object] | None = None,
     now: datetime | None = None,
+    user_id: str | None = None,
+    team_id: str | None = None,
+    role: KeyRole | None = None,
 ) -> tuple[VirtualKey, str]:
     """A new key and its secret. Show the secret once; store only the key."""
     secret = new_secret()
@@ -144,6 +154,9 @@ def issue_key(
         rpm_limit=rpm_limit,
         tpm_limit=tpm_limit,
         metadata=dict(metadata or {}),
+        user_id=user_id,
+        team_id=team_id,
+        role=role,
     )
     return key, secret
 
@@ -188,5 +201,13 @@ def _check(key: VirtualKey) -> None:
         json.dumps(key.metadata)
     except (TypeError, ValueError):
         raise InvalidRequest("'metadata' must be a JSON object.", param="metadata") from None
+    for param in ("user_id", "team_id"):
+        owner = getattr(key, param)
+        if owner is not None and (not isinstance(owner, str) or not owner or len(owner) > _NAME_MAX):
+            raise InvalidRequest(f"'{param}' must be a non-empty id, or null.", param=param)
+    if key.role is not None and key.role not in KEY_ROLES:
+        raise InvalidRequest(f"'role' must be one of {', '.join(KEY_ROLES)}, or null.", param="role")
+    if key.role == "team-admin" and key.team_id is None:
+        raise InvalidRequest("A 'team-admin' key must belong to a team: set 'team_id'.", param="role")
     if key.created_at.tzinfo is None:
         raise ValueError("VirtualKey.created_at must be timezone-aware (UTC)")

@@ -1,8 +1,12 @@
-"""The spend ledger: one row per answered request, and reports that group those rows.
+"""The spend ledger: one row per request, and reports that group those rows.
 
 Writes leave the response path: `SpendLedger.record` only enqueues; an adapter batches the rows into its
 store in the background and drains what is queued when it is closed. Cost is an exact `Decimal`, and
 `None` means *unpriced* — never counted as 0.
+
+Each row says how the request ended (`Outcome`): answered, refused (by a budget, a rate limit, or
+authentication and permissions) or failed; reports count the three apart, so a refused request is
+never reported as a request that was answered.
 """
 
 from __future__ import annotations
@@ -15,8 +19,19 @@ from typing import Literal, Protocol, get_args, runtime_checkable
 
 from calcifer.domain.errors import InvalidRequest
 
-GroupBy = Literal["key", "model", "provider", "user", "team", "day"]
+GroupBy = Literal["key", "team", "user", "customer", "tag", "model", "provider", "day"]
 GROUP_BY: tuple[GroupBy, ...] = get_args(GroupBy)
+MAX_GROUP_BY = 2
+"""A report groups by one dimension or by two at once (e.g. `team,model`)."""
+
+Outcome = Literal["answered", "refused_budget", "refused_rate", "refused_auth", "failed"]
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+Refusal = Literal["budget", "rate_limit", "auth"]
+_REFUSED: dict[str | None, Outcome] = {
+    "budget": "refused_budget",
+    "rate_limit": "refused_rate",
+    "auth": "refused_auth",
+}
 
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _SPACED_OFFSET = re.compile(r"^(.+T[0-9:.]+) ([0-9]{2}:?[0-9]{2})$")
@@ -52,6 +67,9 @@ class SpendRecord:
     estimated: bool = False
     cache_hit: bool = False
     cost_saved: Decimal | None = None  # a cache hit: what the answer cost when it was made upstream
+    customer: str | None = None
+    tags: tuple[str, ...] = ()
+    outcome: Outcome = "answered"
 
     def __post_init__(self) -> None:
         if self.time.tzinfo is None:
@@ -64,18 +82,34 @@ class SpendRecord:
 
 @dataclass(frozen=True, slots=True)
 class SpendGroup:
-    """Totals of the requests that share one group value (`group` is None for rows without one).
+    """Totals of the requests that share one group (`values`: one per grouping dimension, None for
+    rows without one).
 
-    `cost` sums the priced requests only, and is None when none of them was priced; `unpriced` counts
-    the requests without a price, so a reader knows when `cost` is a lower bound.
+    `requests` counts the answered requests; refused ones (by a budget, a rate limit, authentication)
+    and failed ones are counted apart. `cost` sums the priced requests only, and is None when none of
+    them was priced; `unpriced` counts the requests without a price, so a reader knows when `cost` is
+    a lower bound. `cost_saved` is what answers from the cache would have cost upstream.
     """
 
-    group: str | None
+    values: tuple[str | None, ...]
     requests: int
     prompt_tokens: int
     completion_tokens: int
     cost: Decimal | None
     unpriced: int = 0
+    refused_budget: int = 0
+    refused_rate: int = 0
+    refused_auth: int = 0
+    failed: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_saved: Decimal = Decimal(0)
+
+    @property
+    def group(self) -> str | None:
+        """The first dimension's value (the only one in a report grouped by one dimension)."""
+        return self.values[0] if self.values else None
 
     def __add__(self, other: SpendGroup) -> SpendGroup:
         if self.cost is None:
@@ -85,23 +119,31 @@ class SpendGroup:
         else:
             cost = self.cost + other.cost
         return SpendGroup(
-            group=None,
+            values=(),
             requests=self.requests + other.requests,
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
             cost=cost,
             unpriced=self.unpriced + other.unpriced,
+            refused_budget=self.refused_budget + other.refused_budget,
+            refused_rate=self.refused_rate + other.refused_rate,
+            refused_auth=self.refused_auth + other.refused_auth,
+            failed=self.failed + other.failed,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            cost_saved=self.cost_saved + other.cost_saved,
         )
 
 
-EMPTY_GROUP = SpendGroup(group=None, requests=0, prompt_tokens=0, completion_tokens=0, cost=None)
+EMPTY_GROUP = SpendGroup(values=(), requests=0, prompt_tokens=0, completion_tokens=0, cost=None)
 
 
 @dataclass(frozen=True, slots=True)
 class SpendReport:
-    """Spend between `since` (inclusive) and `until` (exclusive), grouped by one dimension."""
+    """Spend between `since` (inclusive) and `until` (exclusive), grouped by one or two dimensions."""
 
-    group_by: GroupBy
+    group_by: tuple[GroupBy, ...]
     since: datetime | None
     until: datetime | None
     groups: tuple[SpendGroup, ...]
@@ -114,6 +156,10 @@ class SpendReport:
         return total
 
 
+SpendFilter = dict[str, str]
+"""Rows a report is limited to, by dimension: {"key": id, "team": id, "user": id, "customer": id}."""
+
+
 @runtime_checkable
 class SpendLedger(Protocol):
     """Where spend rows go and where reports come from."""
@@ -124,12 +170,16 @@ class SpendLedger(Protocol):
 
     async def query(
         self,
-        group_by: GroupBy,
+        group_by: GroupBy | tuple[GroupBy, ...],
         since: datetime | None = None,
         until: datetime | None = None,
         key_id: str | None = None,
+        *,
+        where: SpendFilter | None = None,
     ) -> SpendReport:
-        """Spend in [since, until), grouped; only `key_id`'s rows when it is given."""
+        """Spend in [since, until) — whole UTC days: `since` is taken back to its day's start and
+        `until` on to the next day's — grouped; only `key_id`'s rows when it is given, and only the
+        rows matching every dimension in `where`."""
         ...
 
     async def start(self) -> None:
@@ -141,12 +191,50 @@ class SpendLedger(Protocol):
         ...
 
 
-def parse_group_by(text: str, param: str = "group_by") -> GroupBy:
-    """`text` as a grouping dimension, or `InvalidRequest` naming `param`."""
-    for choice in GROUP_BY:
-        if text == choice:
-            return choice
-    raise InvalidRequest(f"'{text}' is not a valid {param}: use one of {', '.join(GROUP_BY)}.", param=param)
+def parse_group_by(text: str, param: str = "group_by") -> tuple[GroupBy, ...]:
+    """`text` as one grouping dimension or two separated by a comma (`team,model`), or
+    `InvalidRequest` naming `param`."""
+    names = [part.strip() for part in text.split(",")]
+    chosen: list[GroupBy] = []
+    for name in names:
+        choice = next((c for c in GROUP_BY if c == name), None)
+        if choice is None:
+            raise InvalidRequest(
+                f"'{name}' is not a valid {param}: use one of {', '.join(GROUP_BY)}, or two of them "
+                "separated by a comma.",
+                param=param,
+            )
+        if choice in chosen:
+            raise InvalidRequest(f"'{name}' is given twice in {param}.", param=param)
+        chosen.append(choice)
+    if len(chosen) > MAX_GROUP_BY:
+        raise InvalidRequest(f"{param} takes at most {MAX_GROUP_BY} dimensions.", param=param)
+    return tuple(chosen)
+
+
+def outcome_of(status: int, refusal: str | None, delivered: bool) -> Outcome:
+    """How a request ended: refused when a budget, a rate limit or authentication refused it;
+    answered when its status is a success or it delivered something (a stream cut short); else
+    failed."""
+    refused = _REFUSED.get(refusal)
+    if refused is not None:
+        return refused
+    return "answered" if status < 400 or delivered else "failed"
+
+
+def day_span(since: datetime | None, until: datetime | None) -> tuple[datetime | None, datetime | None]:
+    """[since, until) widened to whole UTC days, as reports read daily rollups."""
+    start = None if since is None else _day_start(since)
+    end = None
+    if until is not None:
+        end = _day_start(until)
+        if end != until.astimezone(UTC):
+            end += timedelta(days=1)
+    return start, end
+
+
+def _day_start(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def parse_time(text: str, now: datetime | None = None, param: str = "since") -> datetime:

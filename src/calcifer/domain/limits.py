@@ -20,12 +20,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, get_args, runtime_checkable
 
 from calcifer.domain.errors import GatewayError
 
-BudgetPeriod = Literal["total", "daily", "monthly"]
-BUDGET_PERIODS: tuple[BudgetPeriod, ...] = ("total", "daily", "monthly")
+BudgetPeriod = Literal["total", "daily", "weekly", "monthly"]
+BUDGET_PERIODS: tuple[BudgetPeriod, ...] = get_args(BudgetPeriod)
 
 UNIT_EXPONENT = 12
 """Money is counted in units of 10**-UNIT_EXPONENT USD (1e-12, the cost quantum)."""
@@ -83,7 +83,8 @@ def _utc(now: datetime | float) -> datetime:
 
 
 def budget_window(period: BudgetPeriod, now: datetime | float) -> str:
-    """The id of the budget window `now` falls in: "total", "YYYY-MM-DD" (daily) or "YYYY-MM" (monthly).
+    """The id of the budget window `now` falls in: "total", "YYYY-MM-DD" (daily), "YYYY-Www" (weekly:
+    the ISO week, from Monday) or "YYYY-MM" (monthly).
 
     Windows are calendar periods in UTC. `now` is an aware datetime (a naive one is taken as UTC) or
     seconds since the epoch, as `Clock.now()` gives.
@@ -93,6 +94,8 @@ def budget_window(period: BudgetPeriod, now: datetime | float) -> str:
     moment = _utc(now)
     if period == "daily":
         return moment.strftime("%Y-%m-%d")
+    if period == "weekly":
+        return moment.strftime("%G-W%V")
     if period == "monthly":
         return moment.strftime("%Y-%m")
     raise ValueError(f"unknown budget period {period!r}; expected one of {', '.join(BUDGET_PERIODS)}")
@@ -108,6 +111,9 @@ def window_bounds(window: str) -> tuple[datetime | None, datetime | None]:
     if len(window) == 10:
         start = datetime.strptime(window, "%Y-%m-%d").replace(tzinfo=UTC)
         return start, start + timedelta(days=1)
+    if len(window) == 8 and window[5] == "W":
+        start = datetime.strptime(window + "-1", "%G-W%V-%u").replace(tzinfo=UTC)
+        return start, start + timedelta(days=7)
     if len(window) == 7:
         start = datetime.strptime(window, "%Y-%m").replace(tzinfo=UTC)
         end = (
@@ -195,6 +201,7 @@ class BudgetExceeded(GatewayError):
 
     kind = "budget_exceeded"
     code = "budget_exceeded"
+    refusal = "budget"
 
     def __init__(self, remaining: Decimal, *, requested: Decimal | None = None) -> None:
         remaining = max(remaining, Decimal(0))
@@ -211,6 +218,7 @@ class RateLimited(GatewayError):
 
     kind = "rate_limit_error"
     code = "rate_limit_exceeded"
+    refusal = "rate_limit"
 
     def __init__(self, decision: RateDecision, *, tokens: int = 0) -> None:
         parts = []

@@ -26,6 +26,7 @@ DEFAULT_MAX_OUTPUT = 16_384
 class ModelNotAllowed(GatewayError):
     kind = "permission_error"
     code = "model_not_allowed"
+    refusal = "auth"
 
     def __init__(self, model: str) -> None:
         super().__init__(f"This key may not use the model '{model}'.", param="model")
@@ -34,6 +35,7 @@ class ModelNotAllowed(GatewayError):
 class UnpricedUnderBudget(GatewayError):
     kind = "permission_error"
     code = "model_unpriced"
+    refusal = "budget"
 
     def __init__(self, model: str) -> None:
         super().__init__(

@@ -188,6 +188,7 @@ class GatewayApp:
                 await response(scope, receive, reply)
             except GatewayError as error:
                 facts.error = error
+                facts.refusal = facts.refusal or error.refusal
                 if not started:
                     await self._render(path, error)(scope, receive, reply)
         except ClientDisconnect:  # the client went away before its request was read: nobody to answer

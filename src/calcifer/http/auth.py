@@ -33,12 +33,14 @@ class Unauthenticated(GatewayError):
     kind = "invalid_request_error"
     code = "invalid_api_key"
     http_status = 401
+    refusal = "auth"
 
 
 class Forbidden(GatewayError):
     kind = "permission_error"
     code = "forbidden"
     http_status = 403
+    refusal = "auth"
 
 
 class Authenticator:

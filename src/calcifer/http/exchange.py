@@ -80,7 +80,9 @@ class Exchange:
         facts.outcome = self.outcome
         facts.model = chat.model
         facts.stream = chat.stream
-        facts.user, facts.team = _tags(chat.body, self.identity)
+        facts.user, facts.team = _owners(chat.body, self.identity)
+        facts.customer = customer_of(chat.body, request.headers.get("x-calcifer-customer"))
+        facts.tags = tags_of(chat.body, request.headers.get("x-calcifer-tags"), self.identity)
         if self.identity is not None and self.identity.key is not None:
             facts.key_id = self.identity.key.id
 
@@ -91,7 +93,11 @@ class Exchange:
         count = len(messages) if isinstance(messages, list) else 0
         images = _image_parts(messages) if isinstance(messages, list) else 0
         bound = prompt_bound(self.body_size, count, images)
-        self.admission = await self.spend.admit(self.identity.key, self.chat, bound)
+        try:
+            self.admission = await self.spend.admit(self.identity.key, self.chat, bound)
+        except GatewayError as error:
+            self.facts.refusal = error.refusal
+            raise
 
     async def _close(self, usage: Any, cost: Any, delivered: bool) -> None:
         if self.spend is not None and self.admission is not OPEN:
@@ -244,14 +250,56 @@ def cache_directive(calcifer: str | None, cache_control: str | None) -> CacheDir
     return CacheDirective(mode, ttl if ttl else None)
 
 
-def _tags(body: Mapping[str, object], identity: Identity | None) -> tuple[str | None, str | None]:
-    """The user and team a request is spent for: from its `metadata`/`user`, else its key's metadata."""
+def _owners(body: Mapping[str, object], identity: Identity | None) -> tuple[str | None, str | None]:
+    """The user and team a request is spent for: its key's user and team, else the request's
+    `metadata.user`/`metadata.team`, else its key's metadata."""
     metadata = body.get("metadata")
     meta = metadata if isinstance(metadata, dict) else {}
-    key_meta = identity.key.metadata if identity is not None and identity.key is not None else {}
-    user = meta.get("user") or body.get("user") or key_meta.get("user")
-    team = meta.get("team") or key_meta.get("team")
-    return (str(user) if user else None), (str(team) if team else None)
+    key = identity.key if identity is not None else None
+    key_meta = key.metadata if key is not None else {}
+    user = (key.user_id if key is not None else None) or meta.get("user") or key_meta.get("user")
+    team = (key.team_id if key is not None else None) or meta.get("team") or key_meta.get("team")
+    return _text(user), _text(team)
+
+
+def customer_of(body: Mapping[str, object], header: str | None) -> str | None:
+    """The end customer a request serves: `x-calcifer-customer`, else OpenAI's `user` field, else
+    Anthropic's `metadata.user_id`."""
+    if header and header.strip():
+        return _text(header.strip())
+    metadata = body.get("metadata")
+    anthropic = metadata.get("user_id") if isinstance(metadata, dict) else None
+    return _text(body.get("user") or anthropic)
+
+
+def tags_of(body: Mapping[str, object], header: str | None, identity: Identity | None) -> tuple[str, ...]:
+    """A request's tags, deduplicated in order: `x-calcifer-tags` (comma-separated), `metadata.tags`
+    (a list or a comma-separated string), and the key's `metadata.tags`."""
+    found: list[str] = []
+    metadata = body.get("metadata")
+    key = identity.key if identity is not None else None
+    for source in (
+        header,
+        metadata.get("tags") if isinstance(metadata, dict) else None,
+        key.metadata.get("tags") if key is not None else None,
+    ):
+        parts = source.split(",") if isinstance(source, str) else source if isinstance(source, list) else ()
+        for part in parts:
+            tag = _text(part.strip() if isinstance(part, str) else None)
+            if tag is not None and tag not in found and len(found) < _MAX_TAGS:
+                found.append(tag)
+    return tuple(found)
+
+
+_MAX_TAGS = 16
+_MAX_NAME = 1024
+
+
+def _text(value: object) -> str | None:
+    """A non-empty identifier (cut at 1024 characters), or None."""
+    if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+        return str(value)[:_MAX_NAME]
+    return None
 
 
 def _carries_output(chunk: StreamChunk) -> bool:

@@ -30,6 +30,9 @@ class RequestFacts:
     key_id: str | None = None
     user: str | None = None
     team: str | None = None
+    customer: str | None = None
+    tags: tuple[str, ...] = ()
+    refusal: str | None = None  # "budget", "rate_limit" or "auth" when a policy refused the request
     cache_hit: bool = False
     cost_saved: Decimal | None = None  # a cache hit: the cost of the cached answer when it was made
     latency_ms: float = 0.0

@@ -1,8 +1,9 @@
 """`GET /v1/spend`: the spend ledger, grouped, as JSON with exact costs.
 
-Query parameters: `group_by` = key | model | provider | user | team | day (default model), `since` and
-`until` (ISO 8601, UTC when no zone is given, or a span back from now such as `7d`; since inclusive,
-until exclusive), and `key_id` (master only: one key's spend).
+Query parameters: `group_by` = key | team | user | customer | tag | model | provider | day, or two of
+them (`team,model`; default model), `since` and `until` (ISO 8601, UTC when no zone is given, or a span
+back from now such as `7d`; since inclusive, until exclusive, both widened to whole UTC days since
+reports read daily rollups), and `key_id`, `team`, `user`, `customer`, `tag` (filters).
 
 Who sees what is decided by two ASGI scope values that the authentication middleware sets:
 - `scope["calcifer.is_master"] = True`: the master key (or a gateway running without a master key,
@@ -26,7 +27,8 @@ from calcifer.http.errors import error_response
 
 IS_MASTER = "calcifer.is_master"
 KEY_ID = "calcifer.key_id"
-_PARAMS = frozenset({"group_by", "since", "until", "key_id"})
+_FILTERS = {"key_id": "key", "team": "team", "user": "user", "customer": "customer", "tag": "tag"}
+_PARAMS = frozenset({"group_by", "since", "until", *_FILTERS})
 
 
 class _Unauthenticated(GatewayError):
@@ -64,13 +66,15 @@ async def spend(request: Request) -> Response:
             raise _NoLedger("The spend ledger is not configured on this gateway.")
     except GatewayError as error:
         return error_response(error)
-    report = await ledger.query(group_by, since, until, key_id)
+    where = {_FILTERS[name]: value for name, value in params.items() if name in _FILTERS and value}
+    where.pop("key", None)
+    report = await ledger.query(group_by, since, until, key_id, where=where)
     body = {
         "object": "spend.report",
-        "group_by": group_by,
-        "since": _iso(since),
-        "until": _iso(until),
-        "data": [_group(group) for group in report.groups],
+        "group_by": ",".join(group_by),
+        "since": _iso(report.since),
+        "until": _iso(report.until),
+        "data": [_group(group, group_by) for group in report.groups],
         "total": _totals(report.total),
     }
     return Response(orjson.dumps(body), media_type="application/json")
@@ -105,12 +109,26 @@ def _usd(cost: Decimal | None) -> orjson.Fragment | None:
 def _totals(group: SpendGroup) -> dict[str, object]:
     return {
         "requests": group.requests,
+        "refused": {
+            "budget": group.refused_budget,
+            "rate_limit": group.refused_rate,
+            "auth": group.refused_auth,
+        },
+        "failed": group.failed,
         "prompt_tokens": group.prompt_tokens,
         "completion_tokens": group.completion_tokens,
+        "cached_tokens": group.cached_tokens,
+        "cache_write_tokens": group.cache_write_tokens,
+        "reasoning_tokens": group.reasoning_tokens,
         "cost": _usd(group.cost),
+        "cost_saved": _usd(group.cost_saved),
         "unpriced_requests": group.unpriced,
     }
 
 
-def _group(group: SpendGroup) -> dict[str, object]:
-    return {"group": group.group, **_totals(group)}
+def _group(group: SpendGroup, group_by: tuple[str, ...]) -> dict[str, object]:
+    """A group: `group` is its value (a list of values when grouped by two dimensions), and each
+    dimension's value is also under its own name."""
+    named = dict(zip(group_by, group.values, strict=True))
+    value: object = group.values[0] if len(group.values) == 1 else list(group.values)
+    return {"group": value, **named, **_totals(group)}

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, ReadOnlyCredentials, RefreshableCredentials
+from botocore.exceptions import BotoCoreError
 from botocore.session import Session
 
 from calcifer.domain.errors import UpstreamRejected
@@ -24,15 +25,19 @@ from calcifer.domain.errors import UpstreamRejected
 _EARLY = 900.0  # ask botocore again from this long before expiry (its own advisory refresh window)
 
 
-def chain_credentials(env: Mapping[str, str]) -> Credentials | None:
-    """The credentials of the standard AWS chain, or None when it finds none. Static keys in `env`
-    (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) come first; `AWS_PROFILE`
-    selects a profile of the shared files."""
+def chain_credentials(env: Mapping[str, str], profile: str | None = None) -> Credentials | None:
+    """The credentials of the standard AWS chain, or None when it finds none. A `profile` given (a
+    deployment's own) selects that profile of the shared files; otherwise static keys in `env`
+    (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) come first, and `AWS_PROFILE`
+    selects the profile."""
     key, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
-    if key and secret:
+    if key and secret and profile is None:
         return Credentials(key, secret, env.get("AWS_SESSION_TOKEN") or None)
-    session = Session(profile=env.get("AWS_PROFILE") or None)
-    found: Credentials | None = session.get_credentials()
+    try:
+        session = Session(profile=profile or env.get("AWS_PROFILE") or None)
+        found: Credentials | None = session.get_credentials()
+    except BotoCoreError:  # an unknown profile, an unreadable file: no credentials (the provider says so)
+        return None
     return found
 
 

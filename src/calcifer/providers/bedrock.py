@@ -140,7 +140,7 @@ class BedrockProvider(HttpProvider):
             usage = answer.get("usage")
             counted = usage_from_anthropic(usage) if isinstance(usage, dict) else None
             return ChatResponse(answer, counted, self.name, ANTHROPIC_MESSAGES, raw)
-        return from_converse(answer, request.model, _message_id(), int(time.time()))
+        return from_converse(answer, request.model, _message_id(), int(time.time()), self.name)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         url, payload = self._call(request, stream=True)

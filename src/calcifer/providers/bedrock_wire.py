@@ -132,7 +132,9 @@ def stop_reason(raw: object) -> str:
     return _STOP_REASONS.get(str(raw), str(raw))
 
 
-def from_converse(answer: Mapping[str, object], model: str, response_id: str, created: int) -> ChatResponse:
+def from_converse(
+    answer: Mapping[str, object], model: str, response_id: str, created: int, provider: str = "bedrock"
+) -> ChatResponse:
     """The `chat.completion` for a Converse answer (reasoning blocks are not carried over)."""
     output = answer.get("output")
     message = output.get("message") if isinstance(output, Mapping) else None
@@ -160,4 +162,4 @@ def from_converse(answer: Mapping[str, object], model: str, response_id: str, cr
         "stop_reason": stop_reason(answer.get("stopReason")),
         "usage": anthropic_usage(answer.get("usage")),
     }
-    return from_anthropic(message_form, created, provider="bedrock")
+    return from_anthropic(message_form, created, provider=provider)

@@ -8,7 +8,8 @@ from typing import Any, cast
 from sqlalchemy import select, update
 from sqlalchemy.engine import RowMapping
 
-from calcifer.domain.keys import BudgetPeriod, KeyChanges, VirtualKey
+from calcifer.domain.keys import KeyChanges, KeyRole, VirtualKey
+from calcifer.domain.limits import BudgetPeriod
 from calcifer.storage.database import Database
 from calcifer.storage.schema import virtual_keys
 
@@ -76,6 +77,9 @@ def _values(key: VirtualKey) -> dict[str, object]:
         "metadata": json.dumps(dict(key.metadata), separators=(",", ":")),
         "created_at": key.created_at,
         "revoked": key.revoked,
+        "user_id": key.user_id,
+        "team_id": key.team_id,
+        "role": key.role,
     }
 
 
@@ -92,4 +96,7 @@ def _key(row: RowMapping) -> VirtualKey:
         tpm_limit=row["tpm_limit"],
         metadata=json.loads(row["metadata"]),
         revoked=bool(row["revoked"]),
+        user_id=row["user_id"],
+        team_id=row["team_id"],
+        role=cast(KeyRole | None, row["role"]),
     )

@@ -2,31 +2,31 @@
 
 `record()` puts the row on a bounded queue and returns. One tracked background task takes rows off the
 queue in batches (up to `batch_size` rows, or whatever arrived within `max_delay` seconds of the first)
-and inserts each batch in one transaction; a batch that fails for a transient reason (connection lost,
-database locked) is retried with backoff, never dropped while the ledger runs. `aclose()` writes every
-row queued before it, then stops the writer.
+and inserts each batch, and adds it to the daily rollups (`rollups.py`), in one transaction; a batch
+that fails for a transient reason (connection lost, database locked) is retried with backoff, never
+dropped while the ledger runs. `aclose()` writes every row queued before it, then stops the writer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from datetime import UTC, datetime
 from itertools import chain
-from typing import Any, Final
+from typing import Final
 
-from sqlalchemy import BigInteger, ColumnElement, cast, func, insert, select
-from sqlalchemy.engine import RowMapping
+from sqlalchemy import insert
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
-from calcifer.domain.ledger import GroupBy, SpendGroup, SpendRecord, SpendReport
+from calcifer.domain.ledger import GroupBy, SpendFilter, SpendRecord, SpendReport, day_span
 from calcifer.storage.database import Database
-from calcifer.storage.schema import from_pico, spend, tidy, to_pico
+from calcifer.storage.rollups import add_batch, group_of, report_statement
+from calcifer.storage.schema import spend, to_pico
 
 _log = logging.getLogger("calcifer.ledger")
 _STOP: Final = None
-_SPLIT = 10**6  # SQLite sums pico-dollars as (x / 1e6) and (x % 1e6) so that no sum overflows int64
 _MAX_BACKOFF = 5.0
 
 
@@ -96,36 +96,31 @@ class SqlLedger:
 
     async def query(
         self,
-        group_by: GroupBy,
+        group_by: GroupBy | tuple[GroupBy, ...],
         since: datetime | None = None,
         until: datetime | None = None,
         key_id: str | None = None,
+        *,
+        where: SpendFilter | None = None,
     ) -> SpendReport:
         if (since is not None and since.tzinfo is None) or (until is not None and until.tzinfo is None):
             raise ValueError("since and until must be timezone-aware datetimes")
-        group = self._group_column(group_by).label("grp")
-        statement = select(
-            group,
-            func.count().label("requests"),
-            func.coalesce(func.sum(spend.c.prompt_tokens), 0).label("prompt_tokens"),
-            func.coalesce(func.sum(spend.c.completion_tokens), 0).label("completion_tokens"),
-            func.count(spend.c.cost).label("priced"),
-            *self._cost_sums(),
-        ).group_by(group)
-        if since is not None:
-            statement = statement.where(spend.c.time >= since)
-        if until is not None:
-            statement = statement.where(spend.c.time < until)
+        dimensions = (group_by,) if isinstance(group_by, str) else group_by
+        since, until = day_span(since, until)
+        filters = dict(where or {})
         if key_id is not None:
-            statement = statement.where(spend.c.key_id == key_id)
+            filters["key"] = key_id
+        statement = report_statement(dimensions, since, until, filters)
         async with self._db.engine.connect() as connection:
             rows = (await connection.execute(statement)).all()
-        groups = [self._group(row._mapping) for row in rows]
-        if group_by == "day":
-            groups.sort(key=lambda g: g.group or "")
+        groups = [group_of(row._mapping, len(dimensions)) for row in rows]
+        if dimensions[0] == "day":
+            groups.sort(key=lambda g: tuple(v or "" for v in g.values))
         else:
-            groups.sort(key=lambda g: (g.cost is None, -(g.cost or 0), g.group is None, g.group or ""))
-        return SpendReport(group_by, since, until, tuple(groups))
+            groups.sort(
+                key=lambda g: (g.cost is None, -(g.cost or 0), tuple((v is None, v or "") for v in g.values))
+            )
+        return SpendReport(dimensions, since, until, tuple(groups))
 
     # The writer.
 
@@ -193,6 +188,7 @@ class SqlLedger:
         if self._db.dialect != "sqlite":
             async with self._db.engine.begin() as connection:
                 await connection.execute(insert(spend), [_values(row) for row in batch])
+                await add_batch(connection, self._db.dialect, batch)
             return
         # Plain values in multi-row INSERTs: 40% less CPU per row than SQLAlchemy's typed insert, in the
         # values SQLAlchemy itself would bind (checked by the contract tests). Rows are converted in
@@ -219,6 +215,7 @@ class SqlLedger:
                 await connection.exec_driver_sql(_SQLITE_INSERT_MANY, statements)
             if rest:
                 await connection.exec_driver_sql(_SQLITE_INSERT_ONE, rest)
+            await add_batch(connection, "sqlite", batch)
 
     def _drop(self, count: int, why: str) -> None:
         """Count lost rows; log them, at most once a second when they come in a flood."""
@@ -227,46 +224,6 @@ class SqlLedger:
         if now - self._last_drop_log >= 1.0:
             self._last_drop_log = now
             _log.error("spend ledger dropped %d row(s), %d in all: %s", count, self.dropped, why)
-
-    # Reading.
-
-    def _group_column(self, group_by: GroupBy) -> ColumnElement[str | None]:
-        if group_by == "day":
-            if self._db.dialect == "sqlite":
-                return func.substr(spend.c.time, 1, 10)  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff', UTC
-            return func.to_char(func.timezone("UTC", spend.c.time), "YYYY-MM-DD")
-        columns: dict[GroupBy, ColumnElement[str | None]] = {
-            "key": spend.c.key_id,
-            "model": spend.c.model,
-            "provider": spend.c.provider,
-            "user": spend.c.end_user,
-            "team": spend.c.team,
-        }
-        return columns[group_by]
-
-    def _cost_sums(self) -> list[ColumnElement[Any]]:
-        if self._db.dialect == "sqlite":
-            pico = cast(spend.c.cost, BigInteger)
-            return [func.sum(pico // _SPLIT).label("cost_high"), func.sum(pico % _SPLIT).label("cost_low")]
-        return [func.sum(spend.c.cost).label("cost")]
-
-    def _group(self, values: RowMapping) -> SpendGroup:
-        requests = int(values["requests"])
-        priced = int(values["priced"])
-        cost = None
-        if priced:
-            if self._db.dialect == "sqlite":
-                cost = from_pico(int(values["cost_high"]) * _SPLIT + int(values["cost_low"]))
-            else:
-                cost = tidy(values["cost"])
-        return SpendGroup(
-            group=values["grp"],
-            requests=requests,
-            prompt_tokens=int(values["prompt_tokens"]),
-            completion_tokens=int(values["completion_tokens"]),
-            cost=cost,
-            unpriced=requests - priced,
-        )
 
 
 def _refused(error: Exception) -> bool:
@@ -321,6 +278,9 @@ def _fields(row: SpendRecord) -> tuple[object, ...]:
         row.estimated,
         row.cache_hit,
         row.cost_saved,
+        row.customer,
+        json.dumps(list(row.tags)) if row.tags else None,
+        row.outcome,
     )
 
 

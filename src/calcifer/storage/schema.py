@@ -140,6 +140,9 @@ spend = Table(
     Column("estimated", Boolean(), nullable=False),
     Column("cache_hit", Boolean(), nullable=False),
     Column("cost_saved", Money(), nullable=True),
+    Column("customer", String(), nullable=True),
+    Column("tags", Text(), nullable=True),  # JSON array, null when the request had none
+    Column("outcome", String(), nullable=False, server_default="answered"),
     Index("ix_spend_time", "time"),
     Index("ix_spend_key_id_time", "key_id", "time"),
 )
@@ -158,6 +161,9 @@ virtual_keys = Table(
     Column("metadata", Text(), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("revoked", Boolean(), nullable=False),
+    Column("user_id", String(), nullable=True),
+    Column("team_id", String(), nullable=True),
+    Column("role", String(), nullable=True),
     UniqueConstraint("secret_hash", name="uq_virtual_keys_secret_hash"),
 )
 
@@ -174,6 +180,119 @@ responses = Table(
     Column("input_items", Text(), nullable=False),  # JSON: the items the request added
     Column("body", Text(), nullable=False),  # JSON: the response object
     Index("ix_responses_expires_at", "expires_at"),
+)
+
+
+# Daily rollups, kept by the ledger writer in the transaction that inserts the rows they sum. A
+# dimension a row lacks is '' here (so that the unique index, which treats NULLs as distinct, matches
+# it); reports turn '' back into null. Money is two integers on both databases, whole micro-dollars
+# (`<name>_hi`) and the pico-dollars beyond them (`<name>_lo`): sums of integers stay exact where one
+# row of a busy day would pass SQLite's 64-bit integer in pico-dollars ($9.2M).
+ROLLUP_DIMENSIONS = ("day", "key_id", "team", "end_user", "customer", "model", "provider")
+ROLLUP_COUNTS = (
+    "requests",
+    "refused_budget",
+    "refused_rate",
+    "refused_auth",
+    "failed",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "priced",
+    "unpriced",
+    "cache_hits",
+)
+ROLLUP_MONEY = ("cost", "cost_saved")
+ROLLUP_MONEY_COLUMNS = tuple(f"{name}_{part}" for name in ROLLUP_MONEY for part in ("hi", "lo"))
+
+
+def _rollup(name: str, *extra: str) -> Table:
+    dimensions = (*ROLLUP_DIMENSIONS, *extra)
+    return Table(
+        name,
+        METADATA,
+        Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        *(Column(d, String(), nullable=False) for d in dimensions),
+        *(Column(c, BigInteger(), nullable=False) for c in ROLLUP_COUNTS),
+        *(Column(m, BigInteger(), nullable=False) for m in ROLLUP_MONEY_COLUMNS),
+        Index(f"uq_{name}", *dimensions, unique=True),
+        Index(f"ix_{name}_key_id_day", "key_id", "day"),
+        Index(f"ix_{name}_team_day", "team", "day"),
+    )
+
+
+spend_daily = _rollup("spend_daily")
+spend_daily_tags = _rollup("spend_daily_tags", "tag")
+
+teams = Table(
+    "teams",
+    METADATA,
+    Column("id", String(), primary_key=True),
+    Column("name", String(), nullable=False),
+    Column("max_budget", Amount(), nullable=True),
+    Column("budget_period", String(), nullable=False),
+    Column("models", Text(), nullable=False),
+    Column("rpm_limit", BigInteger(), nullable=True),
+    Column("tpm_limit", BigInteger(), nullable=True),
+    Column("metadata", Text(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+users = Table(
+    "users",
+    METADATA,
+    Column("id", String(), primary_key=True),
+    Column("name", String(), nullable=True),
+    Column("email", String(), nullable=True),
+    Column("max_budget", Amount(), nullable=True),
+    Column("budget_period", String(), nullable=False),
+    Column("metadata", Text(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+team_members = Table(
+    "team_members",
+    METADATA,
+    Column("team_id", String(), primary_key=True),
+    Column("user_id", String(), primary_key=True),
+    Column("max_budget", Amount(), nullable=True),
+    Column("budget_period", String(), nullable=False),
+)
+
+customers = Table(
+    "customers",
+    METADATA,
+    Column("id", String(), primary_key=True),
+    Column("max_budget", Amount(), nullable=True),
+    Column("budget_period", String(), nullable=False),
+    Column("blocked", Boolean(), nullable=False),
+    Column("metadata", Text(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+tag_budgets = Table(
+    "tag_budgets",
+    METADATA,
+    Column("tag", String(), primary_key=True),
+    Column("max_budget", Amount(), nullable=False),
+    Column("budget_period", String(), nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    METADATA,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("time", UtcDateTime(), nullable=False),
+    Column("actor", String(), nullable=False),
+    Column("action", String(), nullable=False),
+    Column("entity", String(), nullable=False),
+    Column("entity_id", String(), nullable=False),
+    Column("before", Text(), nullable=True),
+    Column("after", Text(), nullable=True),
+    Index("ix_audit_log_time", "time"),
+    Index("ix_audit_log_entity", "entity", "entity_id"),
 )
 
 console_sessions = Table(

@@ -1,0 +1,82 @@
+"""Migration 0005 builds the daily rollups from the rows already in the ledger (SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from alembic import command
+from sqlalchemy import insert
+from sqlalchemy.engine import Connection
+
+from calcifer.storage.database import Database
+from calcifer.storage.ledger import SqlLedger
+from calcifer.storage.migrator import _config
+from calcifer.storage.schema import spend
+
+T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+
+def _row(n: int, status: int, cost: Decimal | None, tokens: int, **fields: object) -> dict[str, object]:
+    return {
+        "time": T0 + timedelta(hours=n),
+        "request_id": f"r{n}",
+        "key_id": "k1",
+        "end_user": None,
+        "team": "red",
+        "model": "m1",
+        "provider": "p1",
+        "status": status,
+        "prompt_tokens": tokens,
+        "completion_tokens": tokens,
+        "cached_tokens": 0,
+        "cache_write_tokens": 0,
+        "reasoning_tokens": 0,
+        "cost": cost,
+        "price_version": "v",
+        "latency_ms": 1,
+        "streamed": False,
+        "cut_short": False,
+        "estimated": False,
+        "cache_hit": False,
+        "cost_saved": None,
+        **fields,
+    }
+
+
+def _again_from_0003(connection: Connection) -> None:
+    config = _config(connection)
+    command.downgrade(config, "0004")
+    connection.execute(
+        insert(spend),
+        [
+            _row(0, 200, Decimal("1.000000000001"), 10),
+            _row(1, 200, Decimal("5000000.5"), 10),  # past 2**63 pico-dollars once summed
+            _row(2, 200, Decimal("5000000.5"), 10),
+            _row(3, 200, None, 10),  # unpriced
+            _row(4, 429, Decimal(0), 0),
+            _row(5, 401, Decimal(0), 0),
+            _row(6, 502, Decimal(0), 0),
+            _row(24, 200, Decimal("0.5"), 10, cache_hit=True, cost_saved=Decimal("0.25")),
+        ],
+    )
+    command.upgrade(config, "head")
+
+
+async def test_the_migration_sums_existing_rows_into_rollups(db: Database) -> None:
+    async with db.engine.begin() as connection:
+        await connection.run_sync(_again_from_0003)
+    ledger = SqlLedger(db)
+    by_day = await ledger.query(("day", "team"))
+    assert [g.values for g in by_day.groups] == [("2026-03-01", "red"), ("2026-03-02", "red")]
+    first, second = by_day.groups
+    assert (first.requests, first.refused_rate, first.refused_auth, first.failed, first.unpriced) == (
+        4,
+        1,
+        1,
+        1,
+        1,
+    )
+    assert first.cost == Decimal("10000002.000000000001")
+    assert (second.requests, second.cost, second.cost_saved) == (1, Decimal("0.5"), Decimal("0.25"))
+    assert first.prompt_tokens == 40
