@@ -41,6 +41,7 @@ def build_presets(presets: list[EnabledPreset], book: PriceBook, taken: set[str]
             credential_setting=enabled.credential_setting,
             key_required=not preset.local,
             any_model=preset.local,
+            embeddings_dialect=preset.embeddings,
         )
         bare = (models if preset.bare else enabled.models) - taken
         taken.update(bare)

@@ -25,6 +25,7 @@ class Preset:
     key_vars: tuple[str, ...] = ()  # other names the key goes by
     bare: bool = True  # whether its models are also asked for by their bare names
     local: bool = False  # keyless, enabled by its base URL variable
+    embeddings: str = "openai"  # the dialect of its `/embeddings` ("voyage": Voyage AI's field names)
 
 
 PRESETS = (
@@ -38,6 +39,9 @@ PRESETS = (
     Preset("openrouter", "OPENROUTER", "https://openrouter.ai/api/v1", "openrouter", bare=False),
     Preset("cerebras", "CEREBRAS", "https://api.cerebras.ai/v1", "cerebras"),
     Preset("perplexity", "PERPLEXITY", "https://api.perplexity.ai", "perplexity", ("PERPLEXITYAI_API_KEY",)),
+    # Cohere's OpenAI compatibility API (chat and embeddings); Voyage AI serves embeddings only.
+    Preset("cohere", "COHERE", "https://api.cohere.ai/compatibility/v1", "cohere", ("CO_API_KEY",)),
+    Preset("voyage", "VOYAGE", "https://api.voyageai.com/v1", "voyageai", embeddings="voyage"),
     Preset("ollama", "OLLAMA", "http://localhost:11434/v1", None, local=True),
     Preset("vllm", "VLLM", "http://localhost:8000/v1", None, local=True),
     Preset("lmstudio", "LM_STUDIO", "http://localhost:1234/v1", None, local=True),

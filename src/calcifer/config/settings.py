@@ -60,6 +60,7 @@ class Settings:
     redis_url: str | None = None
     config_file: str | None = None
     responses_retention: float = 30 * 86400.0  # how long stored Responses API answers are kept
+    metrics: bool = True  # CALCIFER_METRICS=off: no metrics recorded, no /metrics
     metrics_port: int | None = None  # serve /metrics on this port instead of the gateway's
     metrics_token: str | None = None  # a scrape must send `Authorization: Bearer <token>`
     migrate: bool = True  # serve applies pending migrations at start-up (CALCIFER_MIGRATE=off: never)
@@ -91,6 +92,7 @@ class Settings:
             redis_url=_url(env, "CALCIFER_REDIS_URL", "", ("redis", "rediss", "unix")) or None,
             config_file=env.get("CALCIFER_CONFIG", "").strip() or None,
             responses_retention=duration(env, "CALCIFER_RESPONSES_RETENTION", "30d"),
+            metrics=_choice(env, "CALCIFER_METRICS", "on", ("on", "off")) == "on",
             metrics_port=_port(env, "CALCIFER_METRICS_PORT", 0) or None,
             metrics_token=env.get("CALCIFER_METRICS_TOKEN", "").strip() or None,
             migrate=_choice(env, "CALCIFER_MIGRATE", "on", ("on", "off")) == "on",

@@ -67,6 +67,14 @@ _request_ids = _RequestIds()
 Handler = Callable[[Request], Awaitable[ASGIApp]]
 
 
+class RequestTracer(Protocol):
+    """A span per request (tracing on): started as it arrives, ended with its facts once it is over."""
+
+    def start(self, headers: Iterable[tuple[bytes, bytes]], method: str) -> object: ...
+
+    def end(self, handle: object, facts: RequestFacts) -> None: ...
+
+
 class Tally(Protocol):
     """A gauge of requests being answered."""
 
@@ -106,6 +114,7 @@ class GatewayApp:
         finishers: Iterable[Finisher],
         render_error: ErrorRenderer,
         in_flight: Tally | None = None,
+        tracer: RequestTracer | None = None,
         header_limits: HeaderLimits = HeaderLimits(),
     ) -> None:
         self.state = state
@@ -116,6 +125,7 @@ class GatewayApp:
         self._finishers = tuple(finishers)
         self._render = render_error
         self._in_flight = in_flight
+        self._tracer = tracer
         self._exact: dict[str, dict[str, Handler]] = {}
         self._patterns: list[tuple[re.Pattern[str], dict[str, Handler]]] = []
         self._templates: dict[str, str] = {}
@@ -165,6 +175,8 @@ class GatewayApp:
         in_flight = self._in_flight
         if in_flight is not None:
             in_flight.inc()
+        tracer = self._tracer
+        traced = tracer.start(scope["headers"], scope["method"]) if tracer is not None else None
 
         async def reply(message: Message) -> None:
             nonlocal started
@@ -211,6 +223,8 @@ class GatewayApp:
                 in_flight.dec()
             for finish in self._finishers:
                 finish(facts)
+            if tracer is not None:
+                tracer.end(traced, facts)
 
     async def _respond(self, scope: Scope, receive: Receive, path: str, preflight_origin: bytes) -> ASGIApp:
         method: str = scope["method"]

@@ -43,6 +43,8 @@ _OPERATIONS = {"/v1/completions": "text_completion"}  # every other model route 
 class Facts(Protocol):
     """What a finished request tells the metrics (`http.middleware.RequestFacts` is one)."""
 
+    request_id: str
+    method: str
     route: str
     started: float  # time.perf_counter() when the request arrived
     status: int

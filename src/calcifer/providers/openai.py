@@ -80,6 +80,7 @@ class OpenAIProvider(HttpProvider):
         headers: Mapping[str, str] | None = None,
         responses: bool = False,
         any_model: bool = False,
+        embeddings_dialect: str = "openai",
     ) -> None:
         super().__init__(
             name=name,
@@ -93,6 +94,7 @@ class OpenAIProvider(HttpProvider):
         self._url = self._base + "/chat/completions"
         self._headers = dict(headers or {})
         self._any_model = any_model  # a local server: whatever model it has loaded
+        self._voyage = embeddings_dialect == "voyage"  # Voyage AI's names for the embeddings fields
         # The APIs sent natively (`NativeApis`): the Responses API where the upstream has it.
         self.native_apis = frozenset({EMBEDDINGS, openai_responses.RESPONSES} if responses else {EMBEDDINGS})
 
@@ -141,7 +143,8 @@ class OpenAIProvider(HttpProvider):
     async def complete(self, request: ChatRequest) -> ChatResponse:
         native = request.native
         if native is not None and native.api == EMBEDDINGS:
-            payload = orjson.dumps({**native.body, "model": request.model})
+            wanted = voyage_body(native.body) if self._voyage else native.body
+            payload = orjson.dumps({**wanted, "model": request.model})
             body = json_object(await self._post(self._embeddings_url(request), payload), self.name)
             usage = input_usage(native.body, body.get("usage"))
             return ChatResponse(body, usage, self.name, EMBEDDINGS)
@@ -197,6 +200,17 @@ class OpenAIProvider(HttpProvider):
                 raw = await response.read()
                 kind = response.headers.get("content-type", "application/json")
         return response.status, kind, raw
+
+
+def voyage_body(body: Mapping[str, object]) -> dict[str, object]:
+    """An OpenAI embeddings body in Voyage AI's words: `dimensions` is `output_dimension`, and its
+    `encoding_format` is base64 or absent (floats)."""
+    wanted = {k: v for k, v in body.items() if k not in ("dimensions", "encoding_format")}
+    if body.get("dimensions") is not None:
+        wanted["output_dimension"] = body["dimensions"]
+    if body.get("encoding_format") == "base64":
+        wanted["encoding_format"] = "base64"
+    return wanted
 
 
 def _relayable(data: bytes) -> bytes | None:
