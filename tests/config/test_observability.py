@@ -22,7 +22,7 @@ def test_the_sections_are_read() -> None:
 @pytest.mark.parametrize(
     ("text", "line", "words"),
     [
-        ("metrics:\n  labels: [customer_id]\n", 2, "is not one of key, user, team"),
+        ("metrics:\n  labels: [tag]\n", 2, "is not one of key, user, team, customer"),
         ("metrics:\n  buckets: [1]\n", 2, "buckets"),
         ("tracing:\n  propagate: sometimes\n", 2, "true or false"),
     ],

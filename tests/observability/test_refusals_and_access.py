@@ -87,10 +87,11 @@ def test_chosen_labels_are_added_by_the_config_file(
     from pathlib import Path
 
     config = Path(str(tmp_path)) / "calcifer.yaml"
-    config.write_text("metrics:\n  labels: [team, user]\n")
+    config.write_text("metrics:\n  labels: [team, user, customer]\n")
     gateway = start_gateway({**gateway_env, "CALCIFER_CONFIG": str(config)})
-    body = {"model": "echo4", "messages": [{"role": "user", "content": "hi"}], "metadata": {"team": "blue"}}
-    content = orjson.dumps({**body, "user": "ada"})
+    metadata = {"team": "blue", "user": "ada"}
+    body = {"model": "echo4", "messages": [{"role": "user", "content": "hi"}], "metadata": metadata}
+    content = orjson.dumps({**body, "user": "customer-7"})  # OpenAI's `user`: the end customer
     sent = httpx.post(
         gateway.url + "/v1/chat/completions", content=content, headers={"content-type": "application/json"}
     )
