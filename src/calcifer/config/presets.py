@@ -26,6 +26,7 @@ class Preset:
     bare: bool = True  # whether its models are also asked for by their bare names
     local: bool = False  # keyless, enabled by its base URL variable
     embeddings: str = "openai"  # the dialect of its `/embeddings` ("voyage": Voyage AI's field names)
+    model_prefix: str = ""  # sent before a bare catalogue id (Fireworks names models by account path)
 
 
 PRESETS = (
@@ -34,7 +35,13 @@ PRESETS = (
     Preset("deepseek", "DEEPSEEK", "https://api.deepseek.com/v1", "deepseek"),
     Preset("xai", "XAI", "https://api.x.ai/v1", "x-ai"),
     Preset("together", "TOGETHER", "https://api.together.xyz/v1", "together", ("TOGETHERAI_API_KEY",)),
-    Preset("fireworks", "FIREWORKS", "https://api.fireworks.ai/inference/v1", "fireworks"),
+    Preset(
+        "fireworks",
+        "FIREWORKS",
+        "https://api.fireworks.ai/inference/v1",
+        "fireworks",
+        model_prefix="accounts/fireworks/models/",
+    ),
     # OpenRouter's ids name other vendors (`deepseek/deepseek-chat`): reached as `openrouter/<id>` only.
     Preset("openrouter", "OPENROUTER", "https://openrouter.ai/api/v1", "openrouter", bare=False),
     Preset("cerebras", "CEREBRAS", "https://api.cerebras.ai/v1", "cerebras"),

@@ -85,7 +85,9 @@ class GatewayService:
         route = self._routes.get(model)
         if route is None:
             provider, target = self.registry.resolve(model)
-            route = self._routes[model] = single(provider, target, model)
+            route = single(provider, target, model)
+            if len(self._routes) < _ROUTES_KEPT:  # names a client makes up (`ollama/<any>`) stay bounded
+                self._routes[model] = route
         return route
 
     def _price_usage(self, model: str, usage: Usage | None, provider: str, attempts: int = 1) -> Priced:
@@ -257,6 +259,7 @@ class GatewayService:
         outcome.usage, outcome.cost = priced.usage, priced.cost
 
 
+_ROUTES_KEPT = 10_000  # routes made from model names and remembered
 _UNREAD = 64  # chunks held before their text is collected (bounds what a long stream keeps)
 
 
