@@ -36,8 +36,9 @@ from calcifer.domain.routing import ProviderRegistry
 from calcifer.domain.spending import SpendControl
 from calcifer.http.admin import admin_routes
 from calcifer.http.admin_models import admin_model_routes
-from calcifer.http.asgi import Cors, GatewayApp, Route
+from calcifer.http.asgi import GatewayApp, HeaderLimits, Route
 from calcifer.http.auth import Authenticator
+from calcifer.http.cors import Cors
 from calcifer.http.errors import error_response
 from calcifer.http.health import Readiness
 from calcifer.http.messages import count_tokens, messages
@@ -299,6 +300,7 @@ def create_app(
         render_error=_render_error,
         in_flight=None if metrics is None else metrics.in_flight,
         tracer=tracing,
+        header_limits=HeaderLimits(settings.max_headers, settings.max_header_bytes),
     )
     state.settings = settings
     state.gateway = gateway

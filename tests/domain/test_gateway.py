@@ -491,8 +491,8 @@ async def test_routes_made_from_names_clients_invent_are_remembered_only_up_to_a
 
     provider = Open("open", [], steps=[response(usage=USAGE), response(usage=USAGE)])
     gateway, _ = _gateway(provider)
-    for i in range(module._ROUTES_KEPT + 5):
+    for i in range(module.ROUTES_KEPT + 5):
         assert gateway.first_target(f"open/m{i}") == (provider, f"m{i}")
-    assert len(gateway._routes) == module._ROUTES_KEPT
-    await gateway.complete(_request(f"open/m{module._ROUTES_KEPT + 1}"))
-    assert provider.requests[-1].model == f"m{module._ROUTES_KEPT + 1}"
+    assert len(gateway._single_routes) == module.ROUTES_KEPT
+    await gateway.complete(_request(f"open/m{module.ROUTES_KEPT + 1}"))
+    assert provider.requests[-1].model == f"m{module.ROUTES_KEPT + 1}"

@@ -97,5 +97,5 @@ def test_cooling_deployments_and_the_ledgers_writes_are_gauged(routed: Start) ->
         found = scrape(setup.gateway.url + "/metrics")  # the ledger writes within 50 ms
     assert found.value("calcifer_database_write_seconds_count") >= 1
     assert found.value("calcifer_database_errors_total") == 0
-    assert found.value("calcifer_ledger_queue_depth") == 0
+    assert found.value("calcifer_ledger_queue_depth") in (0, 1)  # one row may arrive while a batch is written
     assert 0 <= found.value("calcifer_ledger_write_lag_seconds") < 5

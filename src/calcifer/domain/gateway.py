@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from calcifer.domain.attempts import Attempts, RoutingConfig
+from calcifer.domain.bounded import LruTable
 from calcifer.domain.cache import (
     CachedAnswer,
     CacheDirective,
@@ -37,6 +38,8 @@ from calcifer.domain.types import (
     Usage,
 )
 
+ROUTES_KEPT = 4096  # model names whose undeclared route is kept made
+
 
 class GatewayService:
     def __init__(
@@ -61,6 +64,8 @@ class GatewayService:
         self._counter = counter  # estimates usage a provider did not report (None: no estimate)
         self.routing = routing or RoutingConfig()
         self._routes: dict[str, Route] = dict(self.routing.routes)
+        # Routes made per model name on first use: a bounded table, as clients choose the names.
+        self._single_routes: LruTable[str, Route] = LruTable(ROUTES_KEPT)
         self._cache = cache
         self._max_output = max_output  # a model's most output tokens, when known
         self._observer = observer  # None (tracing off): no call at all
@@ -83,13 +88,12 @@ class GatewayService:
         return target.provider, _for(request, target)
 
     def _route(self, model: str) -> Route:
-        """The declared route of `model`, or (made once per model name) its one provider's."""
-        route = self._routes.get(model)
+        """The declared route of `model`, or its one provider's (kept for the names used most lately)."""
+        route = self._routes.get(model) or self._single_routes.get(model)
         if route is None:
             provider, target = self.registry.resolve(model)
             route = single(provider, target, model, self._max_output(target))
-            if len(self._routes) < _ROUTES_KEPT:  # names a client makes up (`ollama/<any>`) stay bounded
-                self._routes[model] = route
+            self._single_routes.put(model, route)
         return route
 
     def _price_usage(self, model: str, usage: Usage | None, provider: str, attempts: int = 1) -> Priced:
@@ -261,7 +265,6 @@ class GatewayService:
         outcome.usage, outcome.cost = priced.usage, priced.cost
 
 
-_ROUTES_KEPT = 10_000  # routes made from model names and remembered
 _UNREAD = 64  # chunks held before their text is collected (bounds what a long stream keeps)
 
 

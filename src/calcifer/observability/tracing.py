@@ -21,7 +21,6 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http import Compression
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -31,6 +30,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from calcifer.domain.types import ChatRequest, StreamOutcome
 from calcifer.observability.metrics import Facts, provider_system
 from calcifer.observability.otel_env import OtelSettings
+from calcifer.observability.otlp_encoding import DirectOtlpExporter
 from calcifer.runtime.tracecontext import UPSTREAM_TRACEPARENT
 
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -75,7 +75,7 @@ class Tracing:
         """Spans exported over OTLP/HTTP in batches, as `settings` say."""
         resource = Resource.create({**settings.resource, "service.name": settings.service_name})
         provider = TracerProvider(sampler=settings.sampler, resource=resource, shutdown_on_exit=False)
-        exporter = exporter or OTLPSpanExporter(
+        exporter = exporter or DirectOtlpExporter(
             endpoint=settings.endpoint,
             headers=dict(settings.headers),
             timeout=settings.timeout,
