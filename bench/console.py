@@ -1,7 +1,9 @@
 """`python -m bench.console [ROWS]`: server time of each console page on a SQLite ledger of ROWS rows
-(default 1,000,000, spread over 30 days, 50 keys, 12 models, 4 providers, 8 teams, 200 users).
+(default 1,000,000, spread over 30 days: 50 keys, each of one user and one of 8 teams and serving 5 of
+250 customers; 12 models on 5 providers; one tag on half the rows).
 
-The rows are written straight into a fresh database file; the gateway is then started on it (its
+The rows are written into a fresh database file by the ledger's writer (rows and daily rollups); the
+gateway is then started on it (its
 lifespan run in-process) with a master key, one console session is opened, and each page is asked for
 `REPEAT` times in-process (the ASGI scope built here, no socket, no client): the median and the worst
 are printed, in milliseconds, beside the page's status.
@@ -17,14 +19,17 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from starlette.types import Message
 
 from calcifer.app import create_app
 from calcifer.config.settings import Settings
+from calcifer.domain.ledger import SpendRecord
 from calcifer.http.asgi import GatewayApp
 from calcifer.storage.database import open_database
+from calcifer.storage.ledger import SqlLedger
 
 MASTER = "mk-bench-console-0123456789abcdef"
 REPEAT = 7
@@ -40,15 +45,11 @@ PAGES = (
     "/ui/keys/key_bench_07",
     "/ui/models",
 )
-_COLUMNS = (
-    "time, request_id, key_id, end_user, team, model, provider, status, prompt_tokens, completion_tokens,"
-    " cached_tokens, cache_write_tokens, reasoning_tokens, cost, price_version, latency_ms, streamed,"
-    " cut_short, estimated, cache_hit, cost_saved"
-)
 
 
-def fill(path: Path, rows: int) -> None:
-    """`rows` ledger rows over the last 30 days, oldest first, in SQLite's stored form."""
+async def fill(url: str, path: Path, rows: int) -> None:
+    """`rows` ledger rows over the last 30 days, oldest first, written by the ledger's own writer
+    (so the daily rollups the spend reports read are kept as in production)."""
     pick = random.Random(7)
     models = [("gpt-4o", "openai"), ("gpt-4o-mini", "openai"), ("claude-sonnet-4-5", "anthropic")]
     models += [("gemini-2.5-flash", "google"), ("echo4", "echo")] + [(f"llama-{i}", "vllm") for i in range(7)]
@@ -56,43 +57,40 @@ def fill(path: Path, rows: int) -> None:
     step = 30 * 86400 / rows
     with sqlite3.connect(path) as db:
         db.execute(
-            "INSERT INTO virtual_keys VALUES ('key_bench_07', 'bench', 'h', NULL, 'total', '[]',"
-            " NULL, NULL, '{}', '2026-01-01 00:00:00.000000', 0)"
+            "INSERT INTO virtual_keys (id, name, secret_hash, max_budget, budget_period, models, rpm_limit,"
+            " tpm_limit, metadata, created_at, revoked) VALUES ('key_bench_07', 'bench', 'h', NULL, 'total',"
+            " '[]', NULL, NULL, '{}', '2026-01-01 00:00:00.000000', 0)"
         )
-        batch = []
-        for n in range(rows):
-            model, provider = pick.choice(models)
-            moment = start + timedelta(seconds=n * step)
-            batch.append(
-                (
-                    moment.strftime("%Y-%m-%d %H:%M:%S.%f"),
-                    f"req-{n}",
-                    f"key_bench_{n % 50:02d}",
-                    f"user-{n % 200}",
-                    f"team-{n % 8}",
-                    model,
-                    provider,
-                    500 if n % 97 == 0 else 200,
-                    120,
-                    40,
-                    0,
-                    0,
-                    0,
-                    1_250_000_000,
-                    "bench",
-                    300,
-                    n % 3 == 0,
-                    0,
-                    0,
-                    0,
-                    None,
-                )
+    database = await open_database(url)
+    ledger = SqlLedger(database, max_queue=rows + 1)
+    await ledger.start()
+    for n in range(rows):
+        model, provider = pick.choice(models)
+        ledger.record(
+            SpendRecord(
+                time=start + timedelta(seconds=n * step),
+                request_id=f"req-{n}",
+                key_id=f"key_bench_{n % 50:02d}",  # a key belongs to one user and one team
+                user=f"user-{n % 50}",
+                team=f"team-{n % 8}",
+                model=model,
+                provider=provider,
+                status=500 if n % 97 == 0 else 200,
+                prompt_tokens=120,
+                completion_tokens=40,
+                cost=Decimal("0.00125"),
+                price_version="bench",
+                latency_ms=300,
+                streamed=n % 3 == 0,
+                customer=f"customer-{n % 50 * 5 + pick.randrange(5)}",  # each key serves 5 customers
+                tags=("web",) if n % 2 else (),
+                outcome="failed" if n % 97 == 0 else "answered",
             )
-            if len(batch) == 50_000:
-                db.executemany(f"INSERT INTO spend ({_COLUMNS}) VALUES ({', '.join('?' * 21)})", batch)
-                batch.clear()
-        if batch:
-            db.executemany(f"INSERT INTO spend ({_COLUMNS}) VALUES ({', '.join('?' * 21)})", batch)
+        )
+        if n % 50_000 == 0:
+            await ledger.flush()
+    await ledger.aclose()
+    await database.aclose()
 
 
 async def call(
@@ -140,7 +138,7 @@ async def main(rows: int) -> None:
     url = f"sqlite:///{folder / 'ledger.db'}"
     await (await open_database(url)).aclose()
     began = time.perf_counter()
-    fill(folder / "ledger.db", rows)
+    await fill(url, folder / "ledger.db", rows)
     print(f"{rows:,} rows written in {time.perf_counter() - began:.1f} s")
     app = create_app(Settings.from_env({"CALCIFER_DATABASE_URL": url, "CALCIFER_MASTER_KEY": MASTER}))
     messages: asyncio.Queue[Message] = asyncio.Queue()

@@ -33,7 +33,7 @@ CONCURRENCY = 8
 WARM_UP = 50  # requests per caller before the clock starts
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -71,8 +71,10 @@ KINDS = {
 }
 
 
-async def measure(kind: str, requests: int, upstream_port: int, database: Path) -> float:
-    """CPU microseconds per request."""
+async def measure(
+    kind: str, requests: int, upstream_port: int, database: Path, extra_env: dict[str, str] | None = None
+) -> float:
+    """CPU microseconds per request (`extra_env`: settings added to the gateway's environment)."""
     from calcifer.app import create_app
     from calcifer.config.settings import Settings
 
@@ -89,6 +91,7 @@ async def measure(kind: str, requests: int, upstream_port: int, database: Path) 
         CALCIFER_DATABASE_URL=f"sqlite:///{database}",
         CALCIFER_CONFIG=str(config),
     )
+    env.update(extra_env or {})
     app = create_app(Settings.from_env(env))
     messages: asyncio.Queue[Message] = asyncio.Queue()
     lifespan = await _lifespan(app, messages)
@@ -142,6 +145,25 @@ async def measure(kind: str, requests: int, upstream_port: int, database: Path) 
     return cpu / (per_caller * CONCURRENCY) * 1e6
 
 
+def start_upstream(port: int) -> subprocess.Popen[bytes]:
+    """`bench.upstream` in a child process, once it accepts connections."""
+    upstream = subprocess.Popen(
+        [sys.executable, "-m", "bench.upstream", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return upstream
+        except OSError:
+            if time.monotonic() > deadline:
+                upstream.kill()
+                raise
+            time.sleep(0.05)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] not in (*KINDS, "all"):
@@ -149,22 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     kinds = list(KINDS) if args[0] == "all" else [args[0]]
     requests = int(args[1]) if len(args) > 1 else 20_000
-    port = _free_port()
-    upstream = subprocess.Popen(
-        [sys.executable, "-m", "bench.upstream", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    port = free_port()
+    upstream = start_upstream(port)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
         for kind in kinds:
             with tempfile.TemporaryDirectory() as scratch:
                 us = uvloop.run(measure(kind, requests, port, Path(scratch) / "bench.db"))

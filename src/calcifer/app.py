@@ -38,8 +38,9 @@ from calcifer.domain.spending import SpendControl
 from calcifer.http.admin import admin_routes
 from calcifer.http.admin_levels import level_routes
 from calcifer.http.admin_models import admin_model_routes
-from calcifer.http.asgi import Cors, GatewayApp, Route
+from calcifer.http.asgi import GatewayApp, HeaderLimits, Route
 from calcifer.http.auth import Authenticator
+from calcifer.http.cors import Cors
 from calcifer.http.errors import error_response
 from calcifer.http.health import Readiness
 from calcifer.http.messages import count_tokens, messages
@@ -51,9 +52,12 @@ from calcifer.http.routes import anthropic_models_body, models_body, routes
 from calcifer.http.spend import spend
 from calcifer.limits.cooldowns import MemoryCooldownStore
 from calcifer.limits.memory import MemoryLimiter
+from calcifer.observability.gauges import Sources, StateGauges
 from calcifer.observability.logging import access_line, configure_logging, flush_logs
 from calcifer.observability.metrics import GatewayMetrics
+from calcifer.observability.otel_env import otel_settings
 from calcifer.observability.scrape import MetricsServer, metrics_endpoint
+from calcifer.observability.tracing import Tracing
 from calcifer.providers.echo import ECHO_MODEL, ECHO_PRICING, EchoProvider
 from calcifer.runtime.draining import Drain
 from calcifer.storage.audit import SqlAuditLog
@@ -106,6 +110,13 @@ def create_app(
     calculator = CostCalculator(pricing)
     cooldowns, response_cache = _routing_stores(settings, assembly)
     counter = TiktokenCounter()
+    otel = otel_settings(settings.env or {})
+    spec = assembly.observability
+    tracing = (
+        None
+        if otel is None
+        else Tracing.exporting(otel, propagate=spec.propagate, no_propagate=spec.no_propagate)
+    )
     gateway = GatewayService(
         registry,
         calculator,
@@ -115,6 +126,7 @@ def create_app(
         routing=assembly.routing,
         cooldowns=cooldowns,
         cache=response_cache,
+        observer=tracing,
     )
     state = State()
 
@@ -133,11 +145,22 @@ def create_app(
         )
     authenticator = Authenticator(settings.master_key, keys)
     drain = Drain(settings.shutdown_delay)
-    metrics = GatewayMetrics(assembly.observability.metric_labels)
+    metrics = GatewayMetrics(assembly.observability.metric_labels) if settings.metrics else None
+    gauges = StateGauges(metrics.registry) if metrics is not None else None
+    if gauges is not None:
+        for store in (limiter, cooldowns, response_cache):
+            if hasattr(store, "on_command"):
+                store.on_command = gauges.redis
+
+    async def refresh() -> None:
+        if gauges is not None:
+            routes = gateway.routing.routes.values()
+            await gauges.refresh(Sources(getattr(state, "keys", None), limiter, cooldowns, routes))
+
     metrics_server = None
-    if settings.metrics_port is not None:
+    if metrics is not None and settings.metrics_port is not None:
         metrics_server = MetricsServer(
-            settings.host, settings.metrics_port, metrics.registry, settings.metrics_token, None
+            settings.host, settings.metrics_port, metrics.registry, settings.metrics_token, refresh
         )
 
     @contextlib.asynccontextmanager
@@ -166,6 +189,8 @@ def create_app(
                 state.keys = keys
                 state.responses = responses
             authenticator.attach(state.keys)
+            if gauges is not None and isinstance(state.ledger, SqlLedger):
+                state.ledger.on_batch = gauges.ledger_batch
             resources = (state.ledger, limiter, cooldowns, response_cache, *registry.providers.values())
             for resource in (*resources, metrics_server):
                 if isinstance(resource, Lifecycle):
@@ -196,6 +221,8 @@ def create_app(
                 await resource.aclose()
             if database is not None:
                 await database.aclose()
+            if tracing is not None:
+                await tracing.aclose()
             flush_logs()
 
     def record(facts: RequestFacts) -> None:
@@ -253,7 +280,11 @@ def create_app(
             *level_routes(),
             *request_log_routes(),
             *admin_model_routes(),
-            *([] if metrics_server is not None else [Route("/metrics", metrics_endpoint)]),
+            *(
+                [Route("/metrics", metrics_endpoint)]
+                if metrics is not None and metrics_server is None
+                else []
+            ),
             *console_routes(),
         ],
         state=state,
@@ -272,9 +303,11 @@ def create_app(
                 "x-calcifer-cache",
             ),
         ),
-        finishers=(record, metrics.finish, log),
+        finishers=(record, *(() if metrics is None else (metrics.finish,)), log),
         render_error=_render_error,
-        in_flight=metrics.in_flight,
+        in_flight=None if metrics is None else metrics.in_flight,
+        tracer=tracing,
+        header_limits=HeaderLimits(settings.max_headers, settings.max_header_bytes),
     )
     state.settings = settings
     state.gateway = gateway
@@ -293,6 +326,8 @@ def create_app(
     state.token_counter = counter
     state.drain = drain
     state.metrics = metrics
+    state.tracing = tracing
+    state.metrics_refresh = refresh
     state.console = Console()
     state.cooldowns = cooldowns
     state.ready = False

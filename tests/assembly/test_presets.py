@@ -28,7 +28,9 @@ def cost(price: tuple[Decimal, Decimal], prompt: int = 12, completion: int = 25)
 
 class Vendors:
     def __init__(self, tmp: Path) -> None:
-        self.groq, self.openrouter, self.deepseek, self.ollama = (FakeOpenAI() for _ in range(4))
+        self.groq, self.openrouter, self.deepseek, self.ollama, self.fireworks = (
+            FakeOpenAI() for _ in range(5)
+        )
         env = {
             "CALCIFER_DATABASE_URL": f"sqlite:///{tmp}/calcifer.db",
             "GROQ_API_KEY": "gsk-test-key",
@@ -39,13 +41,15 @@ class Vendors:
             "DEEPSEEK_BASE_URL": self.deepseek.base_url,
             "OLLAMA_BASE_URL": self.ollama.base_url,
             "OLLAMA_MODELS": "llama3.2",
+            "FIREWORKS_API_KEY": "fw-test",
+            "FIREWORKS_BASE_URL": self.fireworks.base_url,
         }
         self.gateway = AsgiServer(create_app(Settings.from_env(env)))
         self.client = openai.OpenAI(base_url=self.gateway.url + "/v1", api_key="unused", max_retries=0)
 
     def close(self) -> None:
         self.gateway.close()
-        for fake in (self.groq, self.openrouter, self.deepseek, self.ollama):
+        for fake in (self.groq, self.openrouter, self.deepseek, self.ollama, self.fireworks):
             fake.close()
 
 
@@ -108,10 +112,15 @@ def test_a_local_server_takes_any_model_keyless_and_unpriced(vendors: Vendors) -
         assert result.usage is not None and result.usage.model_extra == {"cost": None}
 
 
-def test_an_unknown_vendor_model_is_a_404_in_openai_shape(vendors: Vendors) -> None:
-    with pytest.raises(openai.NotFoundError) as caught:
+def test_a_model_the_price_list_does_not_know_reaches_the_vendor_unpriced(vendors: Vendors) -> None:
+    result = vendors.client.chat.completions.create(
+        model="groq/brand-new-model", messages=[{"role": "user", "content": "x"}]
+    )
+    assert vendors.groq.requests[-1]["model"] == "brand-new-model"
+    assert result.usage is not None and result.usage.model_extra == {"cost": None}
+    with pytest.raises(openai.NotFoundError) as caught:  # a bare unknown name is still unknown
         vendors.client.chat.completions.create(
-            model="groq/no-such-model", messages=[{"role": "user", "content": "x"}]
+            model="brand-new-model", messages=[{"role": "user", "content": "x"}]
         )
     assert caught.value.body["code"] == "model_not_found"  # type: ignore[index]
 
@@ -132,3 +141,14 @@ def test_the_model_list_names_each_form_once_with_its_vendors_price(vendors: Ven
     assert rates["openrouter/deepseek/deepseek-chat"] == "0.2574"
     assert rates["deepseek/deepseek-chat"] == rates["deepseek-chat"] == "0.135"
     assert rates["ollama/llama3.2"] is None
+
+
+def test_fireworks_gets_its_account_path_before_a_bare_catalogue_id(vendors: Vendors) -> None:
+    vendors.client.chat.completions.create(
+        model="fireworks/deepseek-v3-0324", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert vendors.fireworks.requests[-1]["model"] == "accounts/fireworks/models/deepseek-v3-0324"
+    vendors.client.chat.completions.create(
+        model="fireworks/accounts/me/models/tuned", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert vendors.fireworks.requests[-1]["model"] == "accounts/me/models/tuned"

@@ -11,11 +11,15 @@ def test_defaults_are_the_originals() -> None:
     s = Settings.from_env({})
     assert s.port == 8080 and s.read_timeout == 30 and s.write_timeout == 30
     assert s.cors_origins == ("*",)
-    assert s.cors_methods == ("GET", "POST", "PUT", "DELETE", "OPTIONS")
-    assert s.cors_headers == ("Content-Type", "Authorization")
+    # The original defaults, and what browser clients of the gateway need besides (the admin API's
+    # PATCH; the Anthropic SDK's x-api-key and anthropic-* headers; both SDKs' x-stainless-* headers).
+    assert s.cors_methods == ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+    assert s.cors_headers[:2] == ("Content-Type", "Authorization")
+    assert {"x-api-key", "anthropic-version", "anthropic-beta", "x-stainless-*"} <= set(s.cors_headers)
     assert s.openai.api_key is None and s.openai.base_url == "https://api.openai.com/v1"
     assert s.openai.timeout == 60 and s.openai.max_retries == 3
     assert s.max_body_bytes == 32 * 1024 * 1024
+    assert s.max_header_bytes == 64 * 1024 and s.max_headers == 100
 
 
 def test_values_are_read() -> None:

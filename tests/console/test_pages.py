@@ -126,6 +126,11 @@ def test_spend_explorer_and_its_csv_are_the_spend_api(secured: AsgiServer, brows
         ["model", "requests", "prompt_tokens", "completion_tokens", "cost_usd", "unpriced_requests"],
         ["echo4", "2", "6", "6", "0.0006", "0"],
     ]
+    two = browser.get("/ui/spend.csv", params={"group_by": "model", "then_by": "provider", "since": "7d"})
+    assert list(csv.reader(io.StringIO(two.text)))[1:] == [["echo4", "echo", "2", "6", "6", "0.0006", "0"]]
+    assert "spend-by-model-provider.csv" in two.headers["content-disposition"]
+    page = browser.get("/ui/spend", params={"group_by": "day", "then_by": "model", "team": "nobody"})
+    assert page.status_code == 200 and "No spend in this period." in page.text
     bad = browser.get("/ui/spend", params={"group_by": "colour"})
     assert bad.status_code == 400 and "group_by" in bad.text
     assert browser.get("/ui/spend.csv", params={"since": "never"}).status_code == 400

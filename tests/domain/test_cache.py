@@ -9,7 +9,16 @@ import pytest
 
 from calcifer.cache.memory import MemoryResponseCache
 from calcifer.domain.attempts import RoutingConfig
-from calcifer.domain.cache import CacheDirective, CachePlan, CacheRule, cache_key, copy_json, plan
+from calcifer.domain.cache import (
+    CacheDirective,
+    CachePlan,
+    CacheRule,
+    _canonical_deep,
+    cache_key,
+    canonical_json,
+    copy_json,
+    plan,
+)
 from calcifer.domain.cost import CostCalculator
 from calcifer.domain.gateway import GatewayService
 from calcifer.domain.pricing import PricingConfig, PricingRegistry
@@ -198,3 +207,37 @@ async def test_a_native_answer_is_replayed_in_its_own_api_only_to_the_same_call(
     replay = [c.data async for c in gateway.stream(streamed, outcome)]
     assert outcome.cache_hit and outcome.api == ANTHROPIC_MESSAGES
     assert replay == [{"type": "content_block_delta"}, {"type": "message_delta"}]
+
+
+def _deep(depth: int) -> object:
+    value: object = "leaf"
+    for level in range(depth):
+        value = {"k": value, "z": level} if level % 2 else [value, level]
+    return value
+
+
+def test_the_key_of_a_body_deeper_than_recursion_reaches_is_made() -> None:
+    deep = {"messages": [{"role": "user", "content": "x"}], "extra": _deep(5000)}
+    key = cache_key("m", deep, False)
+    assert key == cache_key("m", deep, False) and key.startswith("c:")
+    assert key != cache_key("m", {**deep, "extra": _deep(4999)}, False)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {
+            "b": [1, 2.5, {"z": None, "a": 'é"\n'}],
+            "a": True,
+            "t": (1, "x"),
+            "n": float("inf"),
+            "d": Decimal("1.5"),
+        },
+        [],
+        {},
+        "text",
+        _deep(40),
+    ],
+)
+def test_the_deep_encoding_is_the_same_text_as_json_dumps(value: object) -> None:
+    assert _canonical_deep(value) == canonical_json(value)

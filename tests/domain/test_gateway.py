@@ -480,3 +480,19 @@ def test_speaks_asks_a_provider_per_model_when_it_can_tell() -> None:
     assert speaks(PerModel(), "x", "claude-1") and not speaks(PerModel(), "x", "llama")
     assert speaks(Flat(), "x", "llama") and not speaks(Flat(), "y", "llama")
     assert not speaks(object(), "x", "llama")
+
+
+async def test_routes_made_from_names_clients_invent_are_remembered_only_up_to_a_bound() -> None:
+    from calcifer.domain import gateway as module
+
+    class Open(ScriptedProvider):
+        def supports(self, model: str) -> bool:
+            return True
+
+    provider = Open("open", [], steps=[response(usage=USAGE), response(usage=USAGE)])
+    gateway, _ = _gateway(provider)
+    for i in range(module.ROUTES_KEPT + 5):
+        assert gateway.first_target(f"open/m{i}") == (provider, f"m{i}")
+    assert len(gateway._single_routes) == module.ROUTES_KEPT
+    await gateway.complete(_request(f"open/m{module.ROUTES_KEPT + 1}"))
+    assert provider.requests[-1].model == f"m{module.ROUTES_KEPT + 1}"

@@ -397,3 +397,16 @@ async def test_a_stream_sent_as_its_native_call_says_which_api_its_chunks_speak(
     async for _ in gateway.stream(request, outcome):
         pass
     assert outcome.api == "anthropic.messages" and speaks.requests[0].native == native
+
+
+def test_routes_made_per_model_name_are_kept_in_a_bounded_table() -> None:
+    from calcifer.domain.families import ModelFamilies
+    from calcifer.domain.gateway import ROUTES_KEPT
+
+    provider = ScriptedProvider("a", ("m-a",))
+    gateway, *_ = _gateway([provider], {})
+    gateway.registry.families = ModelFamilies([("m-a-", "m-a")])
+    for i in range(ROUTES_KEPT + 500):  # every dated name a family matches is a new name
+        assert gateway.first_target(f"m-a-2025{i}") == (provider, f"m-a-2025{i}")
+    assert len(gateway._single_routes) == ROUTES_KEPT
+    assert gateway.first_target("m-a") == (provider, "m-a")

@@ -165,3 +165,11 @@ def test_other_times_are_invalid_requests_naming_the_param(text: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
         parse_time(text, NOW, param="until")
     assert caught.value.param == "until" and "ISO 8601" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "text", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00 14:00"]
+)
+def test_a_time_with_no_utc_counterpart_is_refused_not_overflowed(text: str) -> None:
+    with pytest.raises(InvalidRequest, match="until"):
+        parse_time(text, NOW, param="until")

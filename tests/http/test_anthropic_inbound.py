@@ -358,3 +358,22 @@ def test_error_mapping(error: GatewayError, status: int, kind: str) -> None:
         status,
         {"type": "error", "error": {"type": kind, "message": error.message}},
     )
+
+
+def _deep_text(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def test_response_keeps_tool_arguments_too_deep_to_encode_as_their_text() -> None:
+    deep = '{"a": ' + _deep_text(400) + "}"
+    call = {"id": "c", "type": "function", "function": {"name": "f", "arguments": deep}}
+    body = {"choices": [{"message": {"content": None, "tool_calls": [call]}, "finish_reason": "tool_calls"}]}
+    message: Any = message_response(body, None, None)
+    assert message["content"][0]["input"] == {"_raw_arguments": deep}
+    orjson.dumps(message)  # the answer can be sent
+
+
+def test_request_max_tokens_below_one_names_the_anthropic_field() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        openai_body({"model": "m", "max_tokens": 0, "messages": [{"role": "user", "content": "hi"}]})
+    assert caught.value.param == "max_tokens" and "max_completion_tokens" not in caught.value.message

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
@@ -15,8 +17,9 @@ from starlette.types import Message
 from tests.fakes.threaded import AsgiServer
 
 from calcifer.domain.errors import InvalidRequest
-from calcifer.http.asgi import Cors, GatewayApp, Route
+from calcifer.http.asgi import GatewayApp, Route
 from calcifer.http.auth import Authenticator
+from calcifer.http.cors import Cors
 from calcifer.http.errors import error_response
 from calcifer.http.middleware import RequestFacts
 
@@ -35,6 +38,15 @@ async def refuse(request: Request) -> Response:
     raise InvalidRequest("nope", param="x")
 
 
+async def bad_header(request: Request) -> Response:
+    return Response(b"{}", headers={"x-echo": "line\nbreak"})  # a head the server refuses to send
+
+
+async def upload(request: Request) -> Response:
+    await request.body()  # a client that leaves mid-upload raises ClientDisconnect here
+    return Response(b"{}")
+
+
 def build(finished: list[RequestFacts], lifespan_error: Exception | None = None) -> GatewayApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: GatewayApp) -> AsyncIterator[None]:
@@ -50,6 +62,8 @@ def build(finished: list[RequestFacts], lifespan_error: Exception | None = None)
             Route("/hello", hello, methods=["GET", "POST"]),
             Route("/explode", explode),
             Route("/refuse", refuse),
+            Route("/bad-header", bad_header),
+            Route("/upload", upload, methods=["POST"]),
             Route("/health", hello),
         ],
         state=State(),
@@ -186,3 +200,67 @@ def test_admin_paths_need_the_master_key() -> None:
         assert httpx.get(server.url + "/admin/x", headers={"x-api-key": "sk-calc-unknown"}).status_code == 401
     finally:
         server.close()
+
+
+def test_a_response_the_server_refuses_becomes_a_clean_500_on_a_live_connection(
+    served: tuple[AsgiServer, list[RequestFacts]], caplog: pytest.LogCaptureFixture
+) -> None:
+    server, finished = served
+    with httpx.Client(base_url=server.url, headers=MASTER) as client:
+        refused = client.get("/bad-header", headers={"x-request-id": "req-bad-1"})
+        assert refused.status_code == 500 and refused.headers["x-request-id"] == "req-bad-1"
+        assert refused.json()["error"]["code"] == "internal_error"
+        assert client.get("/hello").status_code == 200  # the same connection answers on
+    assert wait_for(lambda: [f.status for f in finished] == [500, 200])
+    logged = [r.getMessage() for r in caplog.records if "unhandled error" in r.getMessage()]
+    assert len(logged) == 1 and "req-bad-1" in logged[0] and "/bad-header" in logged[0]
+
+
+def test_the_log_line_of_an_unexpected_error_names_the_request_and_place_not_the_message(
+    served: tuple[AsgiServer, list[RequestFacts]], caplog: pytest.LogCaptureFixture
+) -> None:
+    server, _ = served
+    crashed = httpx.get(server.url + "/explode", headers={**MASTER, "x-request-id": "req-42"})
+    assert crashed.status_code == 500 and crashed.headers["x-request-id"] == "req-42"
+    logged = [r.getMessage() for r in caplog.records if "unhandled error" in r.getMessage()]
+    assert len(logged) == 1 and "req-42" in logged[0] and "RuntimeError" in logged[0]
+    assert "in explode" in logged[0] and "sk-live" not in logged[0]
+
+
+def test_unexpected_errors_take_the_routes_shape() -> None:
+    from calcifer.app import _render_error
+    from calcifer.http.errors import InternalError
+
+    anthropic = _render_error("/v1/messages", InternalError())
+    assert anthropic.status_code == 500
+    assert json.loads(bytes(anthropic.body)) == {
+        "type": "error",
+        "error": {"type": "api_error", "message": "The gateway failed to handle this request."},
+    }
+    openai = json.loads(bytes(_render_error("/v1/chat/completions", InternalError()).body))
+    assert openai["error"]["type"] == "server_error" and openai["error"]["code"] == "internal_error"
+
+
+def test_a_client_gone_mid_upload_is_499(
+    served: tuple[AsgiServer, list[RequestFacts]], caplog: pytest.LogCaptureFixture
+) -> None:
+    server, finished = served
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(
+            b"POST /upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer mk-a-long-enough-master-key-123456"
+            b"\r\nContent-Length: 100\r\n\r\n{"
+        )
+        time.sleep(0.2)  # the handler is waiting for the rest of the body when the client leaves
+    assert wait_for(lambda: [f.status for f in finished] == [499])
+    assert not [r for r in caplog.records if "unhandled error" in r.getMessage()]
+
+
+def test_head_is_served_by_get_and_a_405_says_what_is_allowed(
+    served: tuple[AsgiServer, list[RequestFacts]],
+) -> None:
+    server, _ = served
+    head = httpx.head(server.url + "/items/7", headers=MASTER)
+    assert head.status_code == 200 and head.content == b"" and int(head.headers["content-length"]) > 0
+    assert httpx.delete(server.url + "/items/7", headers=MASTER).headers["allow"] == "GET, HEAD"
+    assert httpx.put(server.url + "/hello", headers=MASTER).headers["allow"] == "GET, POST, HEAD"
+    assert httpx.get(server.url + "/upload", headers=MASTER).headers["allow"] == "POST"

@@ -17,6 +17,7 @@ from tests.fakes.azure_server import AzureFake
 from tests.fakes.gemini_server import GeminiFake
 from tests.fakes.openai_server import FakeOpenAI, Script, error_body
 from tests.fakes.threaded import AiohttpServer, AsgiServer
+from tests.fakes.voyage_server import VoyageFake
 
 from calcifer.app import create_app
 from calcifer.config.settings import Settings
@@ -27,12 +28,16 @@ PER_M = {
     "text-embedding-3-small": Decimal("0.02"),
     "mistral-embed": Decimal("0.1"),
     "gemini-embedding-001": Decimal("0.15"),
+    "voyage-3": Decimal("0.06"),
+    "embed-v4.0": Decimal("0.12"),
 }
 
 
 class Upstreams:
     def __init__(self, tmp: Path) -> None:
-        self.openai, self.mistral = FakeOpenAI(), FakeOpenAI()
+        self.openai, self.mistral, self.cohere = FakeOpenAI(), FakeOpenAI(), FakeOpenAI()
+        self.voyage = VoyageFake()
+        self._voyage_server = AiohttpServer(self.voyage.app())
         self.azure = AzureFake({"embed-small"})
         self.gemini = GeminiFake()
         self._azure_server = AiohttpServer(self.azure.app())
@@ -56,13 +61,25 @@ class Upstreams:
             "GEMINI_API_KEY": self.gemini.api_key,
             "GEMINI_BASE_URL": self._gemini_server.url,
             "AZ_KEY": self.azure.api_key,
+            "VOYAGE_API_KEY": self.voyage.api_key,
+            "VOYAGE_BASE_URL": self._voyage_server.url + "/v1",
+            "CO_API_KEY": "cohere-test",
+            "COHERE_BASE_URL": self.cohere.base_url,
         }
         self.gateway = AsgiServer(create_app(Settings.from_env(env)))
         self.client = openai.OpenAI(base_url=self.gateway.url + "/v1", api_key=MASTER, max_retries=0)
 
     def close(self) -> None:
         self.gateway.close()
-        for server in (self.openai, self.mistral, self._azure_server, self._gemini_server):
+        servers = (
+            self.openai,
+            self.mistral,
+            self.cohere,
+            self._azure_server,
+            self._gemini_server,
+            self._voyage_server,
+        )
+        for server in servers:
             server.close()
 
 
@@ -250,3 +267,23 @@ def test_a_server_that_reports_only_total_tokens_or_nothing_is_still_priced(up: 
         "estimated": True,
         "cost": float(3 * PER_M["mistral-embed"] / 10**6),
     }
+
+
+@pytest.mark.parametrize("encoding", ["float", "base64"])
+def test_voyage_gets_its_own_field_names_and_reports_total_tokens_only(up: Upstreams, encoding: str) -> None:
+    result, cost = created(up, "voyage/voyage-3", input=TEXTS, dimensions=2, encoding_format=encoding)
+    sent = up.voyage.requests[-1]
+    assert sent["output_dimension"] == 2 and "dimensions" not in sent
+    assert sent.get("encoding_format") == (None if encoding == "float" else "base64")
+    if encoding == "float":
+        assert [d.embedding for d in result.data] == [[11.0, 0.0], [13.0, 1.0]]
+    assert result.usage.prompt_tokens == 5 and cost == 5 * PER_M["voyage-3"] / 10**6
+
+
+def test_cohere_through_its_openai_compatibility_api(up: Upstreams) -> None:
+    result, cost = created(up, "embed-v4.0", input=TEXTS, encoding_format="float")
+    assert (
+        up.cohere.paths[-1] == "/v1/embeddings"
+        and up.cohere.headers[-1]["Authorization"] == "Bearer cohere-test"
+    )
+    assert len(result.data) == 2 and cost == 5 * PER_M["embed-v4.0"] / 10**6

@@ -3,6 +3,7 @@ of gpt-4o): the values equal what the ledger recorded and what the responses rep
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import httpx2 as httpx
@@ -76,3 +77,25 @@ def test_metrics_match_the_ledger_through_failover_streams_and_cache_hits(routed
         reported["completion_tokens"] + streamed_row.completion_tokens
     )
     assert during.value("gen_ai_client_token_usage_count", gen_ai_token_type="input") == 4
+
+
+def test_cooling_deployments_and_the_ledgers_writes_are_gauged(routed: Start) -> None:
+    setup = routed()
+    boom = Script(status=500, body=error_body("The server had an error", "server_error"))
+    setup.primary.script(boom, boom)  # two failures within the window: primary cools for 30 s
+    for _ in range(2):
+        assert httpx.post(setup.url, json=BODY, timeout=10).status_code == 200
+    found = scrape(setup.gateway.url + "/metrics")
+    primary = found.value("calcifer_deployment_cooldown_seconds", route="gpt-4o", deployment="primary/gpt-4o")
+    assert 25 < primary <= 30
+    assert (
+        found.value("calcifer_deployment_cooldown_seconds", route="gpt-4o", deployment="backup/gpt-4o") == 0
+    )
+    assert found.value("calcifer_reattempts_total", kind="failover") == 2
+    deadline = time.monotonic() + 10
+    while found.value("calcifer_database_write_seconds_count") < 1 and time.monotonic() < deadline:
+        found = scrape(setup.gateway.url + "/metrics")  # the ledger writes within 50 ms
+    assert found.value("calcifer_database_write_seconds_count") >= 1
+    assert found.value("calcifer_database_errors_total") == 0
+    assert found.value("calcifer_ledger_queue_depth") in (0, 1)  # one row may arrive while a batch is written
+    assert 0 <= found.value("calcifer_ledger_write_lag_seconds") < 5

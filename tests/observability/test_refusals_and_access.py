@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import socket
+from decimal import Decimal
 
 import httpx2 as httpx
 import orjson
 
 from tests.conftest import StartGateway
 from tests.fakes.threaded import free_port
-from tests.http.test_keys_budgets import MASTER, chat, new_key
+from tests.http.test_keys_budgets import MASTER, auth, chat, new_key
 from tests.observability.scrape import Scrape, scrape
 
 
@@ -17,7 +18,8 @@ def test_budget_and_rate_limit_refusals_are_counted_by_level(
     start_gateway: StartGateway, gateway_env: dict[str, str]
 ) -> None:
     gateway = start_gateway({**gateway_env, "CALCIFER_MASTER_KEY": MASTER})
-    budgeted = str(new_key(gateway, max_budget="0.003")["key"])
+    created = new_key(gateway, max_budget="0.003")
+    budgeted = str(created["key"])
     limited = str(new_key(gateway, rpm_limit=1)["key"])
     budget_statuses = [chat(gateway, budgeted).status_code for _ in range(4)]
     rate_statuses = [chat(gateway, limited).status_code for _ in range(3)]
@@ -30,6 +32,14 @@ def test_budget_and_rate_limit_refusals_are_counted_by_level(
     )
     # No key label by default: nothing in the exposition names a key.
     assert "key" not in {name for labels in found.labels("calcifer_requests_total") for name in labels}
+    # The budget left, for the key that has one (and no other).
+    spent = Decimal(
+        str(httpx.get(f"{gateway.url}/admin/keys/{created['id']}", headers=auth(MASTER)).json()["spend"])
+    )
+    left = found.value("calcifer_budget_remaining_usd", level="key", id=str(created["id"]))
+    assert abs(Decimal(str(left)) - (Decimal("0.003") - spent)) < Decimal("1e-12")
+    assert found.value("calcifer_budget_limit_usd", level="key", id=str(created["id"])) == 0.003
+    assert len(found.labels("calcifer_budget_remaining_usd")) == 1
 
 
 def test_a_metrics_token_is_required_when_set(
@@ -77,10 +87,11 @@ def test_chosen_labels_are_added_by_the_config_file(
     from pathlib import Path
 
     config = Path(str(tmp_path)) / "calcifer.yaml"
-    config.write_text("metrics:\n  labels: [team, user]\n")
+    config.write_text("metrics:\n  labels: [team, user, customer]\n")
     gateway = start_gateway({**gateway_env, "CALCIFER_CONFIG": str(config)})
-    body = {"model": "echo4", "messages": [{"role": "user", "content": "hi"}], "metadata": {"team": "blue"}}
-    content = orjson.dumps({**body, "user": "ada"})
+    metadata = {"team": "blue", "user": "ada"}
+    body = {"model": "echo4", "messages": [{"role": "user", "content": "hi"}], "metadata": metadata}
+    content = orjson.dumps({**body, "user": "customer-7"})  # OpenAI's `user`: the end customer
     sent = httpx.post(
         gateway.url + "/v1/chat/completions", content=content, headers={"content-type": "application/json"}
     )
@@ -90,3 +101,10 @@ def test_chosen_labels_are_added_by_the_config_file(
         sent.json()["usage"]["cost"]
     )
     assert found.value("calcifer_requests_total", route="/v1/chat/completions", team="blue", user="ada") == 1
+
+
+def test_metrics_can_be_switched_off(start_gateway: StartGateway, gateway_env: dict[str, str]) -> None:
+    gateway = start_gateway({**gateway_env, "CALCIFER_METRICS": "off"})
+    body = {"model": "echo4", "messages": [{"role": "user", "content": "hi"}]}
+    assert httpx.post(gateway.url + "/v1/chat/completions", json=body).status_code == 200
+    assert httpx.get(gateway.url + "/metrics").status_code == 404

@@ -297,3 +297,11 @@ def test_max_output_from_models_page() -> None:
         "claude-x-20250101": 8192,
         "claude-x": 4000,
     }
+
+
+def test_tool_arguments_too_deep_to_send_on_are_a_client_error() -> None:
+    deep = "[" * 300 + "]" * 300
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": deep}}
+    body = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "tool_calls": [call]}]}
+    with pytest.raises(InvalidRequest, match="nested more than"):
+        to_anthropic(body, "claude-x", 1024, False)

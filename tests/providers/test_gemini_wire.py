@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from calcifer.domain.errors import InvalidRequest
@@ -211,3 +212,22 @@ def test_a_native_thinking_config_wins_over_reasoning_effort() -> None:
     assert to_gemini(body, "gemini-2.5-flash")["generationConfig"] == {
         "thinkingConfig": {"thinkingBudget": 128}
     }
+
+
+def test_tool_arguments_too_deep_to_send_on_are_a_client_error_and_deep_results_stay_text() -> None:
+    deep = "[" * 300 + "]" * 300
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": deep}}
+    asked = [{"role": "user", "content": "hi"}, {"role": "assistant", "tool_calls": [call]}]
+    with pytest.raises(InvalidRequest, match="nest more than"):
+        to_gemini({"messages": asked})
+    fine = {**call, "function": {"name": "f", "arguments": "{}"}}
+    answered = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "tool_calls": [fine]},
+        {"role": "tool", "tool_call_id": "c1", "content": deep},
+    ]
+    request: Any = to_gemini({"messages": answered})
+    parts = [part for content in request["contents"] for part in content["parts"]]
+    result = next(part["functionResponse"] for part in parts if "functionResponse" in part)
+    assert result["response"] == {"output": deep}
+    orjson.dumps(request)  # what is sent can be encoded

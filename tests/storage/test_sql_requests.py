@@ -24,6 +24,9 @@ async def _filled(db: Database) -> SqlRequestLog:
                 cost=None if n == 7 else Decimal("0.000125"),
                 cost_saved=Decimal("0.5") if n == 5 else None,
                 key_id="key_b" if n >= 10 else "key_a",
+                customer="acme" if n == 5 else None,
+                tags=("web", "beta") if n == 5 else (),
+                outcome="refused_budget" if n == 9 else "answered",
             )
         )
     await ledger.aclose()
@@ -50,7 +53,9 @@ async def test_a_row_reads_back_as_it_was_written(db: Database) -> None:
     log = await _filled(db)
     hit = await log.find("req-5")
     assert hit is not None
-    assert hit.record == row(5, model="gpt-4o", cache_hit=True, cost_saved=Decimal("0.5"))
+    assert hit.record == row(
+        5, model="gpt-4o", cache_hit=True, cost_saved=Decimal("0.5"), customer="acme", tags=("web", "beta")
+    )
     unpriced = await log.find("req-7")
     assert unpriced is not None and unpriced.record.cost is None
     assert await log.find("req-nope") is None
@@ -72,4 +77,6 @@ async def test_filters_narrow_the_rows(db: Database) -> None:
     assert await ids(key_id="key_b") == [10, 11]
     assert await ids(since=T0 + timedelta(seconds=3), until=T0 + timedelta(seconds=6)) == [3, 4, 5]
     assert await ids(user="nobody") == []
+    assert await ids(customer="acme") == [5]
+    assert await ids(outcome="refused_budget") == [9]
     assert await ids(team="red", provider="openai", cut_short=False) == list(range(12))

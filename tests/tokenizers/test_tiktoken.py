@@ -150,3 +150,10 @@ def test_an_unwritable_user_cache_falls_back_to_the_temp_dir(
     used = seed_cache()
     assert not str(used).startswith(str(blocker))
     assert all(cache_file(used, name).is_file() for name in ENCODINGS)
+
+
+def test_the_per_model_table_stays_bounded_for_any_number_of_names(counter: TiktokenCounter) -> None:
+    for i in range(5000):
+        assert counter.count_text(f"claude-sonnet-4-2025{i}", "four words of text") >= 1
+    assert len(counter._by_model) == counter._by_model.size < 5000
+    assert counter.count_text("gpt-4o", "hello") == 1  # a known encoding still resolves

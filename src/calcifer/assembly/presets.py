@@ -3,7 +3,9 @@
 Every model of a preset is reached as `<vendor>/<model>` and priced under that name from the vendor's
 own catalogue entry (two vendors may charge differently for one model). A preset also claims the bare
 names no provider before it took (built-in providers and the config file first, then the presets in
-their fixed order), except OpenRouter, whose ids are other vendors' names.
+their fixed order), except OpenRouter, whose ids are other vendors' names. The `<vendor>/<model>` form
+also takes a model the price list does not know (a new model, a fine-tune): it is sent as named and
+answered unpriced (`cost: null`).
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ def build_presets(presets: list[EnabledPreset], book: PriceBook, taken: set[str]
             name=preset.name,
             credential_setting=enabled.credential_setting,
             key_required=not preset.local,
-            any_model=preset.local,
+            any_model=True,  # `<vendor>/<model>` takes models the price list does not know yet
+            embeddings_dialect=preset.embeddings,
+            model_prefix=preset.model_prefix,
         )
         bare = (models if preset.bare else enabled.models) - taken
         taken.update(bare)

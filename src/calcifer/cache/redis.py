@@ -23,6 +23,8 @@ _VERSION = 1
 class RedisResponseCache(BestEffortRedis):
     """Answers under `prefix` in the Redis at `url` (opened by `start`), each for its time to live."""
 
+    store = "cache"
+
     def __init__(self, url: str, *, prefix: str = "calcifer:cache:", timeout: float = 0.5) -> None:
         super().__init__(url, prefix=prefix, timeout=timeout)
 

@@ -88,6 +88,7 @@ _NOT_OPENAI_CHAT = re.compile(
 )
 # Embedding models: priced by input alone, served by `/v1/embeddings`.
 _EMBEDDING = re.compile(r"embed")
+_EMBEDDING_VENDORS = frozenset({"voyageai"})  # every model an embedding (or reranking) model
 # Google's list also has Claude on Vertex, embeddings, speech and Live-API models: not `generateContent`.
 _NOT_GEMINI_CHAT = re.compile(r"^claude|/|image|embedding|tts|live|native-audio")
 
@@ -228,7 +229,8 @@ def _exact_names(clause: object) -> list[str]:
 
 
 def _entry(info: _gpt.ModelInfo, provider_id: str) -> CatalogueEntry | None:
-    history = _history(info.prices, embedding=_EMBEDDING.search(info.id) is not None)
+    embedding = _EMBEDDING.search(info.id) is not None or provider_id in _EMBEDDING_VENDORS
+    history = _history(info.prices, embedding=embedding)
     if not history:
         return None
     limit = _MAX_OUTPUT.get(provider_id, {}).get(info.id)

@@ -38,9 +38,11 @@ def run(args: argparse.Namespace) -> int:
     from calcifer.assembly.providers import assemble
     from calcifer.config.reader import ConfigFileError
     from calcifer.domain.errors import DuplicateModel, ModelNotFound
+    from calcifer.observability.otel_env import otel_settings
 
     try:
         assemble(settings)  # fail fast on a bad config file, plugin or duplicate model, before serving
+        otel_settings(env)  # and on an OTEL_* variable tracing cannot use
     except (ConfigFileError, PluginError, DuplicateModel, ValueError) as exc:
         print(f"calcifer: configuration error: {exc}", file=sys.stderr)
         return 2

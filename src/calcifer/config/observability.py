@@ -2,7 +2,7 @@
 
 ```yaml
 metrics:
-  labels: [team]              # add chosen labels to the request, token and cost counters: key, user, team
+  labels: [team]   # add chosen labels to the request, token and cost counters: key, user, team, customer
 tracing:
   propagate: false            # send `traceparent` to no upstream (default true: to every upstream) ...
   no_propagate: [bedrock]     # ... or to every upstream but these providers (some reject the header)
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from calcifer.config.reader import Node, Reader
 
-METRIC_LABELS = ("key", "user", "team")
+METRIC_LABELS = ("key", "user", "team", "customer")
 
 
 @dataclass(frozen=True, slots=True)

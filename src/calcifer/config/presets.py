@@ -25,6 +25,8 @@ class Preset:
     key_vars: tuple[str, ...] = ()  # other names the key goes by
     bare: bool = True  # whether its models are also asked for by their bare names
     local: bool = False  # keyless, enabled by its base URL variable
+    embeddings: str = "openai"  # the dialect of its `/embeddings` ("voyage": Voyage AI's field names)
+    model_prefix: str = ""  # sent before a bare catalogue id (Fireworks names models by account path)
 
 
 PRESETS = (
@@ -33,11 +35,20 @@ PRESETS = (
     Preset("deepseek", "DEEPSEEK", "https://api.deepseek.com/v1", "deepseek"),
     Preset("xai", "XAI", "https://api.x.ai/v1", "x-ai"),
     Preset("together", "TOGETHER", "https://api.together.xyz/v1", "together", ("TOGETHERAI_API_KEY",)),
-    Preset("fireworks", "FIREWORKS", "https://api.fireworks.ai/inference/v1", "fireworks"),
+    Preset(
+        "fireworks",
+        "FIREWORKS",
+        "https://api.fireworks.ai/inference/v1",
+        "fireworks",
+        model_prefix="accounts/fireworks/models/",
+    ),
     # OpenRouter's ids name other vendors (`deepseek/deepseek-chat`): reached as `openrouter/<id>` only.
     Preset("openrouter", "OPENROUTER", "https://openrouter.ai/api/v1", "openrouter", bare=False),
     Preset("cerebras", "CEREBRAS", "https://api.cerebras.ai/v1", "cerebras"),
     Preset("perplexity", "PERPLEXITY", "https://api.perplexity.ai", "perplexity", ("PERPLEXITYAI_API_KEY",)),
+    # Cohere's OpenAI compatibility API (chat and embeddings); Voyage AI serves embeddings only.
+    Preset("cohere", "COHERE", "https://api.cohere.ai/compatibility/v1", "cohere", ("CO_API_KEY",)),
+    Preset("voyage", "VOYAGE", "https://api.voyageai.com/v1", "voyageai", embeddings="voyage"),
     Preset("ollama", "OLLAMA", "http://localhost:11434/v1", None, local=True),
     Preset("vllm", "VLLM", "http://localhost:8000/v1", None, local=True),
     Preset("lmstudio", "LM_STUDIO", "http://localhost:1234/v1", None, local=True),

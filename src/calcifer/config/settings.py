@@ -16,6 +16,16 @@ _SIZE = re.compile(r"^\s*(\d+)\s*(b|kib|kb|mib|mb|gib|gb)?\s*$", re.IGNORECASE)
 _SIZE_BYTES = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3, "gib": 1024**3}
 
 
+# What a browser client of the gateway sends: the admin API's PATCH, and the headers of the OpenAI and
+# Anthropic SDKs (`x-api-key`, `anthropic-*`, their `x-stainless-*` telemetry) and of the gateway itself.
+CORS_METHODS = "GET,POST,PUT,PATCH,DELETE,OPTIONS"
+CORS_HEADERS = (
+    "Content-Type,Authorization,x-api-key,anthropic-version,anthropic-beta,"
+    "anthropic-dangerous-direct-browser-access,openai-organization,openai-project,x-stainless-*,"
+    "x-request-id,x-calcifer-cache,Cache-Control"
+)
+
+
 class ConfigError(ValueError):
     """A setting is invalid; the message names the variable."""
 
@@ -35,10 +45,12 @@ class Settings:
     read_timeout: float = 30.0
     write_timeout: float = 30.0
     cors_origins: tuple[str, ...] = ("*",)
-    cors_methods: tuple[str, ...] = ("GET", "POST", "PUT", "DELETE", "OPTIONS")
-    cors_headers: tuple[str, ...] = ("Content-Type", "Authorization")
+    cors_methods: tuple[str, ...] = tuple(CORS_METHODS.split(","))
+    cors_headers: tuple[str, ...] = tuple(CORS_HEADERS.split(","))
     openai: ProviderSettings = ProviderSettings(None, "https://api.openai.com/v1", 60.0, 3)
     max_body_bytes: int = 32 * 1024 * 1024
+    max_header_bytes: int = 64 * 1024
+    max_headers: int = 100
     shutdown_grace: float = 30.0
     shutdown_delay: float = 0.0
     log_level: str = "info"
@@ -49,6 +61,7 @@ class Settings:
     redis_url: str | None = None
     config_file: str | None = None
     responses_retention: float = 30 * 86400.0  # how long stored Responses API answers are kept
+    metrics: bool = True  # CALCIFER_METRICS=off: no metrics recorded, no /metrics
     metrics_port: int | None = None  # serve /metrics on this port instead of the gateway's
     metrics_token: str | None = None  # a scrape must send `Authorization: Bearer <token>`
     migrate: bool = True  # serve applies pending migrations at start-up (CALCIFER_MIGRATE=off: never)
@@ -64,12 +77,12 @@ class Settings:
             read_timeout=duration(env, "SERVER_READ_TIMEOUT", "30s"),
             write_timeout=duration(env, "SERVER_WRITE_TIMEOUT", "30s"),
             cors_origins=_csv(env, "CORS_ALLOWED_ORIGINS", "*"),
-            cors_methods=tuple(
-                m.upper() for m in _csv(env, "CORS_ALLOWED_METHODS", "GET,POST,PUT,DELETE,OPTIONS")
-            ),
-            cors_headers=_csv(env, "CORS_ALLOWED_HEADERS", "Content-Type,Authorization"),
+            cors_methods=tuple(m.upper() for m in _csv(env, "CORS_ALLOWED_METHODS", CORS_METHODS)),
+            cors_headers=_csv(env, "CORS_ALLOWED_HEADERS", CORS_HEADERS),
             openai=provider_settings(env, "OPENAI", "https://api.openai.com/v1"),
             max_body_bytes=_size(env, "CALCIFER_MAX_BODY_SIZE", "32MiB"),
+            max_header_bytes=_size(env, "CALCIFER_MAX_HEADER_SIZE", "64KiB"),
+            max_headers=_int(env, "CALCIFER_MAX_HEADERS", 100, minimum=1),
             shutdown_grace=duration(env, "CALCIFER_SHUTDOWN_GRACE", "30s"),
             shutdown_delay=duration(env, "CALCIFER_SHUTDOWN_DELAY", "0s", allow_zero=True),
             log_level=_choice(env, "CALCIFER_LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
@@ -82,6 +95,7 @@ class Settings:
             redis_url=_url(env, "CALCIFER_REDIS_URL", "", ("redis", "rediss", "unix")) or None,
             config_file=env.get("CALCIFER_CONFIG", "").strip() or None,
             responses_retention=duration(env, "CALCIFER_RESPONSES_RETENTION", "30d"),
+            metrics=_choice(env, "CALCIFER_METRICS", "on", ("on", "off")) == "on",
             metrics_port=_port(env, "CALCIFER_METRICS_PORT", 0) or None,
             metrics_token=env.get("CALCIFER_METRICS_TOKEN", "").strip() or None,
             migrate=_choice(env, "CALCIFER_MIGRATE", "on", ("on", "off")) == "on",

@@ -21,6 +21,8 @@ _DIMENSIONS = (
     ("provider", "Providers"),
     ("team", "Teams"),
     ("user", "Users"),
+    ("customer", "Customers"),
+    ("tag", "Tags"),
 )
 
 

@@ -11,9 +11,11 @@ from starlette.responses import Response
 from calcifer.console.api import ApiError
 from calcifer.console.web import Visit
 
-GROUPINGS = ("model", "provider", "key", "team", "user", "day")
+GROUPINGS = ("model", "provider", "key", "team", "user", "customer", "tag", "day")
+FILTERS = ("key_id", "team", "user", "customer", "tag")
 _CHART_GROUPS = 30
-_COLUMNS = ("group", "requests", "prompt_tokens", "completion_tokens", "cost_usd", "unpriced_requests")
+_COLUMNS = ("requests", "prompt_tokens", "completion_tokens", "cost_usd", "unpriced_requests")
+_FIELDS = ("requests", "prompt_tokens", "completion_tokens", "cost", "unpriced_requests")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -21,26 +23,35 @@ async def _report(visit: Visit) -> tuple[dict[str, str], Any, str | None]:
     asked = visit.request.query_params
     chosen = {
         "group_by": asked.get("group_by") or "model",
+        "then_by": asked.get("then_by") or "",
         "since": asked.get("since") or "30d",
         "until": asked.get("until") or "",
+        **{name: asked.get(name) or "" for name in FILTERS},
     }
-    params = {name: value or None for name, value in chosen.items()}
+    group_by = chosen["group_by"] + ("," + chosen["then_by"] if chosen["then_by"] else "")
+    params = {name: value or None for name, value in chosen.items() if name != "then_by"}
+    params["group_by"] = group_by
     try:
         return chosen, await visit.api.get("/v1/spend", params), None
     except ApiError as refused:
         return chosen, None, refused.message
 
 
+def _label(group: object, names: dict[str, str]) -> str:
+    values = group if isinstance(group, list) else [group]
+    return " / ".join("(none)" if v is None else names.get(str(v), str(v)) for v in values)
+
+
 async def spend_page(visit: Visit) -> Response:
     chosen, report, error = await _report(visit)
     rows = report["data"] if report else []
     names = {}
-    if chosen["group_by"] == "key":
+    if "key" in (chosen["group_by"], chosen["then_by"]):
         keys = await visit.api.get("/admin/keys", {"include_revoked": "true"})
         names = {key["id"]: key["name"] for key in keys["data"]}
     shown = rows[:_CHART_GROUPS]
     chart = {
-        "labels": [names.get(r["group"], r["group"]) or "(none)" for r in shown],
+        "labels": [_label(r["group"], names) for r in shown],
         "costs": [format(r["cost"], "f") if r["cost"] is not None else "0" for r in shown],
     }
     return visit.page(
@@ -48,6 +59,7 @@ async def spend_page(visit: Visit) -> Response:
         400 if error else 200,
         chosen=chosen,
         groupings=GROUPINGS,
+        filters=FILTERS,
         rows=rows,
         total=report["total"] if report else None,
         names=names,
@@ -69,29 +81,12 @@ async def spend_csv(visit: Visit) -> Response:
         return visit.page("refused.html", 400, message=error)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(
-        [
-            chosen["group_by"],
-            "requests",
-            "prompt_tokens",
-            "completion_tokens",
-            "cost_usd",
-            "unpriced_requests",
-        ]
-    )
+    dimensions = [chosen["group_by"], *([chosen["then_by"]] if chosen["then_by"] else [])]
+    writer.writerow([*dimensions, *_COLUMNS])
     for row in report["data"]:
-        writer.writerow(
-            _cell(v)
-            for v in (
-                row["group"],
-                row["requests"],
-                row["prompt_tokens"],
-                row["completion_tokens"],
-                row["cost"],
-                row["unpriced_requests"],
-            )
-        )
-    filename = f"calcifer-spend-by-{chosen['group_by']}.csv"
+        group = row["group"] if isinstance(row["group"], list) else [row["group"]]
+        writer.writerow(_cell(v) for v in (*group, *(row[name] for name in _FIELDS)))
+    filename = f"calcifer-spend-by-{'-'.join(dimensions)}.csv"
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",

@@ -102,10 +102,49 @@ def cache_key(model: str, body: Mapping[str, object], stream: bool, native: Nati
     kept: object = {k: v for k, v in source.items() if k not in _NOT_IN_KEY} | {"model": model}
     if native is not None:
         kept = [native.api, kept, sorted(native.headers), native.query]
-    text = json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(canonical_json(kept).encode("utf-8")).hexdigest()
     api = "" if native is None else native.api + ":"
     return ("s:" if stream else "c:") + api + digest
+
+
+def canonical_json(value: object) -> str:
+    """`value` as compact JSON with sorted keys, at any depth: `json.dumps` (C, fast) for what its
+    recursion reaches, else the same text built with an explicit stack (a body a thousand levels deep)."""
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    except RecursionError:
+        return _canonical_deep(value)
+
+
+class _Text(str):
+    """Punctuation and encoded keys, written as they are (not encoded as a JSON string)."""
+
+
+def _canonical_deep(value: object) -> str:
+    out: list[str] = []
+    work: list[object] = [value]
+    while work:
+        item = work.pop()
+        if isinstance(item, _Text):
+            out.append(item)
+        elif isinstance(item, dict):
+            pending: list[object] = []
+            for i, key in enumerate(sorted(item)):
+                pending += [_Text(("," if i else "") + _scalar(key) + ":"), item[key]]
+            work += [_Text("}"), *reversed(pending), _Text("{")]
+        elif isinstance(item, list | tuple):
+            pending = []
+            for i, element in enumerate(item):
+                pending += [_Text(",")] if i else []
+                pending.append(element)
+            work += [_Text("]"), *reversed(pending), _Text("[")]
+        else:
+            out.append(_scalar(item))
+    return "".join(out)
+
+
+def _scalar(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def copy_json(value: object) -> object:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from calcifer.domain.attempts import Attempts, RoutingConfig
+from calcifer.domain.bounded import LruTable
 from calcifer.domain.cache import (
     CachedAnswer,
     CacheDirective,
@@ -23,7 +24,7 @@ from calcifer.domain.cooldowns import CooldownStore
 from calcifer.domain.cost import CostCalculator
 from calcifer.domain.deployments import Deployment, Route, single
 from calcifer.domain.errors import ApiNotOffered, ProviderNotConfigured
-from calcifer.domain.ports import Clock, Provider, TokenCounter, speaks
+from calcifer.domain.ports import AttemptObserver, Clock, Provider, TokenCounter, speaks
 from calcifer.domain.retry import RetryPolicy
 from calcifer.domain.routing import ProviderRegistry
 from calcifer.domain.tokens import answer_text, collect_chunk, estimate_usage
@@ -36,6 +37,8 @@ from calcifer.domain.types import (
     StreamOutcome,
     Usage,
 )
+
+ROUTES_KEPT = 4096  # model names whose undeclared route is kept made
 
 
 class GatewayService:
@@ -52,6 +55,7 @@ class GatewayService:
         routing: RoutingConfig | None = None,
         cooldowns: CooldownStore | None = None,
         cache: ResponseCache | None = None,
+        observer: AttemptObserver | None = None,
     ) -> None:
         self.registry = registry
         self.calculator = calculator
@@ -59,7 +63,10 @@ class GatewayService:
         self._counter = counter  # estimates usage a provider did not report (None: no estimate)
         self.routing = routing or RoutingConfig()
         self._routes: dict[str, Route] = dict(self.routing.routes)
+        # Routes made per model name on first use: a bounded table, as clients choose the names.
+        self._single_routes: LruTable[str, Route] = LruTable(ROUTES_KEPT)
         self._cache = cache
+        self._observer = observer  # None (tracing off): no call at all
         self._attempts = Attempts(
             self.routing, clock, cooldowns, dict(policies or {}), default_policy or RetryPolicy(), rand
         )
@@ -79,11 +86,12 @@ class GatewayService:
         return target.provider, _for(request, target)
 
     def _route(self, model: str) -> Route:
-        """The declared route of `model`, or (made once per model name) its one provider's."""
-        route = self._routes.get(model)
+        """The declared route of `model`, or its one provider's (kept for the names used most lately)."""
+        route = self._routes.get(model) or self._single_routes.get(model)
         if route is None:
             provider, target = self.registry.resolve(model)
-            route = self._routes[model] = single(provider, target, model)
+            route = single(provider, target, model)
+            self._single_routes.put(model, route)
         return route
 
     def _price_usage(self, model: str, usage: Usage | None, provider: str, attempts: int = 1) -> Priced:
@@ -118,14 +126,21 @@ class GatewayService:
                 return ChatResponse(copy_object(hit.body), hit.usage, hit.provider, hit.api), priced
         progress = outcome if outcome is not None else StreamOutcome()
 
+        observer = self._observer
+
         async def call(target: Deployment) -> ChatResponse:
             started = time.perf_counter()
             try:
                 return await target.provider.complete(_for(request, target))
+            except BaseException as error:
+                if observer is not None:
+                    observer.failed(progress, error)
+                raise
             finally:
                 progress.upstream_seconds += time.perf_counter() - started
 
-        response, target = await self._attempts.run(self._route(request.model), call, _noting(progress))
+        noting = _noting(progress, observer, request)
+        response, target = await self._attempts.run(self._route(request.model), call, noting)
         target.stats.in_flight -= 1
         sent = _for(request, target)
         if not response.provider:
@@ -134,6 +149,9 @@ class GatewayService:
         if usage is None and self._counter is not None:
             usage = estimate_usage(self._counter, sent, answer_text(response.body))
         priced = self._price_usage(sent.model, usage, response.provider, progress.attempts)
+        if observer is not None:
+            progress.usage, progress.cost = priced.usage, priced.cost
+            observer.answered(progress, response.body)
         if cached is not None and self._cache is not None:
             body = copy_object(response.body)
             answer = CachedAnswer(
@@ -159,6 +177,8 @@ class GatewayService:
                     yield StreamChunk(copy_object(data), usage)
                 return
 
+        observer = self._observer
+
         async def call(target: Deployment) -> tuple[AsyncIterator[StreamChunk], StreamChunk | None]:
             started = time.perf_counter()
             chunks = target.provider.stream(_for(request, target))
@@ -166,19 +186,24 @@ class GatewayService:
                 return chunks, await anext(chunks)
             except StopAsyncIteration:
                 return chunks, None
-            except BaseException:
+            except BaseException as error:
+                if observer is not None:
+                    observer.failed(outcome, error)
                 await _aclose(chunks)
                 raise
             finally:
                 outcome.first_chunk_at = now = time.perf_counter()
                 outcome.upstream_seconds += now - started
 
-        (chunks, first), target = await self._attempts.run(self._route(request.model), call, _noting(outcome))
+        noting = _noting(outcome, observer, request)
+        (chunks, first), target = await self._attempts.run(self._route(request.model), call, noting)
         sent = _for(request, target)
         outcome.api = sent.native.api if sent.native is not None else ""
         if first is None:
             target.stats.in_flight -= 1
             self._estimate_stream(sent, outcome, [])
+            if observer is not None:
+                observer.answered(outcome, None)
             return
         # The generated text, kept only to estimate the usage if the stream brings none: chunks are read
         # for it in batches, after the fact, so a stream that reports its usage (nearly all) is never read.
@@ -187,6 +212,7 @@ class GatewayService:
         kept: list[tuple[dict[str, object], Usage | None]] | None = [] if cached is not None else None
         waited = 0.0
         arrived = outcome.first_chunk_at
+        failure: BaseException | None = None
         try:
             chunk: StreamChunk | None = first
             while chunk is not None:
@@ -210,6 +236,9 @@ class GatewayService:
                     sent.model, outcome.provider, outcome.usage, outcome.cost, None, tuple(kept), outcome.api
                 )
                 await self._cache.put(cached.key, answer, cached.ttl)
+        except BaseException as error:
+            failure = error
+            raise
         finally:
             outcome.upstream_seconds += waited
             outcome.last_chunk_at = arrived
@@ -217,6 +246,8 @@ class GatewayService:
             if generated is not None and outcome.usage is None:
                 _collect(unread, generated)
                 self._estimate_stream(sent, outcome, generated)
+            if observer is not None:
+                observer.answered(outcome, first.data, failure)
             await _aclose(chunks)
 
     async def _lookup(self, cached: CachePlan) -> CachedAnswer | None:
@@ -254,7 +285,9 @@ def _for(request: ChatRequest, target: Deployment) -> ChatRequest:
     return request if target.model == request.model else replace(request, model=target.model)
 
 
-def _noting(outcome: StreamOutcome) -> Callable[[Deployment, int], None]:
+def _noting(
+    outcome: StreamOutcome, observer: AttemptObserver | None, request: ChatRequest
+) -> Callable[[Deployment, int], None]:
     def note(target: Deployment, attempt: int) -> None:
         if attempt > 1:
             if outcome.provider == target.provider.name and outcome.model == target.model:
@@ -262,6 +295,8 @@ def _noting(outcome: StreamOutcome) -> Callable[[Deployment, int], None]:
             else:
                 outcome.failovers += 1
         outcome.provider, outcome.model, outcome.attempts = target.provider.name, target.model, attempt
+        if observer is not None:
+            observer.attempt(outcome, target.provider.name, target.model, target.key, attempt, request)
 
     return note
 

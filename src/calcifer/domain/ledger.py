@@ -247,12 +247,11 @@ def parse_time(text: str, now: datetime | None = None, param: str = "since") -> 
             return (now or datetime.now(UTC)).astimezone(UTC) - span
         # A '+' left unescaped in a query string arrives as a space: '...T00:00:00 01:00'.
         parsed = datetime.fromisoformat(_SPACED_OFFSET.sub(r"\1+\2", text.strip()))
+        # In UTC (UTC when it names no zone); 0001-01-01T00:00+14:00 has no UTC time: it overflows.
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         raise InvalidRequest(
             f"'{text}' is not a valid {param}: use an ISO 8601 datetime such as 2025-01-31T00:00:00Z, "
             "or a span such as 7d or 24h.",
             param=param,
         ) from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)

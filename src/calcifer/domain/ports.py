@@ -5,12 +5,12 @@ Adapters implement these; each port has one contract test suite every adapter pa
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from calcifer.domain.levels import Owners
-from calcifer.domain.types import ChatRequest, ChatResponse, StoredResponse, StreamChunk
+from calcifer.domain.types import ChatRequest, ChatResponse, StoredResponse, StreamChunk, StreamOutcome
 
 
 @runtime_checkable
@@ -142,3 +142,26 @@ class Directory(Protocol):
     ) -> Owners:
         """What the directory knows of a request's team, user (and membership), customer and tags."""
         ...
+
+
+class AttemptObserver(Protocol):
+    """Told of each upstream attempt as it starts, fails or answers (tracing: one span per attempt).
+
+    `answered` comes once the answer is whole: for a stream, when it has ended (`error`: why it ended
+    early, if it did), with `outcome.usage` and `outcome.cost` filled in."""
+
+    def attempt(
+        self,
+        outcome: StreamOutcome,
+        provider: str,
+        model: str,
+        deployment: str,
+        number: int,
+        request: ChatRequest,
+    ) -> None: ...
+
+    def failed(self, outcome: StreamOutcome, error: BaseException) -> None: ...
+
+    def answered(
+        self, outcome: StreamOutcome, body: Mapping[str, object] | None, error: BaseException | None = None
+    ) -> None: ...

@@ -13,14 +13,14 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from calcifer.domain.errors import InvalidRequest
-from calcifer.domain.ledger import SpendRecord, parse_time
+from calcifer.domain.ledger import OUTCOMES, Outcome, SpendRecord, parse_time
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-_TEXT_FILTERS = ("key_id", "team", "user", "model", "provider")
+_TEXT_FILTERS = ("key_id", "team", "user", "customer", "model", "provider")
 _FLAG_FILTERS = ("streamed", "cut_short", "cache_hit")
 _FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-PARAMS = frozenset({*_TEXT_FILTERS, *_FLAG_FILTERS, "status", "since", "until", "limit", "before"})
+PARAMS = frozenset({*_TEXT_FILTERS, *_FLAG_FILTERS, "status", "outcome", "since", "until", "limit", "before"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,7 @@ class RequestFilter:
     key_id: str | None = None
     team: str | None = None
     user: str | None = None
+    customer: str | None = None
     model: str | None = None
     provider: str | None = None
     status: int | None = None
@@ -38,6 +39,7 @@ class RequestFilter:
     streamed: bool | None = None
     cut_short: bool | None = None
     cache_hit: bool | None = None
+    outcome: Outcome | None = None
     since: datetime | None = None
     until: datetime | None = None
 
@@ -98,6 +100,12 @@ def parse_request_query(params: Mapping[str, str]) -> RequestQuery:
             raise InvalidRequest(
                 "'status' must be a status code such as 429, or a class: 2xx to 5xx.", param="status"
             )
+    outcome = params.get("outcome", "")
+    if outcome:
+        found = next((o for o in OUTCOMES if o == outcome), None)
+        if found is None:
+            raise InvalidRequest(f"'outcome' must be one of {', '.join(OUTCOMES)}.", param="outcome")
+        values["outcome"] = found
     for name in ("since", "until"):
         if params.get(name):
             values[name] = parse_time(params[name], param=name)

@@ -135,6 +135,7 @@ class StreamOutcome:
     upstream_seconds: float = 0.0
     first_chunk_at: float = 0.0
     last_chunk_at: float = 0.0
+    observed: object = None  # what an `AttemptObserver` keeps for the attempt under way (its span)
 
 
 @dataclass(frozen=True, slots=True)

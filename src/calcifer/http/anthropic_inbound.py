@@ -17,6 +17,7 @@ from decimal import Decimal
 import orjson
 
 from calcifer.domain.errors import GatewayError, InvalidRequest, ProviderError
+from calcifer.domain.nesting import deeper_than
 from calcifer.domain.types import JSONObject, Usage
 from calcifer.http.errors import status_of
 from calcifer.http.wire import money
@@ -103,6 +104,8 @@ def openai_body(payload: Mapping[str, object], *, reasoning: bool = False) -> JS
     """
     model = _field(payload, "model", str, "a valid string")
     max_tokens = _field(payload, "max_tokens", int, "a valid integer")
+    if isinstance(max_tokens, int) and max_tokens < 1:  # said of the field the client sent
+        raise InvalidRequest("max_tokens: Input should be greater than or equal to 1", param="max_tokens")
     messages = _field(payload, "messages", list, "a valid list")
     assert isinstance(messages, list)
     convert = _Converter()
@@ -359,6 +362,8 @@ def _tool_input(arguments: object) -> object:
         parsed = orjson.loads(arguments)
     except orjson.JSONDecodeError:
         return {"_raw_arguments": arguments}  # the model wrote broken JSON: keep it visible
+    if deeper_than(parsed):  # too deep to encode again: kept as the model wrote it
+        return {"_raw_arguments": arguments}
     return parsed if isinstance(parsed, dict) else {"value": parsed}
 
 

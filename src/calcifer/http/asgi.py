@@ -1,12 +1,14 @@
 """The gateway's ASGI application: one flat dispatcher instead of a stack of middleware.
 
-Per request it does, in one place and once: take or make the request id; answer CORS preflights and
-add CORS headers; identify the caller (master key, virtual key, or anyone when keys are off); route by
-path and method (a dict lookup); turn errors into the route's error shape; and, once the response has
-been sent, hand the request's facts to the finishers (access log, spend ledger). A stack of Starlette
-middleware did the same with six wrapped `send` callables per message; the benchmark in `bench/`
-showed that cost, so it is done here with plain code. Handlers still get Starlette `Request`s and
-return Starlette `Response`s (or an `EventStream`).
+Per request it does, in one place and once: take or make the request id; refuse oversized headers
+(431); answer CORS preflights and add CORS headers (`cors`); identify the caller (master key, virtual
+key, or anyone when keys are off); route by path and method (a dict lookup; HEAD served by a GET route,
+a 405 naming the methods in `Allow`); turn errors into the route's error shape, and anything unexpected
+into a 500 in that shape that names the request in the log; and, once the response has been sent (or
+the client went away: 499), hand the request's facts to the finishers (access log, spend ledger). A
+stack of Starlette middleware did the same with six wrapped `send` callables per message; the
+benchmark in `bench/` showed that cost, so it is done here with plain code. Handlers still get
+Starlette `Request`s and return Starlette `Response`s (or an `EventStream`).
 """
 
 from __future__ import annotations
@@ -17,22 +19,25 @@ import logging
 import os
 import re
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from starlette.datastructures import State
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from calcifer.domain.errors import GatewayError
 from calcifer.http.auth import IDENTITY_KEY, Authenticator, Forbidden, Identity, may_administer
-from calcifer.http.errors import MethodNotAllowed, RouteNotFound, internal_error_response
+from calcifer.http.cors import Cors
+from calcifer.http.errors import HeadersTooLarge, InternalError, MethodNotAllowed, RouteNotFound
+from calcifer.http.headers import request_id as is_request_id
 from calcifer.http.middleware import FACTS_KEY, Finisher, RequestFacts
 
 _log = logging.getLogger("calcifer")
-_SAFE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
+_UNSENDABLE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # what no header value may hold (tab may)
 # Answered without identifying the caller (`/metrics` checks its own token, `CALCIFER_METRICS_TOKEN`).
 _OPEN_PATHS = frozenset({"/health", "/ready", "/health/live", "/health/ready", "/metrics"})
 
@@ -62,6 +67,14 @@ _request_ids = _RequestIds()
 Handler = Callable[[Request], Awaitable[ASGIApp]]
 
 
+class RequestTracer(Protocol):
+    """A span per request (tracing on): started as it arrives, ended with its facts once it is over."""
+
+    def start(self, headers: Iterable[tuple[bytes, bytes]], method: str) -> object: ...
+
+    def end(self, handle: object, facts: RequestFacts) -> None: ...
+
+
 class Tally(Protocol):
     """A gauge of requests being answered."""
 
@@ -82,46 +95,11 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
-class Cors:
-    """CORS as the `CORS_ALLOWED_*` settings say; `*` allows any origin (or header)."""
+class HeaderLimits:
+    """The most request headers, and header bytes (names and values), a request may carry (else 431)."""
 
-    origins: tuple[str, ...]
-    methods: tuple[str, ...]
-    headers: tuple[str, ...]
-    expose: tuple[str, ...] = ()
-    _lower_headers: frozenset[str] = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_lower_headers", frozenset(h.lower() for h in self.headers))
-
-    def allows_origin(self, origin: str) -> bool:
-        return "*" in self.origins or origin in self.origins
-
-    def preflight(self, origin: str, method: str, requested_headers: str) -> Response:
-        wanted = [h.strip().lower() for h in requested_headers.split(",") if h.strip()]
-        allowed = (
-            self.allows_origin(origin)
-            and method in self.methods
-            and ("*" in self.headers or all(h in self._lower_headers for h in wanted))
-        )
-        if not allowed:
-            return Response("Disallowed CORS request", status_code=400, media_type="text/plain")
-        allowed_headers = requested_headers if "*" in self.headers else ", ".join(self.headers)
-        headers = {
-            "access-control-allow-origin": "*" if "*" in self.origins else origin,
-            "access-control-allow-methods": ", ".join(self.methods),
-            "access-control-allow-headers": allowed_headers,
-            "access-control-max-age": "600",
-            "vary": "Origin",
-        }
-        return Response(b"OK", status_code=200, media_type="text/plain", headers=headers)
-
-    def response_headers(self, origin: bytes) -> list[tuple[bytes, bytes]]:
-        value = b"*" if "*" in self.origins else origin
-        headers = [(b"access-control-allow-origin", value), (b"vary", b"Origin")]
-        if self.expose:
-            headers.append((b"access-control-expose-headers", ", ".join(self.expose).encode()))
-        return headers
+    count: int = 100
+    size: int = 64 * 1024
 
 
 class GatewayApp:
@@ -136,14 +114,18 @@ class GatewayApp:
         finishers: Iterable[Finisher],
         render_error: ErrorRenderer,
         in_flight: Tally | None = None,
+        tracer: RequestTracer | None = None,
+        header_limits: HeaderLimits = HeaderLimits(),
     ) -> None:
         self.state = state
+        self._header_limits = header_limits
         self._lifespan = lifespan
         self._authenticator = authenticator
         self._cors = cors
         self._finishers = tuple(finishers)
         self._render = render_error
         self._in_flight = in_flight
+        self._tracer = tracer
         self._exact: dict[str, dict[str, Handler]] = {}
         self._patterns: list[tuple[re.Pattern[str], dict[str, Handler]]] = []
         self._templates: dict[str, str] = {}
@@ -171,8 +153,10 @@ class GatewayApp:
         request_id = b""
         origin = b""
         preflight = False
+        header_bytes = 0
         for name, value in scope["headers"]:
-            if name == b"x-request-id" and _SAFE_ID.match(value):
+            header_bytes += len(name) + len(value)
+            if name == b"x-request-id" and is_request_id(value):
                 request_id = value
             elif name == b"origin":
                 origin = value
@@ -191,34 +175,56 @@ class GatewayApp:
         in_flight = self._in_flight
         if in_flight is not None:
             in_flight.inc()
+        tracer = self._tracer
+        traced = tracer.start(scope["headers"], scope["method"]) if tracer is not None else None
 
         async def reply(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
+                headers = message["headers"] = [*message.get("headers", ()), *extra]
+                if _UNSENDABLE.search(b"\t".join([value for _, value in headers])):
+                    # The server would refuse this head after marking the response started, and
+                    # then close the connection unanswered: refuse it here, while a 500 can still go.
+                    raise ValueError("a response header value has a control character")
+                await send(message)
                 started = True
                 if facts.status == 499:
                     facts.status = message["status"]
-                message["headers"] = [*message.get("headers", ()), *extra]
+                return
             await send(message)
 
         try:
-            response = await self._respond(scope, receive, path, origin if preflight else b"")
-            await response(scope, receive, reply)
-        except GatewayError as error:
-            facts.error = error
-            facts.refusal = facts.refusal or error.refusal
-            if not started:
-                await self._render(path, error)(scope, receive, reply)
+            try:
+                self._check_headers(len(scope["headers"]), header_bytes)
+                response = await self._respond(scope, receive, path, origin if preflight else b"")
+                await response(scope, receive, reply)
+            except GatewayError as error:
+                facts.error = error
+                facts.refusal = facts.refusal or error.refusal
+                if not started:
+                    await self._render(path, error)(scope, receive, reply)
+        except ClientDisconnect:  # the client went away before its request was read: nobody to answer
+            facts.status = 499
         except Exception as error:  # the one place an unexpected error is turned into a clean 500
-            _log.error("unhandled error on %s %s: %s", scope["method"], path, type(error).__name__)
+            _log.error(
+                "unhandled error on %s %s (request_id %s): %s at %s",
+                scope["method"],
+                path,
+                facts.request_id,
+                type(error).__name__,
+                _where(error),
+            )
             if not started:
-                await internal_error_response()(scope, receive, reply)
+                facts.status = 500
+                await self._render(path, InternalError())(scope, receive, reply)
         finally:
             facts.latency_ms = round((time.perf_counter() - facts.started) * 1000, 3)
             if in_flight is not None:
                 in_flight.dec()
             for finish in self._finishers:
                 finish(facts)
+            if tracer is not None:
+                tracer.end(traced, facts)
 
     async def _respond(self, scope: Scope, receive: Receive, path: str, preflight_origin: bytes) -> ASGIApp:
         method: str = scope["method"]
@@ -249,8 +255,11 @@ class GatewayApp:
         if table is None:
             raise RouteNotFound(f"Unknown path: {method} {path}.")
         handler = table.get(method)
+        if handler is None and method == "HEAD":
+            handler = table.get("GET")  # the server sends the head of the GET answer, without its body
         if handler is None:
-            raise MethodNotAllowed(f"Method {method} is not allowed on {path}.")
+            allow = (*table, "HEAD") if "GET" in table and "HEAD" not in table else tuple(table)
+            raise MethodNotAllowed(f"Method {method} is not allowed on {path}.", allow)
         return handler
 
     async def call(
@@ -303,6 +312,13 @@ class GatewayApp:
         await response(scope, receive, send)
         return status, b"".join(chunks)
 
+    def _check_headers(self, count: int, size: int) -> None:
+        limits = self._header_limits
+        if count > limits.count:
+            raise HeadersTooLarge(f"The request has {count} headers; the limit is {limits.count}.")
+        if size > limits.size:
+            raise HeadersTooLarge(f"The request's headers are {size} bytes; the limit is {limits.size}.")
+
     async def _identify(self, scope: Scope, path: str) -> None:
         authenticator = self._authenticator
         presented: str | None = None
@@ -342,3 +358,13 @@ class GatewayApp:
             await send({"type": "lifespan.shutdown.failed", "message": str(error)})
             return
         await send({"type": "lifespan.shutdown.complete"})
+
+
+def _where(error: BaseException) -> str:
+    """Where an error was raised (file:line in function), for the log: never its message, which may
+    carry what a client sent."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return "?"
+    last = frames[-1]
+    return f"{os.path.basename(last.filename)}:{last.lineno} in {last.name}"

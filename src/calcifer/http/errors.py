@@ -47,6 +47,25 @@ class MethodNotAllowed(GatewayError):
     kind = "invalid_request_error"
     code = "method_not_allowed"
 
+    def __init__(self, message: str, allow: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.allow = allow  # the route's methods, for the `Allow` header a 405 must carry
+
+
+class HeadersTooLarge(GatewayError):
+    kind = "invalid_request_error"
+    code = "request_headers_too_large"
+    http_status = 431
+
+
+class InternalError(GatewayError):
+    """Something the gateway did not expect went wrong: the answer names no internals."""
+
+    code = "internal_error"
+
+    def __init__(self) -> None:
+        super().__init__("The gateway failed to handle this request.")
+
 
 # Most specific class first; the first match wins.
 _STATUS: tuple[tuple[type[GatewayError], int], ...] = (
@@ -94,6 +113,8 @@ def error_headers(error: GatewayError) -> dict[str, str]:
         retry_after = error.decision.retry_after
     if isinstance(retry_after, int | float) and retry_after > 0:
         headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    if isinstance(error, MethodNotAllowed):
+        headers["Allow"] = ", ".join(error.allow)
     if isinstance(error, ProviderNotConfigured):
         # Retrying cannot help until the operator sets the credential: tell the SDKs not to.
         headers["x-should-retry"] = "false"
@@ -111,15 +132,3 @@ def error_response(error: GatewayError, headers: dict[str, str] | None = None) -
         media_type="application/json",
         headers=all_headers,
     )
-
-
-def internal_error_response() -> Response:
-    body = {
-        "error": {
-            "message": "The gateway failed to handle this request.",
-            "type": "server_error",
-            "param": None,
-            "code": "internal_error",
-        }
-    }
-    return Response(orjson.dumps(body), status_code=500, media_type="application/json")

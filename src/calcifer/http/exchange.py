@@ -7,6 +7,7 @@ keys, limits, budgets, the ledger and the access log behave the same on all of t
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -28,8 +29,12 @@ from calcifer.domain.types import (
 )
 from calcifer.http.auth import IDENTITY_KEY, Identity
 from calcifer.http.errors import status_of
+from calcifer.http.headers import echoed
 from calcifer.http.middleware import FACTS_KEY, RequestFacts
 from calcifer.http.wire import json_object, read_body
+
+_SECONDS = re.compile(r"[0-9]+")
+_MAX_AGE = 2**31  # RFC 9111 §1.2.2: a larger delta-seconds is taken as 2^31
 
 
 class StreamCut(GatewayError):
@@ -192,11 +197,10 @@ class Exchange:
         """`x-calcifer-*` (who answered, after how many upstream attempts, at what cost when known, and
         whether from the cache) and, for keys with rate limits, `x-ratelimit-*` headers."""
         known: Priced | StreamOutcome = priced if priced is not None else self.outcome
-        headers = {
-            "x-calcifer-model": (priced.model if priced is not None else self.outcome.model)
-            or self.chat.model,
-            "x-calcifer-attempts": str(known.attempts),
-        }
+        model = echoed((priced.model if priced is not None else self.outcome.model) or self.chat.model)
+        headers = {"x-calcifer-attempts": str(known.attempts)}
+        if model is not None:  # the name a client asked for, left out when no header can carry it
+            headers["x-calcifer-model"] = model
         if known.provider:  # none before routing (an unknown model, a refused key)
             headers["x-calcifer-provider"] = known.provider
         cost = priced.cost if priced is not None else (Decimal(0) if known.cache_hit else None)
@@ -221,7 +225,8 @@ class Exchange:
 
 def cache_directive(calcifer: str | None, cache_control: str | None) -> CacheDirective | None:
     """What a request's headers ask of the response cache: `x-calcifer-cache: on|off|refresh` and
-    `Cache-Control: max-age=N` (cache for N seconds), `no-cache` (refresh), `no-store` (off)."""
+    `Cache-Control: max-age=N` (cache for N seconds, N ASCII digits, at most 2^31 as RFC 9111 caps
+    it), `no-cache` (refresh), `no-store` (off)."""
     if calcifer is None and cache_control is None:
         return None
     mode: CacheMode | None = None
@@ -232,8 +237,8 @@ def cache_directive(calcifer: str | None, cache_control: str | None) -> CacheDir
             mode = "off"
         elif name == "no-cache" and mode is None:
             mode = "refresh"
-        elif name in ("max-age", "s-maxage") and value.strip().isdigit():
-            ttl = float(value.strip())
+        elif name in ("max-age", "s-maxage") and _SECONDS.fullmatch(digits := value.strip()):
+            ttl = float(_MAX_AGE if len(digits) > 10 else min(int(digits), _MAX_AGE))
             if ttl == 0:
                 mode = mode or "refresh"
     word = (calcifer or "").strip().lower()

@@ -60,7 +60,7 @@ async def count_tokens(request: Request) -> Response:
     try:
         payload, raw = await read_raw_json(request)
         # this endpoint takes no `max_tokens`; the translation needs one
-        chat = _chat(request, payload, raw, translated={"max_tokens": 1, **payload})
+        chat = _chat(request, payload, raw, translated={**payload, "max_tokens": 1})
         gateway: GatewayService = request.app.state.gateway
         provider, sent = gateway.route(chat)
         headers = {"x-calcifer-provider": provider.name}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -10,7 +9,6 @@ from decimal import Decimal
 from calcifer.domain.errors import GatewayError
 from calcifer.domain.types import StreamOutcome, Usage
 
-_SAFE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 FACTS_KEY = "calcifer.facts"
 
 

@@ -1,9 +1,10 @@
 """`GET /admin/requests` (the per-request log, newest first, keyset-paginated and filtered) and
 `GET /admin/requests/{request_id}` (one request's row). Master key only, like all of `/admin`.
 
-Query parameters: `key_id`, `team`, `user`, `model`, `provider`, `status` (a code such as 429 or a
-class such as 5xx), `streamed`, `cut_short`, `cache_hit` (true/false), `since`, `until` (as for
-`/v1/spend`), `limit` (1-500, default 50) and `before` (the `next_before` of the previous page).
+Query parameters: `key_id`, `team`, `user`, `customer`, `model`, `provider`, `status` (a code such as
+429 or a class such as 5xx), `outcome` (answered, refused_budget, refused_rate, refused_auth, failed),
+`streamed`, `cut_short`, `cache_hit` (true/false), `since`, `until` (as for `/v1/spend`), `limit`
+(1-500, default 50) and `before` (the `next_before` of the previous page).
 """
 
 from __future__ import annotations
@@ -47,9 +48,12 @@ def request_view(logged: LoggedRequest) -> dict[str, object]:
         "key_id": row.key_id,
         "user": row.user,
         "team": row.team,
+        "customer": row.customer,
+        "tags": list(row.tags),
         "model": row.model,
         "provider": row.provider,
         "status": row.status,
+        "outcome": row.outcome,
         "prompt_tokens": row.prompt_tokens,
         "completion_tokens": row.completion_tokens,
         "cached_tokens": row.cached_tokens,

@@ -10,6 +10,7 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 
 from calcifer.domain.errors import InvalidRequest
+from calcifer.domain.nesting import MAX_DEPTH, deeper_than
 from calcifer.domain.types import ChatRequest, JSONObject
 from calcifer.http.errors import PayloadTooLarge, RequestTimeout, UnsupportedEncoding
 from calcifer.runtime import deadlines
@@ -71,6 +72,9 @@ def decoded(raw: bytes, encoding: str, limit: int) -> bytes:
     return body
 
 
+_TOO_DEEP = f"Request body is nested too deeply: the gateway forwards JSON up to {MAX_DEPTH} levels deep."
+
+
 def json_object(raw: bytes) -> JSONObject:
     """Parse a JSON object body, or say exactly what is wrong with it."""
     if not raw.strip():
@@ -80,10 +84,13 @@ def json_object(raw: bytes) -> JSONObject:
     except orjson.JSONDecodeError as exc:
         reason = str(exc)
         if "recursion" in reason.lower() or "depth limit" in reason.lower():
-            reason = "it is nested too deeply (more than 1024 levels)"
+            raise InvalidRequest(_TOO_DEEP) from None
         raise InvalidRequest(f"Request body is not valid JSON: {reason}") from None
     if not isinstance(body, dict):
         raise InvalidRequest(f"Request body must be a JSON object, not {_json_type(body)}.")
+    # Depth is at most the number of brackets: most bodies are cleared without walking them.
+    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and deeper_than(body):
+        raise InvalidRequest(_TOO_DEEP)
     return body
 
 

@@ -35,6 +35,7 @@ from calcifer.domain.limits import (
     window_ttl,
 )
 from calcifer.limits import _lua
+from calcifer.runtime.redis_timing import CommandObserver, timed
 
 
 class RedisLimiter:
@@ -69,6 +70,7 @@ class RedisLimiter:
         self._seeded: set[tuple[str, str]] = set()
         self._client: Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
+        self.on_command: CommandObserver | None = None  # set before `start` to time every command
 
     async def start(self) -> None:
         if self._client is not None:
@@ -82,6 +84,8 @@ class RedisLimiter:
             decode_responses=True,
         )
         client = Redis.from_pool(pool)
+        if self.on_command is not None:
+            timed(client, "limiter", self.on_command)
         try:
             await client.ping()
             for name, source in _SCRIPTS.items():

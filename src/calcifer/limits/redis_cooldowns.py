@@ -27,6 +27,8 @@ return 1
 class RedisCooldownStore(BestEffortRedis):
     """Cooldowns every replica sees, under `prefix` in the Redis at `url` (opened by `start`)."""
 
+    store = "cooldowns"
+
     def __init__(self, url: str, *, prefix: str = "calcifer:cooldown:", timeout: float = 0.5) -> None:
         super().__init__(url, prefix=prefix, timeout=timeout)
 

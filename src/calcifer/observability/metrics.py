@@ -25,7 +25,7 @@ TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4
 # The stable HTTP server duration buckets; and finer ones for the gateway's own time.
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
-EXTRA_LABELS = ("key", "user", "team")  # what `metrics.labels` may add (ids, never a secret)
+EXTRA_LABELS = ("key", "user", "team", "customer")  # what `metrics.labels` may add (ids, never a secret)
 
 # Calcifer's provider names that differ from the conventions' well-known `gen_ai.provider.name` values.
 _PROVIDER_NAMES = {
@@ -43,6 +43,8 @@ _OPERATIONS = {"/v1/completions": "text_completion"}  # every other model route 
 class Facts(Protocol):
     """What a finished request tells the metrics (`http.middleware.RequestFacts` is one)."""
 
+    request_id: str
+    method: str
     route: str
     started: float  # time.perf_counter() when the request arrived
     status: int
@@ -54,6 +56,7 @@ class Facts(Protocol):
     key_id: str | None
     user: str | None
     team: str | None
+    customer: str | None
     cache_hit: bool
     cost_saved: Decimal | None
     stream: bool
@@ -222,7 +225,7 @@ class GatewayMetrics:
             self._answered(facts, outcome, seconds, extras)
 
     def _extras(self, facts: Facts) -> tuple[str, ...]:
-        values = {"key": facts.key_id, "user": facts.user, "team": facts.team}
+        values = {"key": facts.key_id, "user": facts.user, "team": facts.team, "customer": facts.customer}
         return tuple(values[name] or "" for name in self.extra)
 
     def _answered(

@@ -17,6 +17,7 @@ from typing import cast
 import orjson
 
 from calcifer.domain.errors import InvalidRequest
+from calcifer.domain.nesting import MAX_DEPTH, deeper_than
 from calcifer.domain.types import JSONObject, Usage
 
 _SIGNATURE_MARK = "__sig__"  # base64 never contains "_", so the split is unambiguous
@@ -158,9 +159,12 @@ def _arguments(raw: object) -> object:
     if not isinstance(raw, str):
         return raw
     try:
-        return orjson.loads(raw)
+        parsed: object = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest("tool call arguments must be a JSON string", param="messages") from exc
+    if deeper_than(parsed):
+        raise InvalidRequest(f"tool call arguments nest more than {MAX_DEPTH} levels", param="messages")
+    return parsed
 
 
 def _tool_result(message: Mapping[str, object], index: int, names: dict[str, str]) -> JSONObject:
@@ -183,6 +187,8 @@ def _tool_result(message: Mapping[str, object], index: int, names: dict[str, str
     try:
         value: object = orjson.loads(text)
     except orjson.JSONDecodeError:
+        value = text
+    if deeper_than(value):  # kept as the text it came as: JSON that deep cannot be sent on
         value = text
     response = value if isinstance(value, dict) else {"output": value}
     return {"functionResponse": {"name": name, "response": response}}

@@ -51,11 +51,11 @@ def _int(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
-def upstream_body(request: ChatRequest) -> JSONObject:
+def upstream_body(request: ChatRequest, model: str | None = None) -> JSONObject:
     """The client's body as the upstream must get it: only the model (after routing) and, for streams,
     `stream_options.include_usage` (so every stream is priced) are changed."""
     body = dict(request.body)
-    body["model"] = request.model
+    body["model"] = model or request.model
     if request.stream:
         options = body.get("stream_options")
         merged = dict(options) if isinstance(options, Mapping) else {}
@@ -80,6 +80,8 @@ class OpenAIProvider(HttpProvider):
         headers: Mapping[str, str] | None = None,
         responses: bool = False,
         any_model: bool = False,
+        embeddings_dialect: str = "openai",
+        model_prefix: str = "",
     ) -> None:
         super().__init__(
             name=name,
@@ -93,11 +95,16 @@ class OpenAIProvider(HttpProvider):
         self._url = self._base + "/chat/completions"
         self._headers = dict(headers or {})
         self._any_model = any_model  # a local server: whatever model it has loaded
+        self._voyage = embeddings_dialect == "voyage"  # Voyage AI's names for the embeddings fields
+        self._prefix = model_prefix  # put before a bare model id on the wire (Fireworks' account path)
         # The APIs sent natively (`NativeApis`): the Responses API where the upstream has it.
         self.native_apis = frozenset({EMBEDDINGS, openai_responses.RESPONSES} if responses else {EMBEDDINGS})
 
     def supports(self, model: str) -> bool:
         return self._any_model or model in self.models
+
+    def _wire_model(self, model: str) -> str:
+        return self._prefix + model if self._prefix and "/" not in model else model
 
     def _client_headers(self) -> dict[str, str]:
         return {**super()._client_headers(), **self._headers, **self._auth_headers()}
@@ -141,13 +148,15 @@ class OpenAIProvider(HttpProvider):
     async def complete(self, request: ChatRequest) -> ChatResponse:
         native = request.native
         if native is not None and native.api == EMBEDDINGS:
-            payload = orjson.dumps({**native.body, "model": request.model})
+            wanted = voyage_body(native.body) if self._voyage else native.body
+            payload = orjson.dumps({**wanted, "model": self._wire_model(request.model)})
             body = json_object(await self._post(self._embeddings_url(request), payload), self.name)
             usage = input_usage(native.body, body.get("usage"))
             return ChatResponse(body, usage, self.name, EMBEDDINGS)
         if native is not None:
             return await self._complete_native(request)
-        raw = await self._post(self._endpoint(request), orjson.dumps(upstream_body(request)))
+        body = upstream_body(request, self._wire_model(request.model))
+        raw = await self._post(self._endpoint(request), orjson.dumps(body))
         body = json_object(raw, self.name)
         return ChatResponse(body=body, usage=usage_from_openai(body.get("usage")), provider=self.name)
 
@@ -156,7 +165,7 @@ class OpenAIProvider(HttpProvider):
             async for event in self._stream_native(request):
                 yield event
             return
-        payload = orjson.dumps(upstream_body(request))
+        payload = orjson.dumps(upstream_body(request, self._wire_model(request.model)))
         with transport_errors(self.name):
             async with self._client().post(self._endpoint(request), data=payload) as response:
                 if response.status != 200:
@@ -197,6 +206,17 @@ class OpenAIProvider(HttpProvider):
                 raw = await response.read()
                 kind = response.headers.get("content-type", "application/json")
         return response.status, kind, raw
+
+
+def voyage_body(body: Mapping[str, object]) -> dict[str, object]:
+    """An OpenAI embeddings body in Voyage AI's words: `dimensions` is `output_dimension`, and its
+    `encoding_format` is base64 or absent (floats)."""
+    wanted = {k: v for k, v in body.items() if k not in ("dimensions", "encoding_format")}
+    if body.get("dimensions") is not None:
+        wanted["output_dimension"] = body["dimensions"]
+    if body.get("encoding_format") == "base64":
+        wanted["encoding_format"] = "base64"
+    return wanted
 
 
 def _relayable(data: bytes) -> bytes | None:

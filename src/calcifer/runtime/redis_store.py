@@ -8,10 +8,15 @@ import time
 
 from redis.asyncio import Redis
 
+from calcifer.runtime.redis_timing import CommandObserver, timed
+
 _log = logging.getLogger("calcifer")
 
 
 class BestEffortRedis:
+    store = "redis"  # the `store` label of its commands' metrics
+    on_command: CommandObserver | None = None  # set before `start` to time every command
+
     def __init__(self, url: str, *, prefix: str, timeout: float) -> None:
         self._url = url
         self._prefix = prefix
@@ -24,6 +29,8 @@ class BestEffortRedis:
             self._client = Redis.from_url(
                 self._url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
             )
+            if self.on_command is not None:
+                timed(self._client, self.store, self.on_command)
 
     async def aclose(self) -> None:
         if self._client is not None:

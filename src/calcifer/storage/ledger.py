@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import chain
 from typing import Final
@@ -53,6 +54,9 @@ class SqlLedger:
         self._closing = False
         self.written = 0
         self.dropped = 0
+        # Told of each batch written or failed: (rows still queued, seconds the batch's oldest row
+        # waited, seconds the write took, whether it succeeded). The metrics' hook; None: nobody.
+        self.on_batch: Callable[[int, float, float, bool], None] | None = None
         self._last_drop_log = float("-inf")
 
     def record(self, row: SpendRecord) -> None:
@@ -161,11 +165,14 @@ class SqlLedger:
     async def _write(self, batch: list[SpendRecord]) -> None:
         attempt = 0
         while True:
+            started = time.perf_counter()
             try:
                 await self._insert(batch)
                 self.written += len(batch)
+                self._report(batch, started, ok=True)
                 return
             except Exception as error:  # classified below: the writer must outlive any one bad row
+                self._report(batch, started, ok=False)
                 if _refused(error):
                     # The database refused some row as data: keep every row it accepts, drop the others.
                     if len(batch) == 1:
@@ -216,6 +223,11 @@ class SqlLedger:
             if rest:
                 await connection.exec_driver_sql(_SQLITE_INSERT_ONE, rest)
             await add_batch(connection, "sqlite", batch)
+
+    def _report(self, batch: list[SpendRecord], started: float, *, ok: bool) -> None:
+        if self.on_batch is not None:
+            lag = time.time() - batch[0].time.timestamp()
+            self.on_batch(self._queue.qsize(), lag, time.perf_counter() - started, ok)
 
     def _drop(self, count: int, why: str) -> None:
         """Count lost rows; log them, at most once a second when they come in a flood."""

@@ -6,6 +6,8 @@ whatever its depth; the time range uses the ledger's time index.
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.engine import RowMapping
 
@@ -18,12 +20,14 @@ _EQUAL = {
     "key_id": spend.c.key_id,
     "team": spend.c.team,
     "user": spend.c.end_user,
+    "customer": spend.c.customer,
     "model": spend.c.model,
     "provider": spend.c.provider,
     "status": spend.c.status,
     "streamed": spend.c.streamed,
     "cut_short": spend.c.cut_short,
     "cache_hit": spend.c.cache_hit,
+    "outcome": spend.c.outcome,
 }
 
 
@@ -96,5 +100,8 @@ def _logged(values: RowMapping) -> LoggedRequest:
             estimated=bool(values["estimated"]),
             cache_hit=bool(values["cache_hit"]),
             cost_saved=values["cost_saved"],
+            customer=values["customer"],
+            tags=tuple(json.loads(values["tags"])) if values["tags"] else (),
+            outcome=values["outcome"],
         ),
     )

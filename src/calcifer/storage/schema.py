@@ -145,6 +145,7 @@ spend = Table(
     Column("outcome", String(), nullable=False, server_default="answered"),
     Index("ix_spend_time", "time"),
     Index("ix_spend_key_id_time", "key_id", "time"),
+    Index("ix_spend_request_id", "request_id"),
 )
 
 virtual_keys = Table(

@@ -22,6 +22,7 @@ from pathlib import Path
 import tiktoken
 from tiktoken.model import encoding_name_for_model
 
+from calcifer.domain.bounded import LruTable
 from calcifer.domain.tokens import estimate_text, prompt_tokens
 from calcifer.domain.types import ChatRequest
 
@@ -117,7 +118,8 @@ class TiktokenCounter:
         self._cache_dir_choice = cache_dir
         self._cache_dir: Path | None = None
         self._encodings: dict[str, tiktoken.Encoding] = {}
-        self._by_model: dict[str, tiktoken.Encoding | None] = {}
+        # Which encoding each model name uses: bounded, as clients choose the names.
+        self._by_model: LruTable[str, tiktoken.Encoding | None] = LruTable(4096)
 
     @property
     def cache_dir(self) -> Path:
@@ -126,12 +128,14 @@ class TiktokenCounter:
         return self._cache_dir
 
     def _encoding(self, model: str) -> tiktoken.Encoding | None:
-        if model not in self._by_model:
-            name = encoding_for(model)
-            if name is not None and name not in self._encodings:
-                self._encodings[name] = _load(self.cache_dir, name)
-            self._by_model[model] = None if name is None else self._encodings[name]
-        return self._by_model[model]
+        if model in self._by_model:
+            return self._by_model.get(model)
+        name = encoding_for(model)
+        if name is not None and name not in self._encodings:
+            self._encodings[name] = _load(self.cache_dir, name)
+        encoding = None if name is None else self._encodings[name]
+        self._by_model.put(model, encoding)
+        return encoding
 
     def count_text(self, model: str, text: str) -> int:
         encoding = self._encoding(model)
