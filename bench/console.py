@@ -44,6 +44,8 @@ PAGES = (
     "/ui/keys",
     "/ui/keys/key_bench_07",
     "/ui/models",
+    "/v1/spend?group_by=model&since=30d",  # the API the spend pages read, for comparison
+    "/v1/spend?group_by=day,model&since=30d",
 )
 
 
@@ -100,6 +102,8 @@ async def call(
     headers = [(b"host", b"bench"), (b"content-type", b"application/x-www-form-urlencoded")]
     if cookie:
         headers.append((b"cookie", f"calcifer_console={cookie}".encode()))
+    if path.startswith("/v1/"):
+        headers.append((b"authorization", f"Bearer {MASTER}".encode()))
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
