@@ -27,6 +27,7 @@ from calcifer.domain.errors import GatewayError
 from calcifer.domain.gateway import GatewayService
 from calcifer.domain.keys import KeyStore
 from calcifer.domain.ledger import SpendLedger, SpendRecord, outcome_of
+from calcifer.domain.levels import CustomerPolicy, baseline_filter
 from calcifer.domain.limits import BaselineSource, Limiter, window_bounds
 from calcifer.domain.ports import Clock, Lifecycle, Provider, Reachable, ResponseStore
 from calcifer.domain.pricing import PricingRegistry
@@ -35,6 +36,7 @@ from calcifer.domain.retry import RetryPolicy
 from calcifer.domain.routing import ProviderRegistry
 from calcifer.domain.spending import SpendControl
 from calcifer.http.admin import admin_routes
+from calcifer.http.admin_levels import level_routes
 from calcifer.http.admin_models import admin_model_routes
 from calcifer.http.asgi import GatewayApp, HeaderLimits, Route
 from calcifer.http.auth import Authenticator
@@ -58,7 +60,9 @@ from calcifer.observability.scrape import MetricsServer, metrics_endpoint
 from calcifer.observability.tracing import Tracing
 from calcifer.providers.echo import ECHO_MODEL, ECHO_PRICING, EchoProvider
 from calcifer.runtime.draining import Drain
+from calcifer.storage.audit import SqlAuditLog
 from calcifer.storage.database import migrate_in_child, open_database
+from calcifer.storage.directory import SqlDirectory
 from calcifer.storage.keys import SqlKeyStore
 from calcifer.storage.ledger import SqlLedger
 from calcifer.storage.requests import SqlRequestLog
@@ -127,9 +131,10 @@ def create_app(
     state = State()
 
     async def baseline(budget_key: str, window: str) -> Decimal:
-        """What a key already spent in a budget window, from the ledger (after a restart)."""
+        """What a key (or a team, user, member, customer, tag) already spent in a budget window, from
+        the ledger's rollups (after a restart)."""
         since, until = window_bounds(window)
-        report = await state.ledger.query("key", since, until, key_id=budget_key)
+        report = await state.ledger.query("key", since, until, where=baseline_filter(budget_key))
         return report.total.cost or Decimal(0)
 
     if limiter is None:
@@ -176,6 +181,8 @@ def create_app(
                 state.console.attach(SqlSessionStore(database))
                 state.keys = keys or SqlKeyStore(database)
                 state.responses = responses or SqlResponseStore(database)
+                state.directory = state.spend.directory = SqlDirectory(database)
+                state.audit = SqlAuditLog(database)
             else:
                 state.ledger = ledger
                 state.request_log = ledger if isinstance(ledger, RequestLog) else None
@@ -270,6 +277,7 @@ def create_app(
             *response_routes(),
             Route("/v1/spend", spend, methods=["GET"]),
             *admin_routes(),
+            *level_routes(),
             *request_log_routes(),
             *admin_model_routes(),
             *(
@@ -306,7 +314,13 @@ def create_app(
     state.pricing = pricing
     state.clock = clock
     state.authenticator = authenticator
-    state.spend = SpendControl(limiter, calculator, clock, max_output=assembly.max_output.get)
+    state.spend = SpendControl(
+        limiter,
+        calculator,
+        clock,
+        max_output=assembly.max_output.get,
+        customers=CustomerPolicy(settings.customer_budget, settings.customer_budget_period),  # type: ignore[arg-type]
+    )
     state.models_body = models_body(registry, pricing=pricing)
     state.anthropic_models_body = anthropic_models_body(registry)
     state.token_counter = counter

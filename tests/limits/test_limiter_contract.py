@@ -16,6 +16,7 @@ import pytest
 from calcifer.domain.limits import (
     MAX_BUDGET,
     BudgetExceeded,
+    Hold,
     Limiter,
     RateDecision,
     budget_window,
@@ -333,3 +334,66 @@ async def test_concurrent_hits_admit_exactly_the_limit(make: Make) -> None:
     assert sum(d.allowed for d in decisions) == 50
     assert sorted(d.remaining_requests or 0 for d in decisions if d.allowed) == list(range(50))
     assert all(d.retry_after is not None and d.retry_after > 0 for d in decisions if not d.allowed)
+
+
+# Reservations over several levels at once (key, team, user, customer, tag...): all or none, settled and
+# released at every level, never overspent under concurrency.
+W = "2027-01"
+
+
+def levels(key: str = "1", team: str = "10", customer: str = "100") -> list[Hold]:
+    return [
+        Hold("key", "k1", "k1", D(key), W),
+        Hold("team", "red", "team:red", D(team), W),
+        Hold("customer", "acme", "customer:acme", D(customer), "2027-01-15"),
+    ]
+
+
+async def test_a_hold_is_taken_at_every_level_or_none(make: Make) -> None:
+    limiter = await make()
+    held = await limiter.reserve_levels(levels(), D("0.75"))
+    assert held.parts == (("k1", W), ("team:red", W), ("customer:acme", "2027-01-15"))
+    for budget_key, window in held.parts:
+        assert await limiter.spent(budget_key, window) == D("0.75")
+    with pytest.raises(BudgetExceeded) as refused:
+        await limiter.reserve_levels(levels(key="10", team="1"), D("0.5"))  # the team cannot fit it
+    assert (refused.value.level, refused.value.owner, refused.value.remaining) == ("team", "red", D("0.25"))
+    assert "team budget of 'red'" in refused.value.message and "$0.25" in refused.value.message
+    for budget_key, window in held.parts:  # nothing was taken at the levels that could fit it
+        assert await limiter.spent(budget_key, window) == D("0.75")
+
+
+async def test_settle_and_release_act_at_every_level(make: Make) -> None:
+    limiter = await make()
+    first = await limiter.reserve_levels(levels(), D("0.5"))
+    second = await limiter.reserve_levels(levels(), D("0.25"))
+    await limiter.settle(first, D("0.125"))
+    await limiter.release(second)
+    await limiter.release(second)  # idempotent
+    for budget_key, window in first.parts:
+        assert await limiter.spent(budget_key, window) == D("0.125")
+    unpriced = await limiter.reserve_levels(levels(), D("0.25"))
+    await limiter.settle(unpriced, None)  # charged its worst case at every level
+    assert await limiter.spent("team:red", W) == D("0.375")
+
+
+async def test_concurrent_keys_of_one_team_never_overspend_the_team(make: Make) -> None:
+    limiters = [await make() for _ in range(3)]
+
+    async def one(n: int) -> bool:
+        holds = [
+            Hold("key", f"k{n % 4}", f"k{n % 4}", D("10"), W),
+            Hold("team", "red", "team:red", D("1"), W),
+        ]
+        try:
+            held = await limiters[n % 3].reserve_levels(holds, D("0.3"))
+        except BudgetExceeded as refused:
+            assert refused.level == "team"
+            return False
+        await limiters[n % 3].settle(held, D("0.1"))
+        return True
+
+    answered = await asyncio.gather(*(one(n) for n in range(60)))
+    spent = await limiters[0].spent("team:red", W)
+    assert spent == D("0.1") * sum(answered) and spent <= D("1")
+    assert sum(answered) >= 3

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -64,6 +65,8 @@ class Settings:
     metrics_port: int | None = None  # serve /metrics on this port instead of the gateway's
     metrics_token: str | None = None  # a scrape must send `Authorization: Bearer <token>`
     migrate: bool = True  # serve applies pending migrations at start-up (CALCIFER_MIGRATE=off: never)
+    customer_budget: Decimal | None = None  # each end customer's default budget (USD), None: none
+    customer_budget_period: str = "daily"
     env: Mapping[str, str] | None = None
 
     @classmethod
@@ -96,6 +99,10 @@ class Settings:
             metrics_port=_port(env, "CALCIFER_METRICS_PORT", 0) or None,
             metrics_token=env.get("CALCIFER_METRICS_TOKEN", "").strip() or None,
             migrate=_choice(env, "CALCIFER_MIGRATE", "on", ("on", "off")) == "on",
+            customer_budget=_usd(env, "CALCIFER_CUSTOMER_BUDGET"),
+            customer_budget_period=_choice(
+                env, "CALCIFER_CUSTOMER_BUDGET_PERIOD", "daily", ("total", "daily", "weekly", "monthly")
+            ),
             env=dict(env),
         )
 
@@ -207,3 +214,16 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str,
     if raw not in allowed:
         raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
     return raw
+
+
+def _usd(env: Mapping[str, str], name: str) -> Decimal | None:
+    text = env.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise ConfigError(f"{name} must be a number of USD such as 1 or 0.50, got {text!r}") from None
+    if not amount.is_finite() or amount < 0:
+        raise ConfigError(f"{name} must be a non-negative number of USD, got {text!r}")
+    return amount

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -152,14 +152,35 @@ def format_usd(amount: Decimal) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Hold:
+    """One level's budget that a reservation must fit in: `level` names the kind ("key", "team", "user",
+    "member", "customer", "tag") and `owner` which one, for the refusal's message; `budget_key` is its
+    counter, `window` the period's window id (`budget_window`)."""
+
+    level: str
+    owner: str
+    budget_key: str
+    limit: Decimal
+    window: str
+
+
+@dataclass(frozen=True, slots=True)
 class Reservation:
-    """Budget held for one in-flight request; `units` is `amount` in 1e-12 USD, as the adapter holds it."""
+    """Budget held for one in-flight request; `units` is `amount` in 1e-12 USD, as the adapter holds it.
+
+    `levels` lists every (budget_key, window) the same hold was taken at (empty: only the first's);
+    settling or releasing the reservation does so at every one of them."""
 
     id: str
     budget_key: str
     window: str
     amount: Decimal
     units: int
+    levels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def parts(self) -> tuple[tuple[str, str], ...]:
+        return self.levels or ((self.budget_key, self.window),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,14 +224,27 @@ class BudgetExceeded(GatewayError):
     code = "budget_exceeded"
     refusal = "budget"
 
-    def __init__(self, remaining: Decimal, *, requested: Decimal | None = None) -> None:
+    def __init__(
+        self,
+        remaining: Decimal,
+        *,
+        requested: Decimal | None = None,
+        level: str = "key",
+        owner: str | None = None,
+    ) -> None:
         remaining = max(remaining, Decimal(0))
-        message = f"Budget exceeded: {format_usd(remaining)} of the budget remains"
+        budget = (
+            "the budget" if level == "key" else f"the {level} budget" + (f" of '{owner}'" if owner else "")
+        )
+        message = f"Budget exceeded: {format_usd(remaining)} of {budget} remains"
         if requested is not None:
             message += f", and this request may cost up to {format_usd(requested)}"
         super().__init__(message + ".")
         self.remaining = remaining
         self.requested = requested
+        self.level = level
+        """Which level refused: "key", "team", "user", "member", "customer" or "tag"."""
+        self.owner = owner
 
 
 class RateLimited(GatewayError):
@@ -220,7 +254,7 @@ class RateLimited(GatewayError):
     code = "rate_limit_exceeded"
     refusal = "rate_limit"
 
-    def __init__(self, decision: RateDecision, *, tokens: int = 0) -> None:
+    def __init__(self, decision: RateDecision, *, tokens: int = 0, level: str = "key") -> None:
         parts = []
         if decision.limit_requests is not None and decision.remaining_requests == 0:
             parts.append(f"{decision.limit_requests} requests per minute")
@@ -228,8 +262,10 @@ class RateLimited(GatewayError):
             parts.append(f"{decision.limit_tokens} tokens per minute (this request needs {tokens})")
         what = " and ".join(parts) or "the rate limit"
         wait = decision.retry_after if decision.retry_after is not None else decision.reset_requests
-        super().__init__(f"Rate limit reached: {what}. Try again in {max(math.ceil(wait), 1)}s.")
+        whose = "" if level == "key" else f" of the {level}"
+        super().__init__(f"Rate limit reached: {what}{whose}. Try again in {max(math.ceil(wait), 1)}s.")
         self.decision = decision
+        self.level = level
 
 
 class LimiterUnavailable(GatewayError):
@@ -249,6 +285,11 @@ class Limiter(Protocol):
 
     async def reserve(self, budget_key: str, amount: Decimal, limit: Decimal, window: str) -> Reservation:
         """Hold `amount` USD of `limit` for `window`, atomically; `BudgetExceeded` if it cannot fit."""
+        ...
+
+    async def reserve_levels(self, holds: Sequence[Hold], amount: Decimal) -> Reservation:
+        """Hold `amount` USD at every one of `holds` at once, atomically: all or none. `BudgetExceeded`
+        names the first level it cannot fit in (in the order given) and what is left there."""
         ...
 
     async def settle(self, reservation: Reservation, actual: Decimal | None) -> None:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from calcifer.domain.levels import Owners
 from calcifer.domain.types import ChatRequest, ChatResponse, StoredResponse, StreamChunk, StreamOutcome
 
 
@@ -130,6 +131,17 @@ class Clock(Protocol):
     def now(self) -> float: ...
 
     async def sleep(self, seconds: float) -> None: ...
+
+
+@runtime_checkable
+class Directory(Protocol):
+    """Teams, users, members, customers and tag budgets, as the hot path reads them (adapters cache)."""
+
+    async def owners(
+        self, team_id: str | None, user_id: str | None, customer: str | None, tags: tuple[str, ...]
+    ) -> Owners:
+        """What the directory knows of a request's team, user (and membership), customer and tags."""
+        ...
 
 
 class AttemptObserver(Protocol):

@@ -16,8 +16,9 @@ from decimal import Decimal
 from calcifer.domain.cost import CostCalculator
 from calcifer.domain.errors import GatewayError
 from calcifer.domain.keys import VirtualKey
-from calcifer.domain.limits import Limiter, RateDecision, RateLimited, Reservation, budget_window
-from calcifer.domain.ports import Clock
+from calcifer.domain.levels import NO_CUSTOMER_BUDGET, NO_OWNERS, CustomerPolicy, holds
+from calcifer.domain.limits import Limiter, RateDecision, RateLimited, Reservation
+from calcifer.domain.ports import Clock, Directory
 from calcifer.domain.types import ChatRequest, Usage
 
 DEFAULT_MAX_OUTPUT = 16_384
@@ -51,6 +52,7 @@ class Admission:
 
     key: VirtualKey | None
     rate_key: str | None = None
+    team_rate_key: str | None = None
     decision: RateDecision | None = None
     counted_tokens: int = 0
     reservation: Reservation | None = None
@@ -73,40 +75,76 @@ class SpendControl:
         clock: Clock,
         *,
         max_output: Callable[[str], int | None] = lambda _model: None,
+        directory: Directory | None = None,
+        customers: CustomerPolicy = NO_CUSTOMER_BUDGET,
     ) -> None:
         self.limiter = limiter
         self._calculator = calculator
         self._clock = clock
         self._max_output = max_output
+        self.directory = directory
+        self._customers = customers
 
-    async def admit(self, key: VirtualKey | None, request: ChatRequest, prompt_bound: int) -> Admission:
-        """Admit a request whose prompt has at most `prompt_bound` tokens, or raise why not."""
-        if key is None:
-            return Admission(key=None)
-        if not key.allows(request.model):
+    async def admit(
+        self,
+        key: VirtualKey | None,
+        request: ChatRequest,
+        prompt_bound: int,
+        *,
+        customer: str | None = None,
+        tags: tuple[str, ...] = (),
+    ) -> Admission:
+        """Admit a request whose prompt has at most `prompt_bound` tokens, or raise why not: the key's
+        models and limits, its team's models and limits, and a budget reservation at every level."""
+        if key is None and customer is None and not tags:
+            return OPEN
+        owners = NO_OWNERS
+        if self.directory is not None:
+            team_id = key.team_id if key is not None else None
+            user_id = key.user_id if key is not None else None
+            owners = await self.directory.owners(team_id, user_id, customer, tags)
+        if key is not None and not key.allows(request.model):
+            raise ModelNotAllowed(request.model)
+        team = owners.team
+        if team is not None and not team.allows(request.model):
             raise ModelNotAllowed(request.model)
         admission = Admission(key=key)
-        if key.rpm_limit is not None or key.tpm_limit is not None:
+        if key is not None and (key.rpm_limit is not None or key.tpm_limit is not None):
             admission.rate_key = f"key:{key.id}"
             decision = await self.limiter.hit(admission.rate_key, key.rpm_limit, key.tpm_limit, prompt_bound)
             if not decision.allowed:
                 raise RateLimited(decision, tokens=prompt_bound)
             admission.decision = decision
             admission.counted_tokens = prompt_bound
-        if key.max_budget is not None:
+        if team is not None and (team.rpm_limit is not None or team.tpm_limit is not None):
+            rate_key = f"team:{team.id}"
+            decision = await self.limiter.hit(rate_key, team.rpm_limit, team.tpm_limit, prompt_bound)
+            if not decision.allowed:
+                await self._uncount(admission)
+                raise RateLimited(decision, tokens=prompt_bound, level="team")
+            admission.team_rate_key = rate_key
+            admission.counted_tokens = prompt_bound
+        now = self._clock.now()
+        try:
+            levels = holds(key, owners, customer, self._customers, now)
+        except GatewayError:
+            await self._uncount(admission)
+            raise
+        if levels:
             max_out = request.max_output_tokens or self._max_output(request.model) or DEFAULT_MAX_OUTPUT
-            now = datetime.fromtimestamp(self._clock.now(), UTC)
-            worst = self._calculator.worst_case(request.model, prompt_bound, max_out, now)
+            worst = self._calculator.worst_case(
+                request.model, prompt_bound, max_out, datetime.fromtimestamp(now, UTC)
+            )
             if worst is None:
                 await self._uncount(admission)
                 raise UnpricedUnderBudget(request.model)
-            window = budget_window(key.budget_period, self._clock.now())
-            try:
-                admission.reservation = await self.limiter.reserve(key.id, worst, key.max_budget, window)
-            except GatewayError:
-                await self._uncount(admission)
-                raise
-            admission.max_output_tokens = max_out
+            if worst > 0:  # a model the operator declared free passes even when a budget is spent
+                try:
+                    admission.reservation = await self.limiter.reserve_levels(levels, worst)
+                except GatewayError:
+                    await self._uncount(admission)
+                    raise
+                admission.max_output_tokens = max_out
         return admission
 
     async def close(
@@ -122,14 +160,17 @@ class SpendControl:
                 await self.limiter.release(admission.reservation)
             else:
                 await self.limiter.settle(admission.reservation, cost)
-        if admission.rate_key is not None:
-            used = usage.total_tokens if usage is not None else 0
-            if used != admission.counted_tokens:
-                await self.limiter.add_tokens(admission.rate_key, used - admission.counted_tokens)
+        used = usage.total_tokens if usage is not None else 0
+        if admission.rate_key is not None and used != admission.counted_tokens:
+            await self.limiter.add_tokens(admission.rate_key, used - admission.counted_tokens)
+        if admission.team_rate_key is not None and used != admission.counted_tokens:
+            await self.limiter.add_tokens(admission.team_rate_key, used - admission.counted_tokens)
 
     async def _uncount(self, admission: Admission) -> None:
-        if admission.rate_key is not None and admission.counted_tokens:
-            await self.limiter.add_tokens(admission.rate_key, -admission.counted_tokens)
+        if admission.counted_tokens:
+            for rate_key in (admission.rate_key, admission.team_rate_key):
+                if rate_key is not None:
+                    await self.limiter.add_tokens(rate_key, -admission.counted_tokens)
             admission.counted_tokens = 0
 
 

@@ -1,9 +1,9 @@
-"""The admin API for virtual keys (master key only): create, list, read, update, revoke."""
+"""The admin API for virtual keys (master key or an admin key): create, list, read, update, revoke;
+every change is appended to the audit log."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
@@ -13,11 +13,23 @@ from starlette.responses import Response
 from calcifer.domain.errors import GatewayError, InvalidRequest
 from calcifer.domain.keys import KeyChanges, KeyStore, VirtualKey, issue_key
 from calcifer.domain.limits import budget_window
+from calcifer.http.admin_levels import audit, common_fields
 from calcifer.http.asgi import Route
 from calcifer.http.exchange import read_json
 from calcifer.http.wire import money
 
-_FIELDS = ("name", "max_budget", "budget_period", "models", "rpm_limit", "tpm_limit", "metadata")
+_FIELDS = (
+    "name",
+    "max_budget",
+    "budget_period",
+    "models",
+    "rpm_limit",
+    "tpm_limit",
+    "metadata",
+    "user_id",
+    "team_id",
+    "role",
+)
 
 
 class KeyNotFound(GatewayError):
@@ -45,25 +57,7 @@ def _fields(body: Mapping[str, object], *, creating: bool) -> dict[str, Any]:
         raise InvalidRequest(f"Unknown field(s): {', '.join(unknown)}.", param=unknown[0])
     if creating and "name" not in body:
         raise InvalidRequest("Missing required parameter: 'name'.", param="name")
-    values: dict[str, Any] = dict(body)
-    if "max_budget" in values and values["max_budget"] is not None:
-        raw = values["max_budget"]
-        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-            raise InvalidRequest("'max_budget' must be a number of USD, or null.", param="max_budget")
-        try:
-            values["max_budget"] = Decimal(str(raw))
-        except InvalidOperation:
-            raise InvalidRequest(
-                "'max_budget' must be a number of USD, or null.", param="max_budget"
-            ) from None
-    if "models" in values:
-        models = values["models"]
-        if not isinstance(models, list):
-            raise InvalidRequest("'models' must be a list of model names.", param="models")
-        values["models"] = tuple(models)
-    if "metadata" in values and values["metadata"] is None:
-        values["metadata"] = {}
-    return values
+    return common_fields(body)
 
 
 async def _view(request: Request, key: VirtualKey) -> dict[str, object]:
@@ -78,6 +72,9 @@ async def _view(request: Request, key: VirtualKey) -> dict[str, object]:
         "metadata": dict(key.metadata),
         "created_at": key.created_at.isoformat().replace("+00:00", "Z"),
         "revoked": key.revoked,
+        "user_id": key.user_id,
+        "team_id": key.team_id,
+        "role": key.role,
     }
     spend = getattr(request.app.state, "spend", None)
     if spend is not None:
@@ -96,7 +93,9 @@ async def create_key(request: Request) -> Response:
     body, _ = await read_json(request)
     key, secret = issue_key(**_fields(body, creating=True))
     await store.create(key)
-    return _json({**(await _view(request, key)), "key": secret}, 201)
+    view = await _view(request, key)
+    await audit(request, "create", "key", key.id, None, view)
+    return _json({**view, "key": secret}, 201)
 
 
 async def list_keys(request: Request) -> Response:
@@ -117,18 +116,23 @@ async def update_key(request: Request) -> Response:
     store = _store(request)
     body, _ = await read_json(request)
     changes = KeyChanges(**{name: value for name, value in _fields(body, creating=False).items()})
+    before = await store.get(request.path_params["key_id"])
     key = await store.update(request.path_params["key_id"], changes)
-    if key is None:
+    if key is None or before is None:
         raise KeyNotFound(f"No key with id '{request.path_params['key_id']}'.")
     request.app.state.authenticator.forget()
-    return _json(await _view(request, key))
+    view = await _view(request, key)
+    await audit(request, "update", "key", key.id, await _view(request, before), view)
+    return _json(view)
 
 
 async def revoke_key(request: Request) -> Response:
     store = _store(request)
-    if not await store.revoke(request.path_params["key_id"]):
+    before = await store.get(request.path_params["key_id"])
+    if before is None or not await store.revoke(before.id):
         raise KeyNotFound(f"No key with id '{request.path_params['key_id']}'.")
     request.app.state.authenticator.forget()
+    await audit(request, "revoke", "key", before.id, await _view(request, before), {"revoked": True})
     return _json({"id": request.path_params["key_id"], "revoked": True})
 
 

@@ -30,7 +30,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from calcifer.domain.errors import GatewayError
-from calcifer.http.auth import IDENTITY_KEY, Authenticator, Forbidden, Identity
+from calcifer.http.auth import IDENTITY_KEY, Authenticator, Forbidden, Identity, may_administer
 from calcifer.http.cors import Cors
 from calcifer.http.errors import HeadersTooLarge, InternalError, MethodNotAllowed, RouteNotFound
 from calcifer.http.headers import request_id as is_request_id
@@ -334,8 +334,8 @@ class GatewayApp:
 
     def _authorize(self, scope: Scope, path: str, identity: Identity) -> None:
         authenticator = self._authenticator
-        if path.startswith("/admin") and authenticator.enabled and not identity.is_master:
-            raise Forbidden("The admin API needs the master key.")
+        if path.startswith("/admin") and authenticator.enabled and not may_administer(identity, path):
+            raise Forbidden("The admin API needs the master key or an admin key.")
         scope[IDENTITY_KEY] = identity
         scope["calcifer.is_master"] = identity.is_master or not authenticator.enabled
         scope["calcifer.key_id"] = identity.key.id if identity.key is not None else None

@@ -88,3 +88,15 @@ class Authenticator:
             self._cache.clear()
         self._cache[digest] = (now + self._ttl, key)
         return key
+
+
+def may_administer(identity: Identity, path: str) -> bool:
+    """Whether `identity` may use the admin API at `path`: the master key and `admin` keys everywhere;
+    a `team-admin` key its own team (`/admin/teams/<its team>` and that team's members)."""
+    key = identity.key
+    if identity.is_master or (key is not None and key.role == "admin"):
+        return True
+    if key is None or key.role != "team-admin" or key.team_id is None:
+        return False
+    own = f"/admin/teams/{key.team_id}"
+    return path == own or path.startswith(own + "/members/")

@@ -87,14 +87,17 @@ class Exchange:
             facts.key_id = self.identity.key.id
 
     async def _admit(self) -> None:
-        if self.spend is None or self.identity is None or self.identity.key is None:
+        key = self.identity.key if self.identity is not None else None
+        if self.spend is None or (key is None and self.facts.customer is None and not self.facts.tags):
             return
         messages = self.chat.body.get("messages")
         count = len(messages) if isinstance(messages, list) else 0
         images = _image_parts(messages) if isinstance(messages, list) else 0
         bound = prompt_bound(self.body_size, count, images)
         try:
-            self.admission = await self.spend.admit(self.identity.key, self.chat, bound)
+            self.admission = await self.spend.admit(
+                key, self.chat, bound, customer=self.facts.customer, tags=self.facts.tags
+            )
         except GatewayError as error:
             self.facts.refusal = error.refusal
             raise

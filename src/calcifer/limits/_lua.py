@@ -45,45 +45,56 @@ local function expire(h, z, ttl)
 end
 """
 
-RESERVE = (
+RESERVE_LEVELS = (
     _PRELUDE
     + """
--- KEYS: window hash, holds. ARGV: now, units, limit units, reservation id, window ttl, hold ttl.
--- Returns {1, total after} when the hold fits, else {0, total}.
-local h, z = KEYS[1], KEYS[2]
+-- KEYS: (window hash, holds) for each level. ARGV: now, units, reservation id, hold ttl, then for
+-- each level its limit units and window ttl. All levels or none: returns {1} when the hold fits at
+-- every level, else {0, index of the first level it does not fit, that level's total}.
 local now = clock(ARGV[1])
-local units, limit = ARGV[2], ARGV[3]
-purge(h, z, now)
-add(h, 'total', units, '')
-local total = redis.call('HGET', h, 'total') or '0'
-local fits = string.sub(total, 1, 1) == '-' or #total < #limit or (#total == #limit and total <= limit)
-if fits then
-  add(h, 'held', units, '')
-  redis.call('ZADD', z, now + tonumber(ARGV[6]), ARGV[4] .. ':' .. units)
-else
-  add(h, 'total', units, '-')
-  total = redis.call('HGET', h, 'total') or '0'
+local units = ARGV[2]
+local n = #KEYS / 2
+for i = 1, n do purge(KEYS[2 * i - 1], KEYS[2 * i], now) end
+for i = 1, n do
+  local h = KEYS[2 * i - 1]
+  local limit = ARGV[3 + 2 * i]
+  add(h, 'total', units, '')
+  local total = redis.call('HGET', h, 'total') or '0'
+  local fits = string.sub(total, 1, 1) == '-' or #total < #limit or (#total == #limit and total <= limit)
+  if not fits then
+    for j = 1, i do add(KEYS[2 * j - 1], 'total', units, '-') end
+    for j = 1, n do expire(KEYS[2 * j - 1], KEYS[2 * j], ARGV[4 + 2 * j]) end
+    return {0, i, redis.call('HGET', h, 'total') or '0'}
+  end
 end
-expire(h, z, ARGV[5])
-return {fits and 1 or 0, total}
+for i = 1, n do
+  add(KEYS[2 * i - 1], 'held', units, '')
+  redis.call('ZADD', KEYS[2 * i], now + tonumber(ARGV[4]), ARGV[3] .. ':' .. units)
+  expire(KEYS[2 * i - 1], KEYS[2 * i], ARGV[4 + 2 * i])
+end
+return {1}
 """
 )
 
-SETTLE = (
+SETTLE_LEVELS = (
     _PRELUDE
     + """
--- KEYS: window hash, holds. ARGV: hold member, held units, charged units ('' = release), window ttl.
--- Removes the hold (at most once) and charges the real cost.
-local h, z = KEYS[1], KEYS[2]
-if redis.call('ZREM', z, ARGV[1]) == 1 then
-  add(h, 'total', ARGV[2], '-')
-  add(h, 'held', ARGV[2], '-')
+-- KEYS: (window hash, holds) for each level. ARGV: hold member, held units, charged units
+-- ('' = release), then each level's window ttl. Removes the hold at each level (at most once) and
+-- charges the real cost there.
+local n = #KEYS / 2
+for i = 1, n do
+  local h, z = KEYS[2 * i - 1], KEYS[2 * i]
+  if redis.call('ZREM', z, ARGV[1]) == 1 then
+    add(h, 'total', ARGV[2], '-')
+    add(h, 'held', ARGV[2], '-')
+  end
+  if ARGV[3] ~= '' then
+    add(h, 'total', ARGV[3], '')
+    add(h, 'settled', ARGV[3], '')
+  end
+  expire(h, z, ARGV[3 + i])
 end
-if ARGV[3] ~= '' then
-  add(h, 'total', ARGV[3], '')
-  add(h, 'settled', ARGV[3], '')
-end
-expire(h, z, ARGV[4])
 return 1
 """
 )

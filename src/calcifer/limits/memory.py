@@ -11,13 +11,14 @@ from __future__ import annotations
 import heapq
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from calcifer.domain.limits import (
     BaselineSource,
     BudgetExceeded,
+    Hold,
     RateDecision,
     Reservation,
     check_amount,
@@ -81,36 +82,57 @@ class MemoryLimiter:
         self._rates.clear()
 
     async def reserve(self, budget_key: str, amount: Decimal, limit: Decimal, window: str) -> Reservation:
+        return await self.reserve_levels([Hold("key", budget_key, budget_key, limit, window)], amount)
+
+    async def reserve_levels(self, holds: Sequence[Hold], amount: Decimal) -> Reservation:
         units = check_amount(amount)
-        limit_units = check_limit(limit)
-        await self._load(budget_key, window)
-        # From here to the end: no await, so the check and the update are one step.
+        limits = [check_limit(hold.limit) for hold in holds]
+        for hold in holds:
+            await self._load(hold.budget_key, hold.window)
+        # From here to the end: no await, so the checks and the updates are one step.
         now = self._clock()
         self._sweep(now)
-        budget = self._budget(budget_key, window, now)
-        if budget.total + units > limit_units:
-            raise BudgetExceeded(from_units(limit_units - budget.total), requested=amount)
-        reservation = Reservation(uuid.uuid4().hex, budget_key, window, amount, units)
-        budget.total += units
+        budgets = [self._budget(hold.budget_key, hold.window, now) for hold in holds]
+        for hold, budget, limit_units in zip(holds, budgets, limits, strict=True):
+            if budget.total + units > limit_units:
+                raise BudgetExceeded(
+                    from_units(limit_units - budget.total),
+                    requested=amount,
+                    level=hold.level,
+                    owner=hold.owner,
+                )
+        parts = tuple((hold.budget_key, hold.window) for hold in holds)
+        reservation = Reservation(
+            uuid.uuid4().hex,
+            holds[0].budget_key,
+            holds[0].window,
+            amount,
+            units,
+            parts if len(parts) > 1 else (),
+        )
         deadline = now + self._reservation_ttl
-        budget.holds[reservation.id] = (units, deadline)
-        if len(budget.deadlines) > 2 * len(budget.holds) + 64:
-            budget.deadlines = [(held[1], key) for key, held in budget.holds.items()]
-            heapq.heapify(budget.deadlines)
-        else:
-            heapq.heappush(budget.deadlines, (deadline, reservation.id))
+        for budget in budgets:
+            budget.total += units
+            budget.holds[reservation.id] = (units, deadline)
+            if len(budget.deadlines) > 2 * len(budget.holds) + 64:
+                budget.deadlines = [(held[1], key) for key, held in budget.holds.items()]
+                heapq.heapify(budget.deadlines)
+            else:
+                heapq.heappush(budget.deadlines, (deadline, reservation.id))
         return reservation
 
     async def settle(self, reservation: Reservation, actual: Decimal | None) -> None:
         charge = reservation.units if actual is None else check_amount(actual, "actual cost")
         now = self._clock()
-        budget = self._budget(reservation.budget_key, reservation.window, now)
-        budget.total += charge - budget.holds.pop(reservation.id, _NONE)[0]
+        for budget_key, window in reservation.parts:
+            budget = self._budget(budget_key, window, now)
+            budget.total += charge - budget.holds.pop(reservation.id, _NONE)[0]
 
     async def release(self, reservation: Reservation) -> None:
         now = self._clock()
-        budget = self._budget(reservation.budget_key, reservation.window, now)
-        budget.total -= budget.holds.pop(reservation.id, _NONE)[0]
+        for budget_key, window in reservation.parts:
+            budget = self._budget(budget_key, window, now)
+            budget.total -= budget.holds.pop(reservation.id, _NONE)[0]
 
     async def spent(self, budget_key: str, window: str) -> Decimal:
         await self._load(budget_key, window)

@@ -23,6 +23,7 @@ from calcifer.domain.limits import (
     RATE_WINDOW_SECONDS,
     BaselineSource,
     BudgetExceeded,
+    Hold,
     LimiterUnavailable,
     RateDecision,
     Reservation,
@@ -101,20 +102,40 @@ class RedisLimiter:
             await client.aclose()
 
     async def reserve(self, budget_key: str, amount: Decimal, limit: Decimal, window: str) -> Reservation:
+        return await self.reserve_levels([Hold("key", budget_key, budget_key, limit, window)], amount)
+
+    async def reserve_levels(self, holds: Sequence[Hold], amount: Decimal) -> Reservation:
         units = check_amount(amount)
-        limit_units = check_limit(limit)
-        if self._baseline is not None and (budget_key, window) not in self._seeded:
-            await self._seed(budget_key, window)
+        limits = [check_limit(hold.limit) for hold in holds]
+        if self._baseline is not None:
+            for hold in holds:
+                if (hold.budget_key, hold.window) not in self._seeded:
+                    await self._seed(hold.budget_key, hold.window)
         reservation_id = uuid.uuid4().hex
-        keys = self._budget_keys(budget_key, window)
-        ttl = _ttl(window)
-        reply = await self._run(
-            "reserve", keys, self._now(), units, limit_units, reservation_id, ttl, self._reservation_ttl
+        keys: list[str] = []
+        args: list[str | int | float] = [self._now(), units, reservation_id, self._reservation_ttl]
+        for hold, limit_units in zip(holds, limits, strict=True):
+            keys += self._budget_keys(hold.budget_key, hold.window)
+            args += [limit_units, _ttl(hold.window)]
+        reply = cast(list[object], await self._run("reserve_levels", keys, *args))
+        if not reply[0]:
+            index = int(str(reply[1])) - 1
+            refused = holds[index]
+            raise BudgetExceeded(
+                from_units(limits[index] - int(str(reply[2]))),
+                requested=amount,
+                level=refused.level,
+                owner=refused.owner,
+            )
+        parts = tuple((hold.budget_key, hold.window) for hold in holds)
+        return Reservation(
+            reservation_id,
+            holds[0].budget_key,
+            holds[0].window,
+            amount,
+            units,
+            parts if len(parts) > 1 else (),
         )
-        fits, total = cast(list[object], reply)
-        if not fits:
-            raise BudgetExceeded(from_units(limit_units - int(str(total))), requested=amount)
-        return Reservation(reservation_id, budget_key, window, amount, units)
 
     async def settle(self, reservation: Reservation, actual: Decimal | None) -> None:
         charge = reservation.units if actual is None else check_amount(actual, "actual cost")
@@ -148,8 +169,12 @@ class RedisLimiter:
 
     async def _finish(self, reservation: Reservation, charge: str) -> None:
         member = f"{reservation.id}:{reservation.units}"
-        args: list[str | int | float] = [member, reservation.units, charge, _ttl(reservation.window)]
-        await self._run("settle", self._budget_keys(reservation.budget_key, reservation.window), *args)
+        keys: list[str] = []
+        args: list[str | int | float] = [member, reservation.units, charge]
+        for budget_key, window in reservation.parts:
+            keys += self._budget_keys(budget_key, window)
+            args.append(_ttl(window))
+        await self._run("settle_levels", keys, *args)
 
     async def _seed(self, budget_key: str, window: str) -> None:
         assert self._baseline is not None
@@ -181,7 +206,9 @@ class RedisLimiter:
         return "" if self._clock is None else repr(float(self._clock()))
 
     def _budget_keys(self, budget_key: str, window: str) -> list[str]:
-        base = f"{self._prefix}budget:{{{budget_key}|{window}}}"
+        # One hash tag for every budget: a reservation's levels are updated by one script, whose keys
+        # must share a slot on Redis Cluster.
+        base = f"{self._prefix}budget:{{budgets}}:{budget_key}|{window}"
         return [base, base + ":holds"]
 
     def _rate_key(self, rate_key: str) -> str:
@@ -189,8 +216,8 @@ class RedisLimiter:
 
 
 _SCRIPTS = {
-    "reserve": _lua.RESERVE,
-    "settle": _lua.SETTLE,
+    "reserve_levels": _lua.RESERVE_LEVELS,
+    "settle_levels": _lua.SETTLE_LEVELS,
     "spent": _lua.SPENT,
     "seed": _lua.SEED,
     "hit": _lua.HIT,

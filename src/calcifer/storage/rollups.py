@@ -1,11 +1,12 @@
 """Daily spend rollups: what the ledger writer adds to them for each batch, and the reports read
 from them.
 
-A batch of ledger rows is summed per (day, key, team, user, customer, model, provider) — and, for
-each of its tags, the same plus the tag — and added to `spend_daily` / `spend_daily_tags` with one
-upsert per table, in the transaction that inserts the rows. The upserts go in a fixed order, so two
-replicas writing at once never wait on each other in opposite orders. Reports sum the rollup rows of
-the days asked for; they never read the ledger's rows.
+A batch of ledger rows is summed per (day, key, team, user, model, provider) into `spend_daily`, the
+same plus the customer into `spend_daily_customers`, and, for each of its tags, plus the customer and
+the tag into `spend_daily_tags`, with one upsert per table, in the transaction that inserts the rows.
+The upserts go in a fixed order, so two replicas writing at once never wait on each other in opposite
+orders. Reports sum the rollup rows of the days asked for (from the narrowest table that has the
+dimensions asked for); they never read the ledger's rows.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from calcifer.storage.schema import (
     ROLLUP_MONEY_COLUMNS,
     from_pico,
     spend_daily,
+    spend_daily_customers,
     spend_daily_tags,
     to_pico,
 )
@@ -72,9 +74,11 @@ def _add(sums: dict[tuple[str, ...], Sums], key: tuple[str, ...], row: SpendReco
         entry["cost_saved"] += to_pico(row.cost_saved)
 
 
-def sum_batch(batch: Iterable[SpendRecord]) -> tuple[list[Sums], list[Sums]]:
-    """A batch's additions to `spend_daily` and `spend_daily_tags`, each in dimension order."""
+def sum_batch(batch: Iterable[SpendRecord]) -> tuple[list[Sums], list[Sums], list[Sums]]:
+    """A batch's additions to `spend_daily`, `spend_daily_customers` and `spend_daily_tags`, each in
+    dimension order."""
     plain: dict[tuple[str, ...], Sums] = {}
+    customers: dict[tuple[str, ...], Sums] = {}
     tagged: dict[tuple[str, ...], Sums] = {}
     for row in batch:
         key = (
@@ -82,14 +86,19 @@ def sum_batch(batch: Iterable[SpendRecord]) -> tuple[list[Sums], list[Sums]]:
             row.key_id or "",
             row.team or "",
             row.user or "",
-            row.customer or "",
             row.model,
             row.provider,
         )
         _add(plain, key, row)
+        with_customer = (*key, row.customer or "")
+        _add(customers, with_customer, row)
         for tag in row.tags:
-            _add(tagged, (*key, tag), row)
-    return _rows(plain, ROLLUP_DIMENSIONS), _rows(tagged, (*ROLLUP_DIMENSIONS, "tag"))
+            _add(tagged, (*with_customer, tag), row)
+    return (
+        _rows(plain, ROLLUP_DIMENSIONS),
+        _rows(customers, (*ROLLUP_DIMENSIONS, "customer")),
+        _rows(tagged, (*ROLLUP_DIMENSIONS, "customer", "tag")),
+    )
 
 
 def _rows(sums: dict[tuple[str, ...], Sums], dimensions: Sequence[str]) -> list[Sums]:
@@ -104,8 +113,8 @@ def _rows(sums: dict[tuple[str, ...], Sums], dimensions: Sequence[str]) -> list[
 
 async def add_batch(connection: AsyncConnection, dialect: str, batch: Sequence[SpendRecord]) -> None:
     """Add a batch's sums to the rollups, in the caller's transaction."""
-    plain, tagged = sum_batch(batch)
-    for table, rows in ((spend_daily, plain), (spend_daily_tags, tagged)):
+    plain, customers, tagged = sum_batch(batch)
+    for table, rows in ((spend_daily, plain), (spend_daily_customers, customers), (spend_daily_tags, tagged)):
         if rows:
             await connection.execute(_upsert(table, dialect), rows)
 
@@ -127,7 +136,11 @@ def report_statement(
 ) -> Any:
     """The query that sums the rollups of the days in [since, until) by `group_by`, filtered by `where`
     (dimension -> value)."""
-    table = spend_daily_tags if "tag" in group_by or "tag" in where else spend_daily
+    table = spend_daily
+    if "tag" in group_by or "tag" in where:
+        table = spend_daily_tags
+    elif "customer" in group_by or "customer" in where:
+        table = spend_daily_customers
     groups = [table.c[_COLUMN[name]].label(f"g{index}") for index, name in enumerate(group_by)]
     sums = [func.sum(table.c[name]).label(name) for name in (*ROLLUP_COUNTS, *ROLLUP_MONEY_COLUMNS)]
     statement = select(*groups, *sums).group_by(*groups)

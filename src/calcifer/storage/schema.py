@@ -189,7 +189,7 @@ responses = Table(
 # it); reports turn '' back into null. Money is two integers on both databases, whole micro-dollars
 # (`<name>_hi`) and the pico-dollars beyond them (`<name>_lo`): sums of integers stay exact where one
 # row of a busy day would pass SQLite's 64-bit integer in pico-dollars ($9.2M).
-ROLLUP_DIMENSIONS = ("day", "key_id", "team", "end_user", "customer", "model", "provider")
+ROLLUP_DIMENSIONS = ("day", "key_id", "team", "end_user", "model", "provider")
 ROLLUP_COUNTS = (
     "requests",
     "refused_budget",
@@ -224,8 +224,11 @@ def _rollup(name: str, *extra: str) -> Table:
     )
 
 
+# Customers are many: the rollup most reports read leaves them out, and one with them is read only by
+# the reports that group or filter by customer (and by tag: tagged rows are few).
 spend_daily = _rollup("spend_daily")
-spend_daily_tags = _rollup("spend_daily_tags", "tag")
+spend_daily_customers = _rollup("spend_daily_customers", "customer")
+spend_daily_tags = _rollup("spend_daily_tags", "customer", "tag")
 
 teams = Table(
     "teams",

@@ -19,7 +19,7 @@ _AMOUNT = sa.Numeric(20, 12).with_variant(sa.Text(), "sqlite")  # decimal text o
 _TIME = sa.DateTime(timezone=True)
 _MONEY_COLUMNS = ("cost_hi", "cost_lo", "cost_saved_hi", "cost_saved_lo")
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-_DIMENSIONS = ("day", "key_id", "team", "end_user", "customer", "model", "provider")
+_DIMENSIONS = ("day", "key_id", "team", "end_user", "model", "provider")
 _COUNTS = (
     "requests",
     "refused_budget",
@@ -61,7 +61,7 @@ def _rollup(name: str, *extra: str) -> None:
     op.create_index(f"ix_{name}_team_day", name, ["team", "day"])
 
 
-def _backfill(dialect: str) -> None:
+def _backfill(dialect: str, table: str, *extra: str) -> None:
     day = "substr(time, 1, 10)" if dialect == "sqlite" else "to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
     if dialect == "sqlite":  # pico-dollar integers
         money = [
@@ -80,17 +80,16 @@ def _backfill(dialect: str) -> None:
     )
     op.execute(
         f"""
-        INSERT INTO spend_daily ({", ".join((*_DIMENSIONS, *_COUNTS, *_MONEY_COLUMNS))})
-        SELECT {day}, COALESCE(key_id, ''), COALESCE(team, ''), COALESCE(end_user, ''),
-               COALESCE(customer, ''), model, provider,
-               {outcomes},
+        INSERT INTO {table} ({", ".join((*_DIMENSIONS, *extra, *_COUNTS, *_MONEY_COLUMNS))})
+        SELECT {day}, COALESCE(key_id, ''), COALESCE(team, ''), COALESCE(end_user, ''), model, provider,
+               {"".join(f"COALESCE({name}, ''), " for name in extra)}{outcomes},
                SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), SUM(cache_write_tokens),
                SUM(reasoning_tokens), COUNT(cost), COUNT(*) - COUNT(cost),
                SUM(CASE WHEN cache_hit THEN 1 ELSE 0 END),
                {", ".join(money)}
         FROM spend
-        GROUP BY {day}, COALESCE(key_id, ''), COALESCE(team, ''), COALESCE(end_user, ''),
-                 COALESCE(customer, ''), model, provider
+        GROUP BY {day}, COALESCE(key_id, ''), COALESCE(team, ''), COALESCE(end_user, ''), model, provider
+                 {"".join(f", COALESCE({name}, '')" for name in extra)}
         """
     )
 
@@ -101,8 +100,10 @@ def upgrade() -> None:
     op.add_column("spend", sa.Column("outcome", sa.String(), nullable=False, server_default="answered"))
     op.execute(_OUTCOME)
     _rollup("spend_daily")
-    _rollup("spend_daily_tags", "tag")
-    _backfill(op.get_bind().dialect.name)
+    _rollup("spend_daily_customers", "customer")
+    _rollup("spend_daily_tags", "customer", "tag")
+    _backfill(op.get_bind().dialect.name, "spend_daily")
+    _backfill(op.get_bind().dialect.name, "spend_daily_customers", "customer")
     op.add_column("virtual_keys", sa.Column("user_id", sa.String(), nullable=True))
     op.add_column("virtual_keys", sa.Column("team_id", sa.String(), nullable=True))
     op.add_column("virtual_keys", sa.Column("role", sa.String(), nullable=True))
@@ -172,6 +173,7 @@ def downgrade() -> None:
         for column in ("role", "team_id", "user_id"):
             batch.drop_column(column)
     op.drop_table("spend_daily_tags")
+    op.drop_table("spend_daily_customers")
     op.drop_table("spend_daily")
     with op.batch_alter_table("spend") as batch:
         for column in ("outcome", "tags", "customer"):

@@ -1,0 +1,214 @@
+"""The levels a request is spent at beside its key: the key's team and user (and the user's budget as a
+member of that team), the end customer it serves, and its tags.
+
+Precedence is one rule: a request is refused if *any* level it touches cannot fit its worst-case cost.
+The reservation is taken at every level at once (`Limiter.reserve_levels`: all or none) and settled or
+released at every level together. `holds` lists a request's levels, in the order a refusal names the
+first that cannot fit: key, team, user, member, customer, tags.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from calcifer.domain.errors import GatewayError, InvalidRequest
+from calcifer.domain.keys import VirtualKey
+from calcifer.domain.limits import BUDGET_PERIODS, MAX_BUDGET, BudgetPeriod, Hold, budget_window
+
+_ID_MAX = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Team:
+    id: str
+    name: str
+    created_at: datetime
+    max_budget: Decimal | None = None
+    budget_period: BudgetPeriod = "monthly"
+    models: tuple[str, ...] = ()
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    metadata: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.models, list):
+            object.__setattr__(self, "models", tuple(self.models))
+        check_id(self.id)
+        check_budget(self.max_budget, self.budget_period)
+        if not isinstance(self.name, str) or not self.name.strip() or len(self.name) > _ID_MAX:
+            raise InvalidRequest("'name' must be a non-empty string of at most 256 characters.", param="name")
+        if not isinstance(self.models, tuple) or not all(isinstance(m, str) and m for m in self.models):
+            raise InvalidRequest("'models' must be a list of model names.", param="models")
+        for param in ("rpm_limit", "tpm_limit"):
+            limit = getattr(self, param)
+            if limit is not None and (type(limit) is not int or limit <= 0):
+                raise InvalidRequest(f"'{param}' must be a positive integer, or null.", param=param)
+        check_metadata(self.metadata)
+
+    def allows(self, model: str) -> bool:
+        return not self.models or model in self.models
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """An internal developer: keys may belong to one; teams list them as members."""
+
+    id: str
+    created_at: datetime
+    name: str | None = None
+    email: str | None = None
+    max_budget: Decimal | None = None
+    budget_period: BudgetPeriod = "monthly"
+    metadata: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_id(self.id)
+        check_budget(self.max_budget, self.budget_period)
+        for param in ("name", "email"):
+            value = getattr(self, param)
+            if value is not None and (not isinstance(value, str) or len(value) > _ID_MAX):
+                raise InvalidRequest(f"'{param}' must be a string of at most 256 characters.", param=param)
+        check_metadata(self.metadata)
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A user in a team, with an optional budget of their own inside that team."""
+
+    team_id: str
+    user_id: str
+    max_budget: Decimal | None = None
+    budget_period: BudgetPeriod = "monthly"
+
+    def __post_init__(self) -> None:
+        check_id(self.user_id, "user_id")
+        check_budget(self.max_budget, self.budget_period)
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    """An end customer with a budget of their own (overriding the default policy), or blocked."""
+
+    id: str
+    created_at: datetime
+    max_budget: Decimal | None = None
+    budget_period: BudgetPeriod = "daily"
+    blocked: bool = False
+    metadata: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_id(self.id)
+        check_budget(self.max_budget, self.budget_period)
+        if not isinstance(self.blocked, bool):
+            raise InvalidRequest("'blocked' must be true or false.", param="blocked")
+        check_metadata(self.metadata)
+
+
+@dataclass(frozen=True, slots=True)
+class Owners:
+    """What a request is spent for beyond its key, as the directory knows them (None: unknown)."""
+
+    team: Team | None = None
+    user: User | None = None
+    member: Member | None = None
+    customer: Customer | None = None
+    tags: tuple[tuple[str, Decimal, BudgetPeriod], ...] = ()  # (tag, budget, period) of budgeted tags
+
+
+NO_OWNERS = Owners()
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerPolicy:
+    """The budget of every customer without a row of their own (None: customers have no budget)."""
+
+    max_budget: Decimal | None = None
+    budget_period: BudgetPeriod = "daily"
+
+
+NO_CUSTOMER_BUDGET = CustomerPolicy()
+
+
+class CustomerBlocked(GatewayError):
+    kind = "permission_error"
+    code = "customer_blocked"
+    refusal = "auth"
+
+
+def holds(
+    key: VirtualKey | None,
+    owners: Owners,
+    customer: str | None,
+    policy: CustomerPolicy,
+    now: float,
+) -> list[Hold]:
+    """Every budget a request must fit in, first the key's."""
+    found: list[Hold] = []
+    if key is not None and key.max_budget is not None:
+        found.append(Hold("key", key.id, key.id, key.max_budget, budget_window(key.budget_period, now)))
+    team, user, member = owners.team, owners.user, owners.member
+    if team is not None and team.max_budget is not None:
+        window = budget_window(team.budget_period, now)
+        found.append(Hold("team", team.id, f"team:{team.id}", team.max_budget, window))
+    if user is not None and user.max_budget is not None:
+        window = budget_window(user.budget_period, now)
+        found.append(Hold("user", user.id, f"user:{user.id}", user.max_budget, window))
+    if member is not None and member.max_budget is not None:
+        window = budget_window(member.budget_period, now)
+        owner = f"{member.team_id}/{member.user_id}"
+        found.append(Hold("member", owner, f"member:{owner}", member.max_budget, window))
+    if customer is not None:
+        row = owners.customer
+        if row is not None and row.blocked:
+            raise CustomerBlocked(f"The customer '{customer}' is blocked on this gateway.", param="user")
+        limit, period = (row.max_budget, row.budget_period) if row is not None else (None, "daily")
+        if row is None or limit is None:
+            limit, period = policy.max_budget, policy.budget_period
+        if limit is not None:
+            window = budget_window(period, now)
+            found.append(Hold("customer", customer, f"customer:{customer}", limit, window))
+    for tag, limit, period in owners.tags:
+        found.append(Hold("tag", tag, f"tag:{tag}", limit, budget_window(period, now)))
+    return found
+
+
+def baseline_filter(budget_key: str) -> dict[str, str]:
+    """The spend-report filter that sums what a budget counter (`Hold.budget_key`) covers."""
+    level, _, owner = budget_key.partition(":")
+    if level == "member":
+        team, _, user = owner.partition("/")
+        return {"team": team, "user": user}
+    if level in ("team", "user", "customer", "tag") and owner:
+        return {level: owner}
+    return {"key": budget_key}
+
+
+def check_id(value: object, param: str = "id") -> None:
+    if not isinstance(value, str) or not value or len(value) > _ID_MAX or value != value.strip():
+        raise InvalidRequest(f"'{param}' must be a non-empty id of at most 256 characters.", param=param)
+
+
+def check_budget(budget: object, period: object) -> None:
+    if budget is not None and (
+        not isinstance(budget, Decimal) or not budget.is_finite() or budget < 0 or budget > MAX_BUDGET
+    ):
+        raise InvalidRequest(
+            "'max_budget' must be a non-negative number of USD, or null.", param="max_budget"
+        )
+    if period not in BUDGET_PERIODS:
+        raise InvalidRequest(
+            f"'budget_period' must be one of {', '.join(BUDGET_PERIODS)}.", param="budget_period"
+        )
+
+
+def check_metadata(metadata: object) -> None:
+    if not isinstance(metadata, Mapping) or not all(isinstance(k, str) for k in metadata):
+        raise InvalidRequest("'metadata' must be a JSON object.", param="metadata")
+    try:
+        json.dumps(metadata)
+    except (TypeError, ValueError):
+        raise InvalidRequest("'metadata' must be a JSON object.", param="metadata") from None

@@ -1,0 +1,286 @@
+"""The admin API for teams (and their members), users and customers, and the audit log.
+
+`/admin/teams`, `/admin/users`, `/admin/customers`: POST creates (201), GET lists or reads one, PATCH
+changes the fields given, DELETE deletes (the spend they made stays in every report). A team's members
+are under `/admin/teams/{id}/members/{user_id}` (PUT adds or changes one, with an optional budget
+inside the team; DELETE removes). Every change is appended to the audit log, `GET /admin/audit`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from calcifer.domain.errors import GatewayError, InvalidRequest
+from calcifer.domain.levels import Customer, Member, Team, User, check_id
+from calcifer.domain.limits import budget_window
+from calcifer.http.asgi import Route
+from calcifer.http.auth import IDENTITY_KEY, Identity
+from calcifer.http.exchange import read_json
+from calcifer.http.wire import money
+
+Kind = Literal["team", "user", "customer"]
+_FIELDS: dict[Kind, tuple[str, ...]] = {
+    "team": ("id", "name", "max_budget", "budget_period", "models", "rpm_limit", "tpm_limit", "metadata"),
+    "user": ("id", "name", "email", "max_budget", "budget_period", "metadata"),
+    "customer": ("id", "max_budget", "budget_period", "blocked", "metadata"),
+}
+_TYPES: dict[Kind, Any] = {"team": Team, "user": User, "customer": Customer}
+_KINDS: dict[str, Kind] = {"teams": "team", "users": "user", "customers": "customer"}
+
+
+class NotFound(GatewayError):
+    kind = "invalid_request_error"
+    code = "not_found"
+    http_status = 404
+
+
+class Conflict(GatewayError):
+    kind = "invalid_request_error"
+    code = "already_exists"
+    http_status = 409
+
+
+class DirectoryMissing(GatewayError):
+    kind = "server_error"
+    code = "directory_not_configured"
+    http_status = 503
+
+
+def _directory(request: Request) -> Any:
+    directory = getattr(request.app.state, "directory", None)
+    if directory is None:
+        raise DirectoryMissing("Teams, users and customers need the gateway's database.")
+    return directory
+
+
+def actor(request: Request) -> str:
+    """Who made an admin change: the master key, or which admin key."""
+    identity: Identity | None = request.scope.get(IDENTITY_KEY)
+    key = identity.key if identity is not None else None
+    return "master" if key is None else f"key:{key.id}"
+
+
+async def audit(
+    request: Request, action: str, entity: str, entity_id: str, before: object, after: object
+) -> None:
+    log = getattr(request.app.state, "audit", None)
+    if log is not None:
+        await log.append(actor(request), action, entity, entity_id, _plain(before), _plain(after))
+
+
+def _plain(value: object) -> object:
+    """A JSON value for the audit log (money stays an exact number)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return money(value)
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return value  # money is an orjson.Fragment: an exact JSON number
+
+
+def common_fields(body: Mapping[str, object]) -> dict[str, Any]:
+    """The fields keys, teams, users and customers share, parsed: `max_budget` as a `Decimal`,
+    `models` as a tuple, a null `metadata` as empty."""
+    values: dict[str, Any] = dict(body)
+    if values.get("max_budget") is not None:
+        raw = values["max_budget"]
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            raise InvalidRequest("'max_budget' must be a number of USD, or null.", param="max_budget")
+        try:
+            values["max_budget"] = Decimal(str(raw))
+        except InvalidOperation:
+            raise InvalidRequest(
+                "'max_budget' must be a number of USD, or null.", param="max_budget"
+            ) from None
+    if "models" in values:
+        if not isinstance(values["models"], list):
+            raise InvalidRequest("'models' must be a list of model names.", param="models")
+        values["models"] = tuple(values["models"])
+    if "metadata" in values and values["metadata"] is None:
+        values["metadata"] = {}
+    return values
+
+
+def _values(kind: Kind, body: dict[str, object], *, creating: bool) -> dict[str, Any]:
+    allowed = _FIELDS[kind] if creating else tuple(f for f in _FIELDS[kind] if f != "id")
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise InvalidRequest(f"Unknown field(s): {', '.join(unknown)}.", param=unknown[0])
+    values = common_fields(body)
+    if kind == "team" and creating and "name" not in values:
+        raise InvalidRequest("Missing required parameter: 'name'.", param="name")
+    if kind == "customer" and creating and "id" not in values:
+        raise InvalidRequest("Missing required parameter: 'id' (the customer's id).", param="id")
+    return values
+
+
+async def _view(request: Request, kind: Kind, item: Any) -> dict[str, object]:
+    view: dict[str, object] = {"object": kind, **asdict(item)}
+    view["max_budget"] = money(item.max_budget)
+    view["created_at"] = item.created_at.isoformat().replace("+00:00", "Z")
+    if "models" in view:
+        view["models"] = list(item.models)
+    spend = getattr(request.app.state, "spend", None)
+    if spend is not None:
+        window = budget_window(item.budget_period, request.app.state.clock.now())
+        view["spend"] = money(await spend.limiter.spent(f"{kind}:{item.id}", window))
+        view["budget_window"] = window
+    return view
+
+
+def _json(body: object, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def _kind(request: Request) -> Kind:
+    return _KINDS[request.url.path.split("/")[2]]
+
+
+async def create(request: Request) -> Response:
+    kind = _kind(request)
+    directory = _directory(request)
+    body, _ = await read_json(request)
+    values = _values(kind, body, creating=True)
+    values.setdefault("id", f"{kind}_{secrets.token_hex(6)}")
+    item = _TYPES[kind](created_at=datetime.now(UTC), **values)
+    if not await directory.create(item):
+        raise Conflict(f"A {kind} with id '{item.id}' exists already.", param="id")
+    view = await _view(request, kind, item)
+    await audit(request, "create", kind, item.id, None, view)
+    return _json(view, 201)
+
+
+async def list_all(request: Request) -> Response:
+    kind = _kind(request)
+    items = await _directory(request).all(kind)
+    return _json({"object": "list", "data": [await _view(request, kind, item) for item in items]})
+
+
+async def _one(request: Request, kind: Kind) -> Any:
+    item_id = request.path_params["item_id"]
+    item = await _directory(request).get(kind, item_id)
+    if item is None:
+        raise NotFound(f"No {kind} with id '{item_id}'.")
+    return item
+
+
+async def get_one(request: Request) -> Response:
+    kind = _kind(request)
+    item = await _one(request, kind)
+    view = await _view(request, kind, item)
+    if kind == "team":
+        view["members"] = [_member(m) for m in await _directory(request).members(item.id)]
+    return _json(view)
+
+
+async def patch(request: Request) -> Response:
+    kind = _kind(request)
+    item = await _one(request, kind)
+    body, _ = await read_json(request)
+    changed = replace(item, **_values(kind, body, creating=False))
+    await _directory(request).replace(changed)
+    before, after = await _view(request, kind, item), await _view(request, kind, changed)
+    await audit(request, "update", kind, item.id, before, after)
+    return _json(after)
+
+
+async def remove(request: Request) -> Response:
+    kind = _kind(request)
+    item = await _one(request, kind)
+    await _directory(request).delete(kind, item.id)
+    await audit(request, "delete", kind, item.id, await _view(request, kind, item), None)
+    return _json({"id": item.id, "object": kind, "deleted": True})
+
+
+def _member(member: Member) -> dict[str, object]:
+    return {
+        "user_id": member.user_id,
+        "max_budget": money(member.max_budget),
+        "budget_period": member.budget_period,
+    }
+
+
+async def put_member(request: Request) -> Response:
+    team = await _one(request, "team")
+    user_id = request.path_params["user_id"]
+    check_id(user_id, "user_id")
+    directory = _directory(request)
+    if await directory.get("user", user_id) is None:
+        raise NotFound(f"No user with id '{user_id}'.")
+    body, _ = await read_json(request)
+    unknown = sorted(set(body) - {"max_budget", "budget_period"})
+    if unknown:
+        raise InvalidRequest(f"Unknown field(s): {', '.join(unknown)}.", param=unknown[0])
+    values = _values("user", body, creating=False)
+    before = await directory.member(team.id, user_id)
+    member = Member(team.id, user_id, **values)
+    await directory.put_member(member)
+    entity_id = f"{team.id}/{user_id}"
+    await audit(
+        request,
+        "update" if before else "create",
+        "member",
+        entity_id,
+        before and _member(before),
+        _member(member),
+    )
+    return _json(_member(member), 200 if before else 201)
+
+
+async def delete_member(request: Request) -> Response:
+    team = await _one(request, "team")
+    user_id = request.path_params["user_id"]
+    directory = _directory(request)
+    before = await directory.member(team.id, user_id)
+    if before is None or not await directory.delete_member(team.id, user_id):
+        raise NotFound(f"'{user_id}' is not a member of team '{team.id}'.")
+    await audit(request, "delete", "member", f"{team.id}/{user_id}", _member(before), None)
+    return _json({"team_id": team.id, "user_id": user_id, "deleted": True})
+
+
+async def list_audit(request: Request) -> Response:
+    log = getattr(request.app.state, "audit", None)
+    if log is None:
+        raise DirectoryMissing("The audit log needs the gateway's database.")
+    params = request.query_params
+    try:
+        limit = int(params.get("limit", "100"))
+        before = int(params["before"]) if "before" in params else None
+    except ValueError:
+        raise InvalidRequest("'limit' and 'before' must be integers.", param="limit") from None
+    if not 1 <= limit <= 1000:
+        raise InvalidRequest("'limit' must be between 1 and 1000.", param="limit")
+    entries = await log.entries(
+        entity=params.get("entity"), entity_id=params.get("entity_id"), limit=limit, before=before
+    )
+    return _json({"object": "list", "data": entries})
+
+
+def level_routes() -> list[Route]:
+    routes = [Route("/admin/audit", list_audit, methods=["GET"])]
+    for plural in _KINDS:
+        base = f"/admin/{plural}"
+        routes += [
+            Route(base, create, methods=["POST"]),
+            Route(base, list_all, methods=["GET"]),
+            Route(base + "/{item_id}", get_one, methods=["GET"]),
+            Route(base + "/{item_id}", patch, methods=["PATCH"]),
+            Route(base + "/{item_id}", remove, methods=["DELETE"]),
+        ]
+    routes += [
+        Route("/admin/teams/{item_id}/members/{user_id}", put_member, methods=["PUT"]),
+        Route("/admin/teams/{item_id}/members/{user_id}", delete_member, methods=["DELETE"]),
+    ]
+    return routes
