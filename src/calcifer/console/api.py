@@ -13,8 +13,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-import orjson
-
+from calcifer.console.render import as_json
 from calcifer.http.asgi import GatewayApp
 from calcifer.http.auth import Identity
 
@@ -49,7 +48,7 @@ class ConsoleApi:
         self, method: str, path: str, params: Mapping[str, str | None] | None, body: object = None
     ) -> Any:
         query = urlencode({k: v for k, v in (params or {}).items() if v is not None})
-        raw = b"" if body is None else orjson.dumps(body, default=_number)
+        raw = b"" if body is None else as_json(body).encode()
         status, answer = await self._app.call(self._identity, method, path, query, raw)
         parsed = json.loads(answer, parse_float=Decimal) if answer else None
         if status >= 400:
@@ -57,9 +56,3 @@ class ConsoleApi:
             message = error.get("message") if isinstance(error, dict) else None
             raise ApiError(status, str(message or f"The API answered {status}."))
         return parsed
-
-
-def _number(value: object) -> orjson.Fragment:
-    if isinstance(value, Decimal):
-        return orjson.Fragment(format(value, "f"))
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")

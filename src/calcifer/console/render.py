@@ -15,6 +15,7 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
+import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.responses import Response
 
@@ -48,6 +49,17 @@ def when(value: str | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def as_json(value: object) -> str:
+    """A JSON value as compact text for a page (exact decimals; escaped by the template as text)."""
+    return orjson.dumps(value, default=_number).decode()
+
+
+def _number(value: object) -> orjson.Fragment:
+    if isinstance(value, Decimal):
+        return orjson.Fragment(format(value, "f"))
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 @dataclass(frozen=True, slots=True)
 class Asset:
     body: bytes
@@ -79,6 +91,7 @@ class Renderer:
         )
         self.env.filters["usd"] = usd
         self.env.filters["when"] = when
+        self.env.filters["as_json"] = as_json
         self.assets = load_assets()
 
     def page(self, template: str, status: int = 200, **context: Any) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from calcifer.console.keys import create_key, key_page, keys_page, revoke_key, update_key
+from calcifer.console.levels import audit_page, level_list, level_page
 from calcifer.console.models import models_page
 from calcifer.console.overview import overview
 from calcifer.console.requests import request_page, requests_page
@@ -34,6 +35,9 @@ def console_routes() -> list[Route]:
         Route("/ui/keys/{key_id}", page(update_key), methods=["POST"]),
         Route("/ui/keys/{key_id}/revoke", page(revoke_key), methods=["POST"]),
         Route("/ui/models", page(models_page)),
+        *(Route(f"/ui/{plural}", page(level_list)) for plural in ("teams", "users", "customers")),
+        *(Route(f"/ui/{plural}/{{item_id}}", page(level_page)) for plural in ("teams", "users", "customers")),
+        Route("/ui/audit", page(audit_page)),
         Route("/ui/login", login_form),
         Route("/ui/login", login, methods=["POST"]),
         Route("/ui/logout", logout, methods=["POST"]),

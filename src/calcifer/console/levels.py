@@ -1,0 +1,80 @@
+"""Teams, users and customers (`/admin/teams|users|customers`), each with its spend this budget period
+against its budget and its spend by day over 30 days; and the admin audit log (`/admin/audit`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from starlette.responses import Response
+
+from calcifer.console.api import ApiError
+from calcifer.console.overview import chart_days
+from calcifer.console.web import Visit
+
+KINDS = {"teams": ("team", "Teams"), "users": ("user", "Users"), "customers": ("customer", "Customers")}
+ENTITIES = ("key", "team", "user", "member", "customer")
+
+
+def _kind(visit: Visit) -> str:
+    return visit.request.url.path.split("/")[2]
+
+
+async def level_list(visit: Visit) -> Response:
+    plural = _kind(visit)
+    listing = await visit.api.get(f"/admin/{plural}")
+    return visit.page(
+        "levels.html", plural=plural, kind=KINDS[plural][0], title=KINDS[plural][1], items=listing["data"]
+    )
+
+
+async def level_page(visit: Visit) -> Response:
+    plural = _kind(visit)
+    kind = KINDS[plural][0]
+    item_id = visit.request.path_params["item_id"]
+    try:
+        item = await visit.api.get(f"/admin/{plural}/{item_id}")
+    except ApiError as refused:
+        return visit.page("refused.html", refused.status, message=refused.message)
+    now = datetime.fromtimestamp(float(visit.request.app.state.clock.now()), UTC)
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=29)
+    filters = {"key_id" if kind == "key" else kind: item_id, "since": start.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    days = await visit.api.get("/v1/spend", {"group_by": "day", **filters})
+    models = await visit.api.get("/v1/spend", {"group_by": "model", **filters})
+    return visit.page(
+        "level.html",
+        plural=plural,
+        kind=kind,
+        item=item,
+        days=days["data"],
+        models=models["data"],
+        chart=chart_days(days["data"], start, now),
+    )
+
+
+async def audit_page(visit: Visit) -> Response:
+    asked = visit.request.query_params
+    chosen = {name: asked.get(name) or "" for name in ("entity", "entity_id")}
+    params = {
+        **{k: v or None for k, v in chosen.items()},
+        "limit": "100",
+        "before": asked.get("before") or None,
+    }
+    try:
+        entries = (await visit.api.get("/admin/audit", params))["data"]
+        error = None
+    except ApiError as refused:
+        entries, error = [], refused.message
+    older = None
+    if len(entries) == 100:
+        older = (
+            f"/ui/audit?entity={chosen['entity']}&entity_id={chosen['entity_id']}&before={entries[-1]['id']}"
+        )
+    return visit.page(
+        "audit.html",
+        400 if error else 200,
+        entries=entries,
+        chosen=chosen,
+        entities=ENTITIES,
+        error=error,
+        older=older,
+    )
