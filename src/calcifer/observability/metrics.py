@@ -4,7 +4,9 @@ boundaries, as Prometheus spells them) and Calcifer's own.
 Every request is recorded once, when it has ended, from its facts (a finisher, off the response path).
 Label children are bound the first time a label combination is seen and kept in a dict keyed by a small
 tuple, so a request costs dict lookups and value updates, never a `labels()` call. No key, user, team
-or customer label is set unless the config file's `metrics.labels` asks for it.
+or customer label is set unless the config file's `metrics.labels` asks for it. Model names come from
+clients (any dated name a family matches is routable), so the first `MODEL_NAMES_KEPT` distinct names
+label their own series and later ones share `OTHER_MODEL`: a client inventing names cannot grow them.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ _PROVIDER_NAMES = {
 }
 _GENAI = ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_response_model")
 _OPERATIONS = {"/v1/completions": "text_completion"}  # every other model route is a chat
+MODEL_NAMES_KEPT = 500  # distinct model names with series of their own (each costs ~30 KB of children)
+OTHER_MODEL = "_other"
 
 
 class Facts(Protocol):
@@ -82,7 +86,12 @@ class GatewayMetrics:
     """The gateway's metrics in one registry (in multiprocess mode each update also goes to this
     process's files, which the scrape merges)."""
 
-    def __init__(self, labels: Sequence[str] = (), registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        labels: Sequence[str] = (),
+        registry: CollectorRegistry | None = None,
+        model_names: int = MODEL_NAMES_KEPT,
+    ) -> None:
         unknown = [name for name in labels if name not in EXTRA_LABELS]
         if unknown:
             raise ValueError(f"metrics.labels: unknown label {unknown[0]!r}; choose from {EXTRA_LABELS}")
@@ -192,6 +201,17 @@ class GatewayMetrics:
         )
         self._routes: dict[tuple[object, ...], _Route] = {}
         self._models: dict[tuple[object, ...], _Model] = {}
+        self._names: set[str] = set()
+        self._names_kept = model_names
+
+    def _name(self, model: str) -> str:
+        """`model` as a label value: itself while fewer than the kept number of names are in use."""
+        if model in self._names:
+            return model
+        if len(self._names) < self._names_kept:
+            self._names.add(model)
+            return model
+        return OTHER_MODEL
 
     def finish(self, facts: Facts) -> None:
         """Record one request that has ended."""
@@ -217,7 +237,7 @@ class GatewayMetrics:
             if refused is not None:
                 self.refusals.labels(*refused).inc()
         if facts.cache_hit:
-            model = facts.model or ""
+            model = self._name(facts.model or "")
             self.cache_hits.labels(model).inc()
             if facts.cost_saved is not None:
                 self.cost_saved.labels(model).inc(float(facts.cost_saved))
@@ -237,13 +257,14 @@ class GatewayMetrics:
             error_type = "client_closed" if facts.status == 499 else "_OTHER"
         provider = facts.provider or outcome.provider
         operation = _OPERATIONS.get(facts.route, "chat")
-        key = (operation, provider, facts.model, outcome.model, error_type, *extras)
+        requested, answering = self._name(facts.model or ""), self._name(outcome.model)
+        key = (operation, provider, requested, answering, error_type, *extras)
         bound = self._models.get(key)
         if bound is None:
             bound = self._models[key] = self._bind(
-                (operation, provider_system(provider), facts.model or "", outcome.model),
+                (operation, provider_system(provider), requested, answering),
                 provider,
-                outcome.model,
+                answering,
                 error_type,
                 extras,
             )
