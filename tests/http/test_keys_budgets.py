@@ -195,3 +195,14 @@ def test_customer_and_tags_are_recorded_from_the_request(secured: AsgiServer) ->
     by_customer = wait_for_total(secured, "group_by=customer,tag", 1)
     rows = {(g["customer"], g["tag"]) for g in by_customer["data"]}  # type: ignore[attr-defined]
     assert rows == {("end-user-7", "search"), ("end-user-7", "beta")}
+
+
+def test_a_coding_agents_user_header_attributes_the_spend(secured: AsgiServer) -> None:
+    """Claude Code's ANTHROPIC_CUSTOM_HEADERS and Codex's http_headers set `x-calcifer-user`: the spend is
+    reported under that user (the key has no user of its own), beside its tags."""
+    headers = {**auth(MASTER), "x-calcifer-user": "dev-ana", "x-calcifer-tags": "agents"}
+    response = httpx.post(secured.url + "/v1/chat/completions", json=ECHO, headers=headers)
+    assert response.status_code == 200
+    report = wait_for_total(secured, "group_by=user,tag", 1)
+    rows = {(g["user"], g["tag"]) for g in report["data"]}  # type: ignore[attr-defined]
+    assert rows == {("dev-ana", "agents")}

@@ -80,7 +80,7 @@ class Exchange:
         facts.outcome = self.outcome
         facts.model = chat.model
         facts.stream = chat.stream
-        facts.user, facts.team = _owners(chat.body, self.identity)
+        facts.user, facts.team = _owners(chat.body, self.identity, request.headers.get("x-calcifer-user"))
         facts.customer = customer_of(chat.body, request.headers.get("x-calcifer-customer"))
         facts.tags = tags_of(chat.body, request.headers.get("x-calcifer-tags"), self.identity)
         if self.identity is not None and self.identity.key is not None:
@@ -253,14 +253,18 @@ def cache_directive(calcifer: str | None, cache_control: str | None) -> CacheDir
     return CacheDirective(mode, ttl if ttl else None)
 
 
-def _owners(body: Mapping[str, object], identity: Identity | None) -> tuple[str | None, str | None]:
-    """The user and team a request is spent for: its key's user and team, else the request's
-    `metadata.user`/`metadata.team`, else its key's metadata."""
+def _owners(
+    body: Mapping[str, object], identity: Identity | None, header: str | None = None
+) -> tuple[str | None, str | None]:
+    """The user and team a request is spent for: its key's user and team, else (the user) the
+    `x-calcifer-user` header that coding agents set, else the request's `metadata.user`/`metadata.team`,
+    else its key's metadata. The header only attributes spend: budgets follow the key's own user."""
     metadata = body.get("metadata")
     meta = metadata if isinstance(metadata, dict) else {}
     key = identity.key if identity is not None else None
     key_meta = key.metadata if key is not None else {}
-    user = (key.user_id if key is not None else None) or meta.get("user") or key_meta.get("user")
+    claimed = header.strip() if header else None
+    user = (key.user_id if key is not None else None) or claimed or meta.get("user") or key_meta.get("user")
     team = (key.team_id if key is not None else None) or meta.get("team") or key_meta.get("team")
     return _text(user), _text(team)
 
