@@ -8,43 +8,15 @@ import asyncio
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from calcifer.cli.main import main
 from calcifer.storage.database import open_database
-from tests.storage.conftest import POSTGRES_URL, _drop_schema, _postgres_reachable
+from tests.cli.conftest import Target
 from tests.storage.test_database import HEAD
 from tests.storage.test_upgrade import to_first_schema
-
-Target = tuple[str, str | None]  # the database URL and the PostgreSQL schema (None on SQLite)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def target(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Target]:
-    """An empty database of each kind, named in the environment as `calcifer` reads it."""
-    schema: str | None = None
-    if request.param == "postgresql":
-        if not asyncio.run(_postgres_reachable()):
-            message = f"PostgreSQL is not reachable at {POSTGRES_URL}: its migrate tests did not run"
-            if os.environ.get("CALCIFER_REQUIRE_SERVICES"):
-                pytest.fail(message)
-            pytest.skip(message)
-        url, schema = POSTGRES_URL, f"calcifer_migrate_{uuid.uuid4().hex[:16]}"
-        monkeypatch.setenv("CALCIFER_DATABASE_SCHEMA", schema)
-    else:
-        url = f"sqlite:///{tmp_path / 'calcifer.db'}"
-        monkeypatch.delenv("CALCIFER_DATABASE_SCHEMA", raising=False)
-    monkeypatch.setenv("CALCIFER_DATABASE_URL", url)
-    yield url, schema
-    if schema is not None:
-        asyncio.run(_drop_schema(schema))
 
 
 def _versions(target: Target) -> list[str]:

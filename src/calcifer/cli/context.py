@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import os
 import sys
+from collections.abc import Awaitable, Callable
 
 from calcifer.config.settings import ConfigError, Settings
+from calcifer.domain.errors import InvalidRequest
 from calcifer.storage.database import Database, open_database, schema_status
 
 
@@ -28,3 +32,34 @@ async def open_gateway_database(url: str, schema: str | None = None, *, migrate:
             await database.aclose()
             raise ValueError(f"{found.describe()}: run `calcifer migrate` first (CALCIFER_MIGRATE=off)")
     return database
+
+
+Work = Callable[[argparse.Namespace, Database], Awaitable[tuple[str, int]]]
+
+
+def database_command(name: str, args: argparse.Namespace, work: Work) -> int:
+    """Run a management command's `work` on the gateway's database and print what it returns; bad
+    arguments (a `ValueError` or the domain's `InvalidRequest`) are exit 2 with the message."""
+    settings = settings_or_report()
+    if settings is None:
+        return 2
+    try:
+        text, code = asyncio.run(
+            _on_database(work, args, settings.database_url, settings.database_schema, settings.migrate)
+        )
+    except (ValueError, InvalidRequest) as exc:
+        message = exc.message if isinstance(exc, InvalidRequest) else str(exc)
+        print(f"calcifer {name}: {message}", file=sys.stderr)
+        return 2
+    print(text)
+    return code
+
+
+async def _on_database(
+    work: Work, args: argparse.Namespace, url: str, schema: str | None, migrate: bool
+) -> tuple[str, int]:
+    database = await open_gateway_database(url, schema, migrate=migrate)
+    try:
+        return await work(args, database)
+    finally:
+        await database.aclose()

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sys
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import orjson
-
-from calcifer.cli.context import open_gateway_database, settings_or_report
-from calcifer.domain.errors import InvalidRequest
+from calcifer.cli.arguments import json_object, names, usd
+from calcifer.cli.context import database_command
 from calcifer.domain.keys import UNSET, KeyChanges, VirtualKey, issue_key
+from calcifer.domain.limits import BUDGET_PERIODS
+from calcifer.storage.database import Database
 from calcifer.storage.keys import SqlKeyStore
 
 
@@ -23,7 +20,7 @@ def register(commands: Any) -> None:
     create = actions.add_parser("create", help="create a key and print its secret (shown once)")
     create.add_argument("--name", required=True)
     create.add_argument("--max-budget", help="USD")
-    create.add_argument("--budget-period", choices=("total", "daily", "monthly"), default="total")
+    create.add_argument("--budget-period", choices=BUDGET_PERIODS, default="total")
     create.add_argument("--models", help="comma-separated model names the key may use (default: all)")
     create.add_argument("--rpm-limit", type=int)
     create.add_argument("--tpm-limit", type=int)
@@ -39,82 +36,36 @@ def register(commands: Any) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    settings = settings_or_report()
-    if settings is None:
-        return 2
-    try:
-        text, code = run(args, settings.database_url, settings.database_schema, migrate=settings.migrate)
-    except ValueError as exc:
-        print(f"calcifer keys: {exc}", file=sys.stderr)
-        return 2
-    print(text)
-    return code
+    return database_command("keys", args, _keys)
 
 
-def run(
-    args: argparse.Namespace, database_url: str, schema: str | None = None, *, migrate: bool = True
-) -> tuple[str, int]:
-    """The command's output and exit code. Bad arguments raise `ValueError` with a message."""
-    try:
-        return asyncio.run(_run(args, database_url, schema, migrate))
-    except InvalidRequest as error:
-        raise ValueError(error.message) from None
-
-
-async def _run(
-    args: argparse.Namespace, database_url: str, schema: str | None, migrate: bool
-) -> tuple[str, int]:
-    database = await open_gateway_database(database_url, schema, migrate=migrate)
-    try:
-        store = SqlKeyStore(database)
-        if args.action == "create":
-            key, secret = issue_key(
-                args.name,
-                max_budget=_usd(args.max_budget),
-                budget_period=args.budget_period,
-                models=tuple(m.strip() for m in (args.models or "").split(",") if m.strip()),
-                rpm_limit=args.rpm_limit,
-                tpm_limit=args.tpm_limit,
-                metadata=_metadata(args.metadata),
-            )
-            await store.create(key)
-            return f"{_line(key)}\nkey: {secret}\n(store it now: it is not shown again)", 0
-        if args.action == "list":
-            keys = await store.list_keys(include_revoked=True)
-            return "\n".join(_line(k) for k in keys) or "no keys", 0
-        if args.action == "revoke":
-            found = await store.revoke(args.key_id)
-            return (f"revoked {args.key_id}", 0) if found else (f"no key {args.key_id}", 1)
-        changes = KeyChanges(
-            max_budget=UNSET if args.max_budget is None else _usd(args.max_budget),
-            rpm_limit=UNSET if args.rpm_limit is None else args.rpm_limit,
-            tpm_limit=UNSET if args.tpm_limit is None else args.tpm_limit,
+async def _keys(args: argparse.Namespace, database: Database) -> tuple[str, int]:
+    store = SqlKeyStore(database)
+    if args.action == "create":
+        key, secret = issue_key(
+            args.name,
+            max_budget=usd(args.max_budget),
+            budget_period=args.budget_period,
+            models=names(args.models),
+            rpm_limit=args.rpm_limit,
+            tpm_limit=args.tpm_limit,
+            metadata=json_object(args.metadata),
         )
-        updated = await store.update(args.key_id, changes)
-        return (_line(updated), 0) if updated else (f"no key {args.key_id}", 1)
-    finally:
-        await database.aclose()
-
-
-def _usd(text: str | None) -> Decimal | None:
-    if text is None:
-        return None
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"--max-budget must be a number of USD, got {text!r}") from None
-
-
-def _metadata(text: str | None) -> dict[str, object]:
-    if not text:
-        return {}
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        raise ValueError("--metadata must be a JSON object") from None
-    if not isinstance(value, dict):
-        raise ValueError("--metadata must be a JSON object")
-    return value
+        await store.create(key)
+        return f"{_line(key)}\nkey: {secret}\n(store it now: it is not shown again)", 0
+    if args.action == "list":
+        keys = await store.list_keys(include_revoked=True)
+        return "\n".join(_line(k) for k in keys) or "no keys", 0
+    if args.action == "revoke":
+        found = await store.revoke(args.key_id)
+        return (f"revoked {args.key_id}", 0) if found else (f"no key {args.key_id}", 1)
+    changes = KeyChanges(
+        max_budget=UNSET if args.max_budget is None else usd(args.max_budget),
+        rpm_limit=UNSET if args.rpm_limit is None else args.rpm_limit,
+        tpm_limit=UNSET if args.tpm_limit is None else args.tpm_limit,
+    )
+    updated = await store.update(args.key_id, changes)
+    return (_line(updated), 0) if updated else (f"no key {args.key_id}", 1)
 
 
 def _line(key: VirtualKey) -> str:

@@ -126,12 +126,18 @@ def _values(kind: Kind, body: dict[str, object], *, creating: bool) -> dict[str,
     return values
 
 
-async def _view(request: Request, kind: Kind, item: Any) -> dict[str, object]:
+def level_view(kind: Kind, item: Any) -> dict[str, object]:
+    """A team, user or customer as JSON (money as exact numbers), without its live spend."""
     view: dict[str, object] = {"object": kind, **asdict(item)}
     view["max_budget"] = money(item.max_budget)
     view["created_at"] = item.created_at.isoformat().replace("+00:00", "Z")
     if "models" in view:
         view["models"] = list(item.models)
+    return view
+
+
+async def _view(request: Request, kind: Kind, item: Any) -> dict[str, object]:
+    view = level_view(kind, item)
     spend = getattr(request.app.state, "spend", None)
     if spend is not None:
         window = budget_window(item.budget_period, request.app.state.clock.now())
@@ -181,7 +187,7 @@ async def get_one(request: Request) -> Response:
     item = await _one(request, kind)
     view = await _view(request, kind, item)
     if kind == "team":
-        view["members"] = [_member(m) for m in await _directory(request).members(item.id)]
+        view["members"] = [member_view(m) for m in await _directory(request).members(item.id)]
     return _json(view)
 
 
@@ -204,7 +210,8 @@ async def remove(request: Request) -> Response:
     return _json({"id": item.id, "object": kind, "deleted": True})
 
 
-def _member(member: Member) -> dict[str, object]:
+def member_view(member: Member) -> dict[str, object]:
+    """A team member's budget inside the team, as JSON."""
     return {
         "user_id": member.user_id,
         "max_budget": money(member.max_budget),
@@ -233,10 +240,10 @@ async def put_member(request: Request) -> Response:
         "update" if before else "create",
         "member",
         entity_id,
-        before and _member(before),
-        _member(member),
+        before and member_view(before),
+        member_view(member),
     )
-    return _json(_member(member), 200 if before else 201)
+    return _json(member_view(member), 200 if before else 201)
 
 
 async def delete_member(request: Request) -> Response:
@@ -246,7 +253,7 @@ async def delete_member(request: Request) -> Response:
     before = await directory.member(team.id, user_id)
     if before is None or not await directory.delete_member(team.id, user_id):
         raise NotFound(f"'{user_id}' is not a member of team '{team.id}'.")
-    await audit(request, "delete", "member", f"{team.id}/{user_id}", _member(before), None)
+    await audit(request, "delete", "member", f"{team.id}/{user_id}", member_view(before), None)
     return _json({"team_id": team.id, "user_id": user_id, "deleted": True})
 
 
