@@ -118,7 +118,11 @@ async def test_every_level_holds_across_replicas(shared: dict[str, str]) -> None
 
         key_bodies: list[tuple[Group, dict[str, object], dict[str, str], dict[str, object]]] = []
         for _ in range(3):
-            key = {"team_id": team.owner, "max_budget": str(TEAM_KEY_BUDGET), "budget_period": "total"}
+            key: dict[str, object] = {
+                "team_id": team.owner,
+                "max_budget": str(TEAM_KEY_BUDGET),
+                "budget_period": "total",
+            }
             key_bodies.append((team, key, {}, {}))
         for _ in range(2):
             key_bodies.append((user, {"user_id": user.owner}, {}, {}))
@@ -172,7 +176,7 @@ async def test_every_level_holds_across_replicas(shared: dict[str, str]) -> None
         logs.append(await asyncio.to_thread(reader.stop))
 
     redis_url = shared["CALCIFER_REDIS_URL"]
-    budget_keys = [g.budget_key for g in groups] + [key_id for g in groups for key_id, _ in g.keys]
+    budget_keys = [g.budget_key for g in groups] + [key_id for key_id, _ in team.keys]
     try:
         counters = {name: await counter(redis_url, name) for name in budget_keys}
     finally:
@@ -189,9 +193,9 @@ async def test_every_level_holds_across_replicas(shared: dict[str, str]) -> None
 
     summary = []
     for g in groups:
-        mine = [s for s, _ in g.requests]
-        answered = [s for s in mine if s.status == 200]
-        refused = [s for s in mine if s.status == 429]
+        of_group = [s for s, _ in g.requests]
+        answered = [s for s in of_group if s.status == 200]
+        refused = [s for s in of_group if s.status == 429]
         # The level was the binding constraint: some fitted, the rest were refused, naming it.
         assert answered and refused, g.level
         assert {s.error_code() for s in refused} == {"budget_exceeded"}
@@ -208,13 +212,12 @@ async def test_every_level_holds_across_replicas(shared: dict[str, str]) -> None
         assert report["refused"] == {"budget": len(refused), "rate_limit": 0, "auth": 0}
         # ... and Redis settled the level's counter to exactly that: no reservation leaked or doubled.
         assert counters[g.budget_key] == spent, (g.level, counters[g.budget_key], spent)
-        for key_id, _ in g.keys:
-            key_spent = key_reports[key_id]["cost"] or Decimal(0)
-            assert isinstance(key_spent, Decimal)
-            if g is team:
-                assert key_spent <= TEAM_KEY_BUDGET
-                assert counters[key_id] == key_spent
-        assert sum(key_reports[key_id]["cost"] or Decimal(0) for key_id, _ in g.keys) == spent
+        by_key = {key_id: key_reports[key_id]["cost"] or Decimal(0) for key_id, _ in g.keys}
+        assert all(isinstance(cost, Decimal) for cost in by_key.values())
+        assert sum(Decimal(str(cost)) for cost in by_key.values()) == spent
+        if g is team:  # the team's keys have budgets of their own: each held, and settled exactly
+            assert all(Decimal(str(cost)) <= TEAM_KEY_BUDGET for cost in by_key.values())
+            assert {key_id: counters[key_id] for key_id in by_key} == by_key
         summary.append(f"{g.level} {len(answered)} ok / {len(refused)} refused, ${spent} of ${CAP}")
 
     rows = await ledger_rows(shared["CALCIFER_DATABASE_URL"], shared["CALCIFER_DATABASE_SCHEMA"])
