@@ -6,7 +6,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -38,6 +38,7 @@ class Sent:
     echoed_id: str | None = None
     body: bytes = b""
     error: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # sent beside the ones every request has
 
     @property
     def answered(self) -> bool:
@@ -66,7 +67,7 @@ class Sent:
 
 
 async def send(session: aiohttp.ClientSession, sent: Sent, body: dict[str, object], key: str | None) -> None:
-    headers = {"content-type": "application/json", "x-request-id": sent.request_id}
+    headers = {"content-type": "application/json", "x-request-id": sent.request_id, **sent.headers}
     if key is not None:
         headers["authorization"] = f"Bearer {key}"
     sent.started = time.monotonic()
