@@ -4,15 +4,23 @@ named in the environment as `calcifer` reads it."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 
+from calcifer.cli.main import main
+from calcifer.storage.audit import SqlAuditLog
+from calcifer.storage.database import open_database
 from tests.storage.conftest import POSTGRES_URL, _drop_schema, _postgres_reachable
 
+Output = pytest.CaptureFixture[str]
 Target = tuple[str, str | None]  # the database URL and the PostgreSQL schema (None on SQLite)
 
 
@@ -37,3 +45,25 @@ def target(
     yield url, schema
     if schema is not None:
         asyncio.run(_drop_schema(schema))
+
+
+def calcifer(capsys: Output, *argv: str) -> tuple[int, str, str]:
+    """Run `calcifer argv...`: its exit code, stdout and stderr."""
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def audit(target: Target) -> list[dict[str, Any]]:
+    """The audit log, oldest first, its money as exact `Decimal`s."""
+
+    async def read() -> list[dict[str, Any]]:
+        database = await open_database(target[0], schema=target[1])
+        try:
+            entries = await SqlAuditLog(database).entries()
+        finally:
+            await database.aclose()
+        newest_first = json.loads(orjson.dumps(entries), parse_float=Decimal)
+        return list(newest_first[::-1])
+
+    return asyncio.run(read())

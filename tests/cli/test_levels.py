@@ -9,22 +9,11 @@ import json
 from decimal import Decimal
 from typing import Any
 
-import orjson
 import pytest
 
-from calcifer.cli.main import main
-from calcifer.storage.audit import SqlAuditLog
 from calcifer.storage.database import open_database
 from calcifer.storage.directory import SqlDirectory
-from tests.cli.conftest import Target
-
-Output = pytest.CaptureFixture[str]
-
-
-def calcifer(capsys: Output, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.cli.conftest import Output, Target, audit, calcifer
 
 
 def shown(capsys: Output, *argv: str) -> dict[str, Any]:
@@ -41,19 +30,6 @@ def stored(target: Target, kind: str, item_id: str) -> Any:
             return await SqlDirectory(database).get(kind, item_id)  # type: ignore[arg-type]
         finally:
             await database.aclose()
-
-    return asyncio.run(read())
-
-
-def audit(target: Target) -> list[dict[str, Any]]:
-    async def read() -> list[dict[str, Any]]:
-        database = await open_database(target[0], schema=target[1])
-        try:
-            entries = await SqlAuditLog(database).entries()
-        finally:
-            await database.aclose()
-        newest_first = json.loads(orjson.dumps(entries), parse_float=Decimal)
-        return list(newest_first[::-1])
 
     return asyncio.run(read())
 

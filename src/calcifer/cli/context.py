@@ -12,6 +12,8 @@ from calcifer.config.settings import ConfigError, Settings
 from calcifer.domain.errors import InvalidRequest
 from calcifer.storage.database import Database, open_database, schema_status
 
+ACTOR = "cli"  # who the audit log says made a change through a command
+
 
 def settings_or_report() -> Settings | None:
     """The settings, or None after printing what is wrong (the command then exits 2)."""

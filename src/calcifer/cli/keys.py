@@ -1,4 +1,5 @@
-"""`calcifer keys ...`: manage virtual keys straight in the database (the admin API does the same)."""
+"""`calcifer keys ...`: manage virtual keys straight in the database (the admin API does the same), each
+change appended to the audit log with the actor `cli`."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import argparse
 from typing import Any
 
 from calcifer.cli.arguments import json_object, names, usd
-from calcifer.cli.context import database_command
+from calcifer.cli.context import ACTOR, database_command
 from calcifer.domain.keys import UNSET, KeyChanges, VirtualKey, issue_key
 from calcifer.domain.limits import BUDGET_PERIODS
+from calcifer.http.admin import key_view
+from calcifer.storage.audit import SqlAuditLog
 from calcifer.storage.database import Database
 from calcifer.storage.keys import SqlKeyStore
 
@@ -25,6 +28,8 @@ def register(commands: Any) -> None:
     create.add_argument("--rpm-limit", type=int)
     create.add_argument("--tpm-limit", type=int)
     create.add_argument("--metadata", help="a JSON object")
+    create.add_argument("--team-id", help="the team the key spends for (`calcifer teams`)")
+    create.add_argument("--user-id", help="the user the key spends for (`calcifer users`)")
     actions.add_parser("list", help="list keys (never their secrets)")
     revoke = actions.add_parser("revoke", help="revoke a key")
     revoke.add_argument("key_id")
@@ -40,7 +45,7 @@ def command(args: argparse.Namespace) -> int:
 
 
 async def _keys(args: argparse.Namespace, database: Database) -> tuple[str, int]:
-    store = SqlKeyStore(database)
+    store, log = SqlKeyStore(database), SqlAuditLog(database)
     if args.action == "create":
         key, secret = issue_key(
             args.name,
@@ -50,22 +55,32 @@ async def _keys(args: argparse.Namespace, database: Database) -> tuple[str, int]
             rpm_limit=args.rpm_limit,
             tpm_limit=args.tpm_limit,
             metadata=json_object(args.metadata),
+            team_id=args.team_id,
+            user_id=args.user_id,
         )
         await store.create(key)
+        await log.append(ACTOR, "create", "key", key.id, None, key_view(key))
         return f"{_line(key)}\nkey: {secret}\n(store it now: it is not shown again)", 0
     if args.action == "list":
         keys = await store.list_keys(include_revoked=True)
         return "\n".join(_line(k) for k in keys) or "no keys", 0
     if args.action == "revoke":
-        found = await store.revoke(args.key_id)
-        return (f"revoked {args.key_id}", 0) if found else (f"no key {args.key_id}", 1)
+        before = await store.get(args.key_id)
+        if before is None or not await store.revoke(before.id):
+            return f"no key {args.key_id}", 1
+        await log.append(ACTOR, "revoke", "key", before.id, key_view(before), {"revoked": True})
+        return f"revoked {args.key_id}", 0
     changes = KeyChanges(
         max_budget=UNSET if args.max_budget is None else usd(args.max_budget),
         rpm_limit=UNSET if args.rpm_limit is None else args.rpm_limit,
         tpm_limit=UNSET if args.tpm_limit is None else args.tpm_limit,
     )
+    before = await store.get(args.key_id)
     updated = await store.update(args.key_id, changes)
-    return (_line(updated), 0) if updated else (f"no key {args.key_id}", 1)
+    if updated is None or before is None:
+        return f"no key {args.key_id}", 1
+    await log.append(ACTOR, "update", "key", updated.id, key_view(before), key_view(updated))
+    return _line(updated), 0
 
 
 def _line(key: VirtualKey) -> str:

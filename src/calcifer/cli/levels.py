@@ -14,7 +14,7 @@ from typing import Any, Literal
 import orjson
 
 from calcifer.cli.arguments import json_object, names, usd
-from calcifer.cli.context import database_command
+from calcifer.cli.context import ACTOR, database_command
 from calcifer.domain.levels import Customer, Member, Team, User, check_id
 from calcifer.domain.limits import BUDGET_PERIODS
 from calcifer.http.admin_levels import Kind, level_view, member_view
@@ -22,7 +22,6 @@ from calcifer.storage.audit import SqlAuditLog
 from calcifer.storage.database import Database
 from calcifer.storage.directory import SqlDirectory
 
-ACTOR = "cli"
 _KINDS: dict[str, Kind] = {"teams": "team", "users": "user", "customers": "customer"}
 _TYPES: dict[Kind, Any] = {"team": Team, "user": User, "customer": Customer}
 _NONE = "none"

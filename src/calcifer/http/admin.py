@@ -60,8 +60,9 @@ def _fields(body: Mapping[str, object], *, creating: bool) -> dict[str, Any]:
     return common_fields(body)
 
 
-async def _view(request: Request, key: VirtualKey) -> dict[str, object]:
-    view: dict[str, object] = {
+def key_view(key: VirtualKey) -> dict[str, object]:
+    """A key as JSON (never its secret), without its live spend."""
+    return {
         "id": key.id,
         "name": key.name,
         "max_budget": money(key.max_budget),
@@ -76,6 +77,10 @@ async def _view(request: Request, key: VirtualKey) -> dict[str, object]:
         "team_id": key.team_id,
         "role": key.role,
     }
+
+
+async def _view(request: Request, key: VirtualKey) -> dict[str, object]:
+    view = key_view(key)
     spend = getattr(request.app.state, "spend", None)
     if spend is not None:
         window = budget_window(key.budget_period, request.app.state.clock.now())
