@@ -15,12 +15,14 @@ out what uvicorn and the sockets to the client cost, so it is not a result to qu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import uvloop
@@ -31,6 +33,11 @@ from calcifer.http.asgi import GatewayApp
 
 CONCURRENCY = 8
 WARM_UP = 50  # requests per caller before the clock starts
+
+Headers = list[tuple[bytes, bytes]]
+Prepare = Callable[[GatewayApp, bytes], Awaitable[tuple[Headers, bytes]]]
+"""Called once the app has started, with the kind's body: the headers to add to every request and the
+body to send instead (e.g. a virtual key created in the app's database, and a body naming a customer)."""
 
 
 def free_port() -> int:
@@ -72,9 +79,15 @@ KINDS = {
 
 
 async def measure(
-    kind: str, requests: int, upstream_port: int, database: Path, extra_env: dict[str, str] | None = None
+    kind: str,
+    requests: int,
+    upstream_port: int,
+    database: Path,
+    extra_env: dict[str, str] | None = None,
+    prepare: Prepare | None = None,
 ) -> float:
-    """CPU microseconds per request (`extra_env`: settings added to the gateway's environment)."""
+    """CPU microseconds per request (`extra_env`: settings added to the gateway's environment;
+    `prepare`: what each request carries beyond the kind's body, set up in the started app)."""
     from calcifer.app import create_app
     from calcifer.config.settings import Settings
 
@@ -97,6 +110,9 @@ async def measure(
     lifespan = await _lifespan(app, messages)
     path, body = KINDS[kind]
     headers = [(b"host", b"bench"), (b"content-type", b"application/json")]
+    if prepare is not None:
+        extra, body = await prepare(app, body)
+        headers += extra
     headers.append((b"content-length", str(len(body)).encode()))
     never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -145,6 +161,19 @@ async def measure(
     return cpu / (per_caller * CONCURRENCY) * 1e6
 
 
+def measure_once(
+    kind: str,
+    requests: int,
+    upstream_port: int,
+    extra_env: dict[str, str] | None = None,
+    prepare: Prepare | None = None,
+) -> float:
+    """`measure` on a fresh database in a scratch folder, in an event loop of its own."""
+    with tempfile.TemporaryDirectory() as scratch:
+        database = Path(scratch) / "bench.db"
+        return uvloop.run(measure(kind, requests, upstream_port, database, extra_env, prepare))
+
+
 def start_upstream(port: int) -> subprocess.Popen[bytes]:
     """`bench.upstream` in a child process, once it accepts connections."""
     upstream = subprocess.Popen(
@@ -164,6 +193,18 @@ def start_upstream(port: int) -> subprocess.Popen[bytes]:
             time.sleep(0.05)
 
 
+@contextlib.contextmanager
+def upstream_port() -> Iterator[int]:
+    """The port of a `bench.upstream` started for the block and stopped after it."""
+    port = free_port()
+    upstream = start_upstream(port)
+    try:
+        yield port
+    finally:
+        upstream.terminate()
+        upstream.wait()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] not in (*KINDS, "all"):
@@ -171,16 +212,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     kinds = list(KINDS) if args[0] == "all" else [args[0]]
     requests = int(args[1]) if len(args) > 1 else 20_000
-    port = free_port()
-    upstream = start_upstream(port)
-    try:
+    with upstream_port() as port:
         for kind in kinds:
-            with tempfile.TemporaryDirectory() as scratch:
-                us = uvloop.run(measure(kind, requests, port, Path(scratch) / "bench.db"))
+            us = measure_once(kind, requests, port)
             print(f"{kind}: {us:.1f} us of CPU per request ({requests} requests, {CONCURRENCY} concurrent)")
-    finally:
-        upstream.terminate()
-        upstream.wait()
     return 0
 
 
