@@ -98,7 +98,8 @@ def test_a_team_admin_manages_only_its_own_team(secured: AsgiServer) -> None:
     lead = str(new_key(secured, role="team-admin", team_id=mine)["key"])
     assert admin(secured, "PUT", f"/admin/teams/{mine}/members/cy", {}, key=lead).status_code == 201
     assert admin(secured, "PUT", f"/admin/teams/{other}/members/cy", {}, key=lead).status_code == 403
-    assert admin(secured, "GET", "/admin/keys", key=lead).status_code == 403
+    assert admin(secured, "GET", "/admin/users", key=lead).status_code == 403
+    assert admin(secured, "PATCH", f"/admin/teams/{mine}", {"max_budget": 9}, key=lead).status_code == 403
 
 
 @pytest.mark.parametrize(

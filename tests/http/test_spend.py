@@ -16,8 +16,10 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from calcifer.domain.keys import VirtualKey
 from calcifer.domain.ledger import SpendRecord
-from calcifer.http.spend import IS_MASTER, KEY_ID, spend
+from calcifer.http.auth import IDENTITY_KEY, Identity
+from calcifer.http.spend import IS_MASTER, spend
 from calcifer.storage.database import open_database
 from calcifer.storage.ledger import SqlLedger
 
@@ -26,7 +28,8 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 class FakeAuth:
-    """Stands in for the gateway's authentication: sets the scope values `spend` reads from headers."""
+    """Stands in for the gateway's authentication: sets the scope values `spend` reads from headers
+    (`x-test-key` names the caller's key; `x-test-team`, `-user`, `-role`, `-customer` describe it)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -36,8 +39,27 @@ class FakeAuth:
         if b"x-test-master" in headers:
             scope[IS_MASTER] = True
         if b"x-test-key" in headers:
-            scope[KEY_ID] = headers[b"x-test-key"].decode()
+            scope[IDENTITY_KEY] = Identity(is_master=False, key=caller(headers))
         await self.app(scope, receive, send)
+
+
+def caller(headers: dict[bytes, bytes]) -> VirtualKey:
+    def text(name: str) -> str | None:
+        value = headers.get(b"x-test-" + name.encode())
+        return None if value is None else value.decode()
+
+    customer = text("customer")
+    role: Any = text("role")
+    return VirtualKey(
+        id=str(text("key")),
+        name="caller",
+        secret_hash="0" * 64,
+        created_at=NOW,
+        team_id=text("team"),
+        user_id=text("user"),
+        role=role,
+        metadata={"customer": customer} if customer else {},
+    )
 
 
 def record(n: int, **fields: Any) -> SpendRecord:

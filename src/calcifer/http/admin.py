@@ -1,5 +1,6 @@
 """The admin API for virtual keys (master key or an admin key): create, list, read, update, revoke;
-every change is appended to the audit log."""
+every change is appended to the audit log. A team-admin key is confined to its team's keys
+(`calcifer.domain.roles`): others' keys answer 404, keys with a role 403."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from starlette.responses import Response
 from calcifer.domain.errors import GatewayError, InvalidRequest
 from calcifer.domain.keys import KeyChanges, KeyStore, VirtualKey, issue_key
 from calcifer.domain.limits import budget_window
+from calcifer.domain.roles import NotPermitted, check_key_changes, check_new_key, may_manage_key, may_see_key
 from calcifer.http.admin_levels import audit, common_fields
 from calcifer.http.asgi import Route
+from calcifer.http.auth import caller_team
 from calcifer.http.exchange import read_json
 from calcifer.http.wire import money
 
@@ -96,7 +99,9 @@ def _json(body: object, status: int = 200) -> Response:
 async def create_key(request: Request) -> Response:
     store = _store(request)
     body, _ = await read_json(request)
-    key, secret = issue_key(**_fields(body, creating=True))
+    fields = _fields(body, creating=True)
+    fields.update(check_new_key(caller_team(request), fields))
+    key, secret = issue_key(**fields)
     await store.create(key)
     view = await _view(request, key)
     await audit(request, "create", "key", key.id, None, view)
@@ -106,24 +111,34 @@ async def create_key(request: Request) -> Response:
 async def list_keys(request: Request) -> Response:
     store = _store(request)
     include = request.query_params.get("include_revoked", "false").lower() in ("1", "true", "yes")
-    keys = await store.list_keys(include_revoked=include)
+    team = caller_team(request)
+    keys = [key for key in await store.list_keys(include_revoked=include) if may_see_key(team, key)]
     return _json({"object": "list", "data": [await _view(request, k) for k in keys]})
 
 
-async def get_key(request: Request) -> Response:
-    key = await _store(request).get(request.path_params["key_id"])
-    if key is None:
+async def _visible(request: Request, store: KeyStore, *, changing: bool) -> VirtualKey:
+    """The key the path names, if the caller may see it (and change it, when `changing`)."""
+    team = caller_team(request)
+    key = await store.get(request.path_params["key_id"])
+    if key is None or not may_see_key(team, key):
         raise KeyNotFound(f"No key with id '{request.path_params['key_id']}'.")
-    return _json(await _view(request, key))
+    if changing and not may_manage_key(team, key):
+        raise NotPermitted("A team-admin key cannot change a key that has a role.", param="key_id")
+    return key
+
+
+async def get_key(request: Request) -> Response:
+    return _json(await _view(request, await _visible(request, _store(request), changing=False)))
 
 
 async def update_key(request: Request) -> Response:
     store = _store(request)
+    before = await _visible(request, store, changing=True)
     body, _ = await read_json(request)
-    changes = KeyChanges(**{name: value for name, value in _fields(body, creating=False).items()})
-    before = await store.get(request.path_params["key_id"])
-    key = await store.update(request.path_params["key_id"], changes)
-    if key is None or before is None:
+    fields = _fields(body, creating=False)
+    check_key_changes(caller_team(request), fields)
+    key = await store.update(before.id, KeyChanges(**fields))
+    if key is None:
         raise KeyNotFound(f"No key with id '{request.path_params['key_id']}'.")
     request.app.state.authenticator.forget()
     view = await _view(request, key)
@@ -133,8 +148,8 @@ async def update_key(request: Request) -> Response:
 
 async def revoke_key(request: Request) -> Response:
     store = _store(request)
-    before = await store.get(request.path_params["key_id"])
-    if before is None or not await store.revoke(before.id):
+    before = await _visible(request, store, changing=True)
+    if not await store.revoke(before.id):
         raise KeyNotFound(f"No key with id '{request.path_params['key_id']}'.")
     request.app.state.authenticator.forget()
     await audit(request, "revoke", "key", before.id, await _view(request, before), {"revoked": True})

@@ -23,7 +23,7 @@ from calcifer.domain.errors import GatewayError, InvalidRequest
 from calcifer.domain.levels import Customer, Member, Team, User, check_id
 from calcifer.domain.limits import budget_window
 from calcifer.http.asgi import Route
-from calcifer.http.auth import IDENTITY_KEY, Identity
+from calcifer.http.auth import IDENTITY_KEY, Identity, caller_team
 from calcifer.http.exchange import read_json
 from calcifer.http.wire import money
 
@@ -171,6 +171,9 @@ async def create(request: Request) -> Response:
 async def list_all(request: Request) -> Response:
     kind = _kind(request)
     items = await _directory(request).all(kind)
+    team = caller_team(request)
+    if team is not None:  # a team-admin key lists its own team only
+        items = [item for item in items if item.id == team]
     return _json({"object": "list", "data": [await _view(request, kind, item) for item in items]})
 
 

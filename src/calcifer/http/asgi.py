@@ -334,7 +334,11 @@ class GatewayApp:
 
     def _authorize(self, scope: Scope, path: str, identity: Identity) -> None:
         authenticator = self._authenticator
-        if path.startswith("/admin") and authenticator.enabled and not may_administer(identity, path):
+        if (
+            path.startswith("/admin")
+            and authenticator.enabled
+            and not may_administer(identity, path, scope["method"])
+        ):
             raise Forbidden("The admin API needs the master key or an admin key.")
         scope[IDENTITY_KEY] = identity
         scope["calcifer.is_master"] = identity.is_master or not authenticator.enabled

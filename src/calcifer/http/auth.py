@@ -12,8 +12,11 @@ import hmac
 import time
 from dataclasses import dataclass
 
+from starlette.requests import Request
+
 from calcifer.domain.errors import GatewayError
 from calcifer.domain.keys import KeyStore, VirtualKey, hash_secret, live_key
+from calcifer.domain.roles import managed_team
 
 IDENTITY_KEY = "calcifer.identity"
 _OPEN_PATHS = ("/health", "/ready")
@@ -90,13 +93,33 @@ class Authenticator:
         return key
 
 
-def may_administer(identity: Identity, path: str) -> bool:
+def caller_key(request: Request) -> VirtualKey | None:
+    """The key a request was made with (None: the master key, or no keys on this gateway)."""
+    identity: Identity | None = request.scope.get(IDENTITY_KEY)
+    return identity.key if identity is not None else None
+
+
+def caller_team(request: Request) -> str | None:
+    """The team the caller is confined to (a team-admin key's), None when it is not."""
+    return managed_team(caller_key(request))
+
+
+def may_administer(identity: Identity, path: str, method: str = "GET") -> bool:
     """Whether `identity` may use the admin API at `path`: the master key and `admin` keys everywhere;
-    a `team-admin` key its own team (`/admin/teams/<its team>` and that team's members)."""
+    a `team-admin` key reads its own team (`/admin/teams/<its team>`, and `/admin/teams`, which lists
+    only it), manages that team's members, and uses `/admin/keys` and reads `/admin/requests`, whose
+    handlers confine it to its team's keys and rows (`calcifer.domain.roles`). Anything else: no."""
     key = identity.key
     if identity.is_master or (key is not None and key.role == "admin"):
         return True
     if key is None or key.role != "team-admin" or key.team_id is None:
         return False
+    reading = method in ("GET", "HEAD")
     own = f"/admin/teams/{key.team_id}"
-    return path == own or path.startswith(own + "/members/")
+    if path.startswith(own + "/members/") or _under(path, "/admin/keys"):
+        return True
+    return reading and (path in (own, "/admin/teams") or _under(path, "/admin/requests"))
+
+
+def _under(path: str, base: str) -> bool:
+    return path == base or path.startswith(base + "/")

@@ -5,9 +5,14 @@ Query parameters: `key_id`, `team`, `user`, `customer`, `model`, `provider`, `st
 429 or a class such as 5xx), `outcome` (answered, refused_budget, refused_rate, refused_auth, failed),
 `streamed`, `cut_short`, `cache_hit` (true/false), `since`, `until` (as for `/v1/spend`), `limit`
 (1-500, default 50) and `before` (the `next_before` of the previous page).
+
+A team-admin key reads its team's rows only: the `team` filter is forced (another team's is a 403) and
+another team's request is a 404.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import orjson
 from starlette.requests import Request
@@ -15,7 +20,9 @@ from starlette.responses import Response
 
 from calcifer.domain.errors import GatewayError
 from calcifer.domain.requests import LoggedRequest, RequestLog, parse_request_query
+from calcifer.domain.roles import NotPermitted
 from calcifer.http.asgi import Route
+from calcifer.http.auth import caller_team
 from calcifer.http.wire import money
 
 
@@ -72,7 +79,12 @@ def request_view(logged: LoggedRequest) -> dict[str, object]:
 
 async def list_requests(request: Request) -> Response:
     query = parse_request_query(request.query_params)
-    page = await _log(request).page(query.filters, query.before, query.limit)
+    filters, team = query.filters, caller_team(request)
+    if team is not None:
+        if filters.team not in (None, team):
+            raise NotPermitted(f"A team-admin key reads only team '{team}'s requests.", param="team")
+        filters = replace(filters, team=team)
+    page = await _log(request).page(filters, query.before, query.limit)
     body = {
         "object": "list",
         "data": [request_view(row) for row in page.rows],
@@ -85,7 +97,8 @@ async def list_requests(request: Request) -> Response:
 async def get_request(request: Request) -> Response:
     request_id = request.path_params["request_id"]
     found = await _log(request).find(request_id)
-    if found is None:
+    team = caller_team(request)
+    if found is None or (team is not None and found.record.team != team):
         raise RequestNotFound(f"No request with id '{request_id}' in the ledger.", param="request_id")
     return Response(orjson.dumps(request_view(found)), media_type="application/json")
 

@@ -3,17 +3,20 @@
 Query parameters: `group_by` = key | team | user | customer | tag | model | provider | day, or two of
 them (`team,model`; default model), `since` and `until` (ISO 8601, UTC when no zone is given, or a span
 back from now such as `7d`; since inclusive, until exclusive, both widened to whole UTC days since
-reports read daily rollups), and `key_id`, `team`, `user`, `customer`, `tag` (filters).
+reports read daily rollups), `key_id`, `team`, `user`, `customer`, `tag` (filters), and `scope`
+(all | team | user | customer | key: whose spend, by default the widest the caller may read).
 
-Who sees what is decided by two ASGI scope values that the authentication middleware sets:
-- `scope["calcifer.is_master"] = True`: the master key (or a gateway running without a master key,
-  where everyone is master): every key's spend.
-- `scope["calcifer.key_id"] = "<virtual key id>"`: a virtual key: only its own spend.
-With neither, the answer is 401. The ledger is `app.state.ledger` (a `SpendLedger`).
+Who sees what is decided by `calcifer.domain.roles.spend_scope` from the caller the authentication
+middleware names: `scope["calcifer.is_master"] = True` (the master key, or a gateway running without a
+master key, where everyone is master) sees every key's spend; otherwise the virtual key in
+`scope["calcifer.identity"]` sees what its role and owners allow (an admin key all, a team-admin key
+its team, any key its own spend and, asked for, its user's or team's). With neither, the answer is
+401. The ledger is `app.state.ledger` (a `SpendLedger`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
@@ -22,25 +25,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from calcifer.domain.errors import GatewayError, InvalidRequest
-from calcifer.domain.ledger import SpendGroup, SpendLedger, parse_group_by, parse_time
+from calcifer.domain.keys import VirtualKey
+from calcifer.domain.ledger import GroupBy, SpendFilter, SpendGroup, SpendLedger, parse_group_by, parse_time
+from calcifer.domain.roles import spend_scope
+from calcifer.http.auth import caller_key
 from calcifer.http.errors import error_response
 
 IS_MASTER = "calcifer.is_master"
-KEY_ID = "calcifer.key_id"
 _FILTERS = {"key_id": "key", "team": "team", "user": "user", "customer": "customer", "tag": "tag"}
-_PARAMS = frozenset({"group_by", "since", "until", *_FILTERS})
+_PARAMS = frozenset({"group_by", "since", "until", "scope", *_FILTERS})
 
 
 class _Unauthenticated(GatewayError):
     kind = "invalid_request_error"
     code = "invalid_api_key"
     http_status = 401
-
-
-class _Forbidden(GatewayError):
-    kind = "permission_error"
-    code = "forbidden"
-    http_status = 403
 
 
 class _NoLedger(GatewayError):
@@ -52,7 +51,7 @@ class _NoLedger(GatewayError):
 async def spend(request: Request) -> Response:
     ledger: SpendLedger | None = getattr(request.app.state, "ledger", None)
     try:
-        key_id = _visible_key(request)
+        caller = _caller(request)
         params = request.query_params
         unknown = sorted(set(params) - _PARAMS)
         if unknown:
@@ -62,12 +61,11 @@ async def spend(request: Request) -> Response:
         until = _time(params.get("until"), "until")
         if since is not None and until is not None and since >= until:
             raise InvalidRequest("'until' must be later than 'since'.", param="until")
+        key_id, where = _visible(caller, params, group_by)
         if ledger is None:
             raise _NoLedger("The spend ledger is not configured on this gateway.")
     except GatewayError as error:
         return error_response(error)
-    where = {_FILTERS[name]: value for name, value in params.items() if name in _FILTERS and value}
-    where.pop("key", None)
     report = await ledger.query(group_by, since, until, key_id, where=where)
     body = {
         "object": "spend.report",
@@ -80,17 +78,23 @@ async def spend(request: Request) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-def _visible_key(request: Request) -> str | None:
-    """The key whose spend this caller may see, or None for all (the master key)."""
-    asked = request.query_params.get("key_id")
+def _caller(request: Request) -> VirtualKey | None:
+    """The key asking (None: the master key)."""
     if request.scope.get(IS_MASTER) is True:
-        return asked or None
-    own = request.scope.get(KEY_ID)
-    if not isinstance(own, str) or not own:
+        return None
+    key = caller_key(request)
+    if key is None:
         raise _Unauthenticated("You didn't provide a valid API key.")
-    if asked and asked != own:
-        raise _Forbidden("A virtual key may only read its own spend.", param="key_id")
-    return own
+    return key
+
+
+def _visible(
+    caller: VirtualKey | None, params: Mapping[str, str], group_by: tuple[GroupBy, ...]
+) -> tuple[str | None, SpendFilter]:
+    """The key (None: any) and the filters the report runs with, within what `caller` may see."""
+    asked = {_FILTERS[name]: value for name, value in params.items() if name in _FILTERS and value}
+    where = spend_scope(caller, params.get("scope"), asked, group_by)
+    return where.pop("key", None), where
 
 
 def _time(text: str | None, param: str) -> datetime | None:
