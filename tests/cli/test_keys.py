@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from tests.cli.conftest import Output, Target, audit, calcifer
 
 
@@ -39,3 +41,33 @@ def test_key_changes_are_audited_without_the_secret(target: Target, capsys: Outp
     assert (entries[1]["before"]["rpm_limit"], entries[1]["after"]["rpm_limit"]) == (None, 60)
     assert entries[2]["after"] == {"revoked": True}
     assert secret not in str(entries)
+
+
+def test_keys_get_and_lose_admin_roles(target: Target, capsys: Output) -> None:
+    code, out, _ = calcifer(capsys, "keys", "create", "--name", "ops", "--role", "admin")
+    assert code == 0 and "role=admin" in out.splitlines()[0]
+    admin_id = out.split()[0]
+    code, _, err = calcifer(capsys, "keys", "create", "--name", "lead", "--role", "team-admin")
+    assert code == 2 and "--team-id" in err
+    code, out, _ = calcifer(
+        capsys, "keys", "create", "--name", "lead", "--role", "team-admin", "--team-id", "search"
+    )
+    assert code == 0 and "role=team-admin team=search" in out
+    lead_id = out.split()[0]
+    code, _, err = calcifer(capsys, "keys", "update", admin_id, "--role", "team-admin")
+    assert code == 2 and "team" in err  # a team-admin key must belong to a team
+    code, out, _ = calcifer(capsys, "keys", "update", admin_id, "--role", "team-admin", "--team-id", "ml")
+    assert code == 0 and "role=team-admin team=ml" in out
+    code, out, _ = calcifer(capsys, "keys", "update", lead_id, "--role", "none")
+    assert code == 0 and "role=" not in out
+    with pytest.raises(SystemExit):  # argparse refuses a role it does not know
+        calcifer(capsys, "keys", "create", "--name", "x", "--role", "owner")
+    changes = [
+        (e["entity_id"], e["before"] and e["before"]["role"], e["after"]["role"]) for e in audit(target)
+    ]
+    assert changes == [
+        (admin_id, None, "admin"),
+        (lead_id, None, "team-admin"),
+        (admin_id, "admin", "team-admin"),
+        (lead_id, "team-admin", None),
+    ]
