@@ -61,9 +61,9 @@ async def audit_page(visit: Visit) -> Response:
     }
     try:
         entries = (await visit.api.get("/admin/audit", params))["data"]
-        error = None
+        error, status = None, 200
     except ApiError as refused:
-        entries, error = [], refused.message
+        entries, error, status = [], refused.message, refused.status
     older = None
     if len(entries) == 100:
         older = (
@@ -71,7 +71,7 @@ async def audit_page(visit: Visit) -> Response:
         )
     return visit.page(
         "audit.html",
-        400 if error else 200,
+        status,
         entries=entries,
         chosen=chosen,
         entities=ENTITIES,

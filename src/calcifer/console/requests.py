@@ -37,16 +37,16 @@ async def requests_page(visit: Visit) -> Response:
     params = {**chosen, "limit": "50", "before": asked.get("before") or None}
     try:
         listing = await visit.api.get("/admin/requests", params)
-        error = None
+        error, status = None, 200
     except ApiError as refused:
         listing = {"data": [], "has_more": False, "next_before": None}
-        error = refused.message
+        error, status = refused.message, refused.status
     older = None
     if listing["next_before"] is not None:
         older = "/ui/requests?" + urlencode({**chosen, "before": listing["next_before"]})
     return visit.page(
         "requests.html",
-        status=400 if error else 200,
+        status=status,
         rows=listing["data"],
         chosen=chosen,
         error=error,

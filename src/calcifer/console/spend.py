@@ -19,7 +19,7 @@ _FIELDS = ("requests", "prompt_tokens", "completion_tokens", "cost", "unpriced_r
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
-async def _report(visit: Visit) -> tuple[dict[str, str], Any, str | None]:
+async def _report(visit: Visit) -> tuple[dict[str, str], Any, ApiError | None]:
     asked = visit.request.query_params
     chosen = {
         "group_by": asked.get("group_by") or "model",
@@ -34,7 +34,7 @@ async def _report(visit: Visit) -> tuple[dict[str, str], Any, str | None]:
     try:
         return chosen, await visit.api.get("/v1/spend", params), None
     except ApiError as refused:
-        return chosen, None, refused.message
+        return chosen, None, refused
 
 
 def _label(group: object, names: dict[str, str]) -> str:
@@ -56,7 +56,7 @@ async def spend_page(visit: Visit) -> Response:
     }
     return visit.page(
         "spend.html",
-        400 if error else 200,
+        error.status if error else 200,
         chosen=chosen,
         groupings=GROUPINGS,
         filters=FILTERS,
@@ -64,7 +64,7 @@ async def spend_page(visit: Visit) -> Response:
         total=report["total"] if report else None,
         names=names,
         chart=chart,
-        error=error,
+        error=error.message if error else None,
         query=visit.request.url.query,
     )
 
@@ -77,8 +77,8 @@ def _cell(value: object) -> str:
 
 async def spend_csv(visit: Visit) -> Response:
     chosen, report, error = await _report(visit)
-    if report is None:
-        return visit.page("refused.html", 400, message=error)
+    if error is not None:
+        return visit.page("refused.html", error.status, message=error.message)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     dimensions = [chosen["group_by"], *([chosen["then_by"]] if chosen["then_by"] else [])]

@@ -2,8 +2,14 @@
 
 A page handler is wrapped by `page`: without a live session a GET is redirected to the login page (and
 any other method refused the same way); a POST must carry the session's CSRF token and, when the
-browser names one, come from this origin. The login form takes the master key (the keys that may
-manage the gateway); attempts are throttled per client address.
+browser names one, come from this origin. The login form takes the master key, an `admin` key or a
+`team-admin` key (the keys that may manage the gateway; an ordinary key cannot sign in); attempts are
+throttled per client address.
+
+A session signed in with a key records the key's id; each page looks the key up again and acts as it
+(through the APIs, whose own rules confine a team-admin to its team), so revoking the key, or taking its
+role away, ends its sessions at their next page. An API refusal the page does not handle itself
+(a team-admin opening another team's page) is shown as a refusal with the API's status.
 """
 
 from __future__ import annotations
@@ -16,10 +22,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp
 
-from calcifer.console.api import ConsoleApi
+from calcifer.console.api import ApiError, ConsoleApi
 from calcifer.console.render import Renderer
 from calcifer.console.sessions import LoginThrottle, MemorySessionStore, Sessions, csrf_matches
 from calcifer.domain.errors import GatewayError
+from calcifer.domain.keys import KeyStore
 from calcifer.domain.sessions import ConsoleSession, SessionStore
 from calcifer.http.auth import MASTER, Authenticator, Identity
 
@@ -47,11 +54,18 @@ class Visit:
     request: Request
     session: ConsoleSession
     api: ConsoleApi
+    identity: Identity
     form: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def role(self) -> str:
+        """What the visitor signed in as: `master`, `admin` or `team-admin`."""
+        key = self.identity.key
+        return "master" if key is None or key.role is None else key.role
 
     def page(self, template: str, status: int = 200, **context: object) -> Response:
         return console_of(self.request).render.page(
-            template, status, session=self.session, path=self.request.url.path, **context
+            template, status, session=self.session, path=self.request.url.path, role=self.role, **context
         )
 
 
@@ -110,15 +124,26 @@ def page(handler: PageHandler) -> Callable[[Request], Awaitable[ASGIApp]]:
                 return _refuse(request, "The form is too large.", 413)
             if not csrf_matches(session, form.get("csrf")):
                 return _refuse(request, "The form had no valid CSRF token: reload the page and try again.")
-        visit = Visit(request, session, ConsoleApi(request.app, identity), form)
-        return await handler(visit)
+        visit = Visit(request, session, ConsoleApi(request.app, identity), identity, form)
+        try:
+            return await handler(visit)
+        except ApiError as refused:
+            return visit.page("refused.html", refused.status, message=refused.message)
 
     return guarded
 
 
 async def _identity(request: Request, session: ConsoleSession) -> Identity | None:
-    """Who the session acts as: the master key (the only identity that may sign in for now)."""
-    return MASTER if session.key_id is None else None
+    """Who the session acts as: the master key, or its key as it is now (None, and the session ends,
+    when the key is gone, revoked or no longer has a role)."""
+    if session.key_id is None:
+        return MASTER
+    keys: KeyStore | None = getattr(request.app.state, "keys", None)
+    key = None if keys is None else await keys.get(session.key_id)
+    if key is None or key.revoked or key.role is None:
+        await console_of(request).sessions.store.remove(session.digest)
+        return None
+    return Identity(is_master=False, key=key)
 
 
 def _next_page(target: str | None) -> str:
@@ -171,11 +196,18 @@ async def login(request: Request) -> ASGIApp:
     except GatewayError:
         console.throttle.failed(client, now)
         return _login_page(request, 401, "That key is not valid.")
-    if not identity.is_master:
+    key = identity.key
+    if not identity.is_master and (key is None or key.role is None):
         console.throttle.failed(client, now)
-        return _login_page(request, 403, "This key cannot manage the gateway: sign in with the master key.")
+        return _login_page(
+            request, 403, "This key cannot manage the gateway: sign in with the master key or an admin key."
+        )
     console.throttle.succeeded(client)
-    token, _ = await console.sessions.open(None, "master key", now)
+    if key is None:
+        token, _ = await console.sessions.open(None, "master key", now)
+    else:
+        where = f" of team '{key.team_id}'" if key.role == "team-admin" else ""
+        token, _ = await console.sessions.open(key.id, f"{key.role} key '{key.name}'{where}", now)
     response = RedirectResponse(_next_page(form.get("next")), status_code=303)
     response.set_cookie(
         COOKIE,
