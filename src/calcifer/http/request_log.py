@@ -1,5 +1,5 @@
 """`GET /admin/requests` (the per-request log, newest first, keyset-paginated and filtered) and
-`GET /admin/requests/{request_id}` (one request's row). Master key only, like all of `/admin`.
+`GET /admin/requests/{request_id}` (one request's row). The master key and admin keys see every row.
 
 Query parameters: `key_id`, `team`, `user`, `customer`, `model`, `provider`, `status` (a code such as
 429 or a class such as 5xx), `outcome` (answered, refused_budget, refused_rate, refused_auth, failed),
