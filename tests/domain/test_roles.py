@@ -35,7 +35,8 @@ def test_the_widest_scope_is_the_default_and_forced_into_the_filters() -> None:
     assert spend_scope(ADMIN, None, {}, ("key",)) == {}
     assert spend_scope(LEAD, None, {"user": "ada"}, ("key", "user")) == {"team": "red", "user": "ada"}
     assert spend_scope(MEMBER, None, {"team": "red"}, ("user",)) == {"key": "m", "team": "red"}
-    assert spend_scope(MEMBER, "user", {}, ("key",)) == {"user": "ada"}
+    assert spend_scope(MEMBER, "user", {}, ("key",)) == {"user": "ada", "team": "red"}
+    assert spend_scope(key(user_id="ada"), "user", {}, ("key",)) == {"user": "ada"}
     assert spend_scope(MEMBER, "team", {"tag": "x"}, ("model", "day")) == {"team": "red", "tag": "x"}
     assert spend_scope(MEMBER, "customer", {}, ("day",)) == {"customer": "acme", "team": "red"}
     assert spend_scope(key(metadata={"customer": "acme"}), "customer", {}, ()) == {"customer": "acme"}

@@ -48,6 +48,11 @@ def test_a_team_admin_manages_its_team_s_keys_and_cannot_escalate(gateway: AsgiS
         ({"name": "x", "metadata": {"team": other}}, "metadata"),
     ):
         refused(call(gateway, secret, "POST", "/admin/keys", body), 403, param)
+    call(gateway, MASTER, "POST", "/admin/users", {"id": "cy"})
+    refused(call(gateway, secret, "POST", "/admin/keys", {"name": "x", "user_id": "cy"}), 403, "user_id")
+    refused(call(gateway, secret, "PATCH", f"/admin/keys/{dev}", {"user_id": "cy"}), 403, "user_id")
+    assert call(gateway, secret, "PUT", f"/admin/teams/{mine}/members/cy", {}).status_code == 201
+    assert call(gateway, secret, "PATCH", f"/admin/keys/{dev}", {"user_id": "cy"}).json()["user_id"] == "cy"
     listed = call(gateway, secret, "GET", "/admin/keys").json()["data"]
     assert {k["id"] for k in listed} == {lead["id"], dev}
     for method in ("GET", "PATCH", "DELETE"):
@@ -64,7 +69,7 @@ def test_a_team_admin_manages_its_team_s_keys_and_cannot_escalate(gateway: AsgiS
     assert call(gateway, secret, "DELETE", f"/admin/keys/{dev}").status_code == 200
     assert call(gateway, MASTER, "GET", f"/admin/keys/{dev}").json()["revoked"] is True
     trail = call(gateway, MASTER, "GET", f"/admin/audit?entity=key&entity_id={dev}").json()["data"]
-    assert [e["action"] for e in trail] == ["revoke", "update", "create"]
+    assert [e["action"] for e in trail] == ["revoke", "update", "update", "create"]
     assert {e["actor"] for e in trail} == {f"key:{lead['id']}"} and secret not in str(trail)
 
 

@@ -71,7 +71,8 @@ async def test_a_team_admin_sees_its_team_by_any_grouping_and_nothing_else(clien
 async def test_a_key_sees_its_own_spend_and_asked_its_user_s_or_team_s(client: httpx.AsyncClient) -> None:
     mine = key("r1", team="red", user="alice")
     assert await total(client, mine) == D(3)
-    assert await total(client, mine, "scope=user&group_by=team") == D(11)  # alice in red and in blue
+    assert await total(client, mine, "scope=user&group_by=team") == D(3)  # alice, inside red only
+    assert await total(client, key("p1", user="alice"), "scope=user&group_by=team") == D(11)  # red, blue
     assert await total(client, mine, "scope=team&group_by=model") == D(7)
     for query, param in (
         ("scope=team&group_by=key", "group_by"),  # colleagues' keys are not its business

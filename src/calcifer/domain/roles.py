@@ -10,9 +10,11 @@ holds with `scope=`:
   which are its colleagues' business, not its own);
 - `user`: the spend of its user across all of that user's keys (a key that belongs to a user);
 - `customer`: a key bound to one end customer (`"customer"` in its metadata, set by whoever created the
-  key) reads that customer's spend, as totals, and only inside its own team when it has one (so a
-  team-admin cannot read another team's customers by minting a key);
+  key) reads that customer's spend, as totals;
 - `key`: its own key's spend (the default for an ordinary key).
+A key never sees more than whoever could have created it: the `user` and `customer` views of a key
+that belongs to a team stay inside that team (else a team-admin could mint a key naming any user or
+customer and read their spend in other teams); keys without a team are made by admins.
 A scope's dimensions are forced into the report's filters; a filter that contradicts one is refused
 (403), never silently widened or emptied.
 
@@ -97,11 +99,18 @@ def _forced(caller: VirtualKey | None, scope: str) -> dict[str, str]:
         customer = caller.metadata.get("customer")
         if not isinstance(customer, str) or not customer:
             raise NotPermitted("This key is not bound to a customer.", param="scope")
-        return {"customer": customer, **({"team": caller.team_id} if caller.team_id else {})}
-    owner = caller.team_id if scope == "team" else caller.user_id
-    if owner is None:
-        raise NotPermitted(f"This key belongs to no {scope}.", param="scope")
-    return {scope: owner}
+        return {"customer": customer, **_team_of(caller)}
+    if scope == "team":
+        if caller.team_id is None:
+            raise NotPermitted("This key belongs to no team.", param="scope")
+        return {"team": caller.team_id}
+    if caller.user_id is None:
+        raise NotPermitted("This key belongs to no user.", param="scope")
+    return {"user": caller.user_id, **_team_of(caller)}
+
+
+def _team_of(caller: VirtualKey) -> dict[str, str]:
+    return {} if caller.team_id is None else {"team": caller.team_id}
 
 
 def check_new_key(team: str | None, fields: Mapping[str, object]) -> dict[str, object]:

@@ -101,6 +101,7 @@ async def create_key(request: Request) -> Response:
     body, _ = await read_json(request)
     fields = _fields(body, creating=True)
     fields.update(check_new_key(caller_team(request), fields))
+    await _check_member(request, fields)
     key, secret = issue_key(**fields)
     await store.create(key)
     view = await _view(request, key)
@@ -127,6 +128,17 @@ async def _visible(request: Request, store: KeyStore, *, changing: bool) -> Virt
     return key
 
 
+async def _check_member(request: Request, fields: Mapping[str, object]) -> None:
+    """A team-admin key gives a key only a user who is a member of its team (a key spends against
+    its user's budget, and its user's spend is what the key may read)."""
+    team, user = caller_team(request), fields.get("user_id")
+    if team is None or not isinstance(user, str):
+        return
+    directory = getattr(request.app.state, "directory", None)
+    if directory is None or await directory.member(team, user) is None:
+        raise NotPermitted(f"'{user}' is not a member of team '{team}'.", param="user_id")
+
+
 async def get_key(request: Request) -> Response:
     return _json(await _view(request, await _visible(request, _store(request), changing=False)))
 
@@ -137,6 +149,7 @@ async def update_key(request: Request) -> Response:
     body, _ = await read_json(request)
     fields = _fields(body, creating=False)
     check_key_changes(caller_team(request), fields)
+    await _check_member(request, fields)
     key = await store.update(before.id, KeyChanges(**fields))
     if key is None:
         raise KeyNotFound(f"No key with id '{request.path_params['key_id']}'.")
