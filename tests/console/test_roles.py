@@ -74,7 +74,8 @@ def test_a_team_admin_sees_only_its_team(secured: AsgiServer) -> None:
             page = lead.get(path)
             assert page.status_code == status and "blue-app-key" not in page.text, path
         assert blue["id"] not in lead.get(f"/ui/spend.csv?key_id={blue['id']}&group_by=key").text
-        assert "/ui/audit" not in lead.get("/ui").text  # the menu offers only what it may open
+        for path in ("/ui", "/ui/teams/red"):  # the pages offer only what it may open
+            assert "/ui/audit" not in lead.get(path).text and "/ui/users" not in lead.get(path).text
 
 
 def test_a_team_admin_s_forms_stay_in_its_team(secured: AsgiServer) -> None:
