@@ -9,6 +9,7 @@ from alembic import command
 from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 
+from calcifer.domain.ledger import GroupBy, SpendRecord
 from calcifer.storage.database import Database
 from calcifer.storage.ledger import SqlLedger
 from calcifer.storage.migrator import _config
@@ -80,3 +81,42 @@ async def test_the_migration_sums_existing_rows_into_rollups(db: Database) -> No
     assert first.cost == Decimal("10000002.000000000001")
     assert (second.requests, second.cost, second.cost_saved) == (1, Decimal("0.5"), Decimal("0.25"))
     assert first.prompt_tokens == 40
+    by_key = await ledger.query(("day", "key"))  # the key-level table: the same sums
+    assert [(g.requests, g.cost, g.cost_saved) for g in by_key.groups] == [
+        (g.requests, g.cost, g.cost_saved) for g in by_day.groups
+    ]
+
+
+def _again_from_0006(connection: Connection) -> None:
+    config = _config(connection)
+    command.downgrade(config, "0006")
+    command.upgrade(config, "head")
+
+
+async def test_the_model_rollup_is_rebuilt_from_the_key_level_one(db: Database) -> None:
+    ledger = SqlLedger(db, batch_size=7)
+    await ledger.start()
+    for n in range(60):
+        cost = Decimal(n * 1_000_003).scaleb(-9) if n % 5 else None
+        team, model = ("red", "blue", None)[n % 3], f"m{n % 4}"
+        ledger.record(
+            SpendRecord(
+                time=T0 + timedelta(hours=n),
+                request_id=f"r{n}",
+                key_id=f"k{n % 6}",
+                user=None,
+                team=team,
+                model=model,
+                provider="p",
+                status=200,
+                prompt_tokens=n,
+                cost=cost,
+            )
+        )
+    await ledger.aclose()
+    asks: list[tuple[GroupBy, ...]] = [("team", "model"), ("day",), ("provider",)]
+    before = [(await ledger.query(group_by)).groups for group_by in asks]
+    async with db.engine.begin() as connection:
+        await connection.run_sync(_again_from_0006)
+    assert [(await ledger.query(group_by)).groups for group_by in asks] == before
+    assert before[0] and before[1][0].cost is not None

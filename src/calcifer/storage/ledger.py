@@ -114,10 +114,10 @@ class SqlLedger:
         filters = dict(where or {})
         if key_id is not None:
             filters["key"] = key_id
-        statement = report_statement(dimensions, since, until, filters)
+        statement, parameters = report_statement(dimensions, since, until, filters)
         async with self._db.engine.connect() as connection:
-            rows = (await connection.execute(statement)).all()
-        groups = [group_of(row._mapping, len(dimensions)) for row in rows]
+            rows = (await connection.execute(statement, parameters)).all()
+        groups = [group_of(row, len(dimensions)) for row in rows]
         if dimensions[0] == "day":
             groups.sort(key=lambda g: tuple(v or "" for v in g.values))
         else:

@@ -2,26 +2,30 @@
 from them.
 
 A batch of ledger rows is summed per (day, key, team, user, model, provider) into `spend_daily`, the
-same plus the customer into `spend_daily_customers`, and, for each of its tags, plus the customer and
-the tag into `spend_daily_tags`, with one upsert per table, in the transaction that inserts the rows.
-The upserts go in a fixed order, so two replicas writing at once never wait on each other in opposite
-orders. Reports sum the rollup rows of the days asked for (from the narrowest table that has the
-dimensions asked for); they never read the ledger's rows.
+same plus the customer into `spend_daily_customers`, for each of its tags, plus the customer and the
+tag into `spend_daily_tags`, and per (day, team, model, provider) into `spend_daily_models` (summed
+from `spend_daily`'s sums, not from the rows again), with one upsert per table, in the transaction
+that inserts the rows. The upserts go in a fixed order, so two replicas writing at once never wait on
+each other in opposite orders. Reports sum the rollup rows of the days asked for, from the narrowest
+table that has every dimension they group or filter by (`rollup_for`); they never read the ledger's
+rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import BigInteger, Table, bindparam, cast, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from calcifer.domain.ledger import GroupBy, SpendGroup, SpendRecord
 from calcifer.storage.schema import (
+    MODEL_DIMENSIONS,
     ROLLUP_COUNTS,
     ROLLUP_DIMENSIONS,
     ROLLUP_MONEY,
@@ -29,6 +33,7 @@ from calcifer.storage.schema import (
     from_pico,
     spend_daily,
     spend_daily_customers,
+    spend_daily_models,
     spend_daily_tags,
     to_pico,
 )
@@ -74,9 +79,24 @@ def _add(sums: dict[tuple[str, ...], Sums], key: tuple[str, ...], row: SpendReco
         entry["cost_saved"] += to_pico(row.cost_saved)
 
 
-def sum_batch(batch: Iterable[SpendRecord]) -> tuple[list[Sums], list[Sums], list[Sums]]:
-    """A batch's additions to `spend_daily`, `spend_daily_customers` and `spend_daily_tags`, each in
-    dimension order."""
+def _coarser(sums: dict[tuple[str, ...], Sums]) -> dict[tuple[str, ...], Sums]:
+    """`spend_daily`'s sums (day, key, team, user, model, provider) summed per (day, team, model,
+    provider)."""
+    coarse: dict[tuple[str, ...], Sums] = {}
+    for (day, _, team, _, model, provider), entry in sums.items():
+        key = (day, team, model, provider)
+        total = coarse.get(key)
+        if total is None:
+            coarse[key] = dict(entry)
+        else:
+            for name, value in entry.items():
+                total[name] += value
+    return coarse
+
+
+def sum_batch(batch: Iterable[SpendRecord]) -> tuple[list[Sums], list[Sums], list[Sums], list[Sums]]:
+    """A batch's additions to `spend_daily`, `spend_daily_customers`, `spend_daily_tags` and
+    `spend_daily_models`, each in dimension order."""
     plain: dict[tuple[str, ...], Sums] = {}
     customers: dict[tuple[str, ...], Sums] = {}
     tagged: dict[tuple[str, ...], Sums] = {}
@@ -98,6 +118,7 @@ def sum_batch(batch: Iterable[SpendRecord]) -> tuple[list[Sums], list[Sums], lis
         _rows(plain, ROLLUP_DIMENSIONS),
         _rows(customers, (*ROLLUP_DIMENSIONS, "customer")),
         _rows(tagged, (*ROLLUP_DIMENSIONS, "customer", "tag")),
+        _rows(_coarser(plain), MODEL_DIMENSIONS),
     )
 
 
@@ -113,8 +134,7 @@ def _rows(sums: dict[tuple[str, ...], Sums], dimensions: Sequence[str]) -> list[
 
 async def add_batch(connection: AsyncConnection, dialect: str, batch: Sequence[SpendRecord]) -> None:
     """Add a batch's sums to the rollups, in the caller's transaction."""
-    plain, customers, tagged = sum_batch(batch)
-    for table, rows in ((spend_daily, plain), (spend_daily_customers, customers), (spend_daily_tags, tagged)):
+    for table, rows in zip(_TABLES, sum_batch(batch), strict=True):
         if rows:
             await connection.execute(_upsert(table, dialect), rows)
 
@@ -128,51 +148,85 @@ def _upsert(table: Table, dialect: str) -> Any:
     )
 
 
+_TABLES = (spend_daily, spend_daily_customers, spend_daily_tags, spend_daily_models)
+_COARSE = frozenset(_COLUMN[name] for name in ("day", "team", "model", "provider"))
+
+
+def rollup_for(dimensions: Iterable[GroupBy]) -> Table:
+    """The narrowest rollup that has every one of `dimensions`: a report grouped or filtered by key or
+    user reads the key-level table, by customer or tag the tables that have them."""
+    columns = {_COLUMN[name] for name in dimensions}
+    if "tag" in columns:
+        return spend_daily_tags
+    if "customer" in columns:
+        return spend_daily_customers
+    return spend_daily_models if columns <= _COARSE else spend_daily
+
+
 def report_statement(
     group_by: Sequence[GroupBy],
     since: datetime | None,
     until: datetime | None,
     where: dict[str, str],
-) -> Any:
+    table: Table | None = None,
+) -> tuple[Any, dict[str, str]]:
     """The query that sums the rollups of the days in [since, until) by `group_by`, filtered by `where`
-    (dimension -> value)."""
-    table = spend_daily
-    if "tag" in group_by or "tag" in where:
-        table = spend_daily_tags
-    elif "customer" in group_by or "customer" in where:
-        table = spend_daily_customers
-    groups = [table.c[_COLUMN[name]].label(f"g{index}") for index, name in enumerate(group_by)]
-    sums = [func.sum(table.c[name]).label(name) for name in (*ROLLUP_COUNTS, *ROLLUP_MONEY_COLUMNS)]
-    statement = select(*groups, *sums).group_by(*groups)
+    (dimension -> value), from `table` (default: the narrowest that answers it, `rollup_for`), and its
+    parameters. Each row is the group's values, then `_FIELDS`' sums as integers."""
+    if table is None:
+        table = rollup_for((*group_by, *where))  # type: ignore[arg-type]
+    names = tuple(sorted(where))
+    parameters = {f"w_{name}": where[name] for name in names}
     if since is not None:
-        statement = statement.where(table.c.day >= since.strftime("%Y-%m-%d"))
+        parameters["since"] = since.strftime("%Y-%m-%d")
     if until is not None:
-        statement = statement.where(table.c.day < until.strftime("%Y-%m-%d"))
-    for name, value in where.items():
-        statement = statement.where(table.c[_COLUMN[name]] == value)  # type: ignore[index]
+        parameters["until"] = until.strftime("%Y-%m-%d")
+    return _statement(table, tuple(group_by), names, since is not None, until is not None), parameters
+
+
+@lru_cache(maxsize=512)
+def _statement(
+    table: Table, group_by: tuple[GroupBy, ...], where: tuple[GroupBy, ...], since: bool, until: bool
+) -> Any:
+    """A report's statement, built once per shape (SQLAlchemy then reuses its compiled form). The sums
+    are cast to BIGINT: PostgreSQL's SUM of a BIGINT is a NUMERIC, which the driver would hand over as
+    a Decimal to convert back."""
+    groups = [table.c[_COLUMN[name]].label(f"g{index}") for index, name in enumerate(group_by)]
+    sums = [cast(func.sum(table.c[name]), BigInteger).label(name) for name in _FIELDS]
+    statement = select(*groups, *sums).group_by(*groups)
+    if since:
+        statement = statement.where(table.c.day >= bindparam("since"))
+    if until:
+        statement = statement.where(table.c.day < bindparam("until"))
+    for name in where:
+        statement = statement.where(table.c[_COLUMN[name]] == bindparam(f"w_{name}"))
     return statement
 
 
-def group_of(values: RowMapping, dimensions: int) -> SpendGroup:
-    """One report row as a `SpendGroup`."""
-    counts = {name: int(values[name] or 0) for name in ROLLUP_COUNTS}
-    money = {
-        name: from_pico(int(values[name + "_hi"] or 0) * _SPLIT + int(values[name + "_lo"] or 0))
-        for name in ROLLUP_MONEY
-    }
+def group_of(row: Sequence[Any], dimensions: int) -> SpendGroup:
+    """One report row (the statement's columns, in order) as a `SpendGroup`."""
+    sums = dict(zip(_FIELDS, row[dimensions:], strict=True))
     return SpendGroup(
-        values=tuple(values[f"g{index}"] or None for index in range(dimensions)),
-        requests=counts["requests"],
-        prompt_tokens=counts["prompt_tokens"],
-        completion_tokens=counts["completion_tokens"],
-        cost=money["cost"] if counts["priced"] else None,
-        unpriced=counts["unpriced"],
-        refused_budget=counts["refused_budget"],
-        refused_rate=counts["refused_rate"],
-        refused_auth=counts["refused_auth"],
-        failed=counts["failed"],
-        cached_tokens=counts["cached_tokens"],
-        cache_write_tokens=counts["cache_write_tokens"],
-        reasoning_tokens=counts["reasoning_tokens"],
-        cost_saved=money["cost_saved"],
+        values=tuple(value or None for value in row[:dimensions]),
+        requests=sums["requests"],
+        prompt_tokens=sums["prompt_tokens"],
+        completion_tokens=sums["completion_tokens"],
+        cost=_money(sums, "cost") if sums["priced"] else None,
+        unpriced=sums["unpriced"],
+        refused_budget=sums["refused_budget"],
+        refused_rate=sums["refused_rate"],
+        refused_auth=sums["refused_auth"],
+        failed=sums["failed"],
+        cached_tokens=sums["cached_tokens"],
+        cache_write_tokens=sums["cache_write_tokens"],
+        reasoning_tokens=sums["reasoning_tokens"],
+        cost_saved=_money(sums, "cost_saved"),
     )
+
+
+def _money(sums: Sums, name: str) -> Decimal:
+    pico = sums[name + "_hi"] * _SPLIT + sums[name + "_lo"]
+    return from_pico(pico) if pico else _ZERO
+
+
+_ZERO = Decimal(0)

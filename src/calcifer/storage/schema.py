@@ -209,8 +209,9 @@ ROLLUP_MONEY = ("cost", "cost_saved")
 ROLLUP_MONEY_COLUMNS = tuple(f"{name}_{part}" for name in ROLLUP_MONEY for part in ("hi", "lo"))
 
 
-def _rollup(name: str, *extra: str) -> Table:
-    dimensions = (*ROLLUP_DIMENSIONS, *extra)
+def _rollup(name: str, dimensions: tuple[str, ...], *ordered: tuple[str, ...]) -> Table:
+    """A rollup table: its dimensions (unique together), its sums, and an index per `ordered` (which
+    SQLite scans for reports grouped by that index's first columns, where it would otherwise sort)."""
     return Table(
         name,
         METADATA,
@@ -219,16 +220,22 @@ def _rollup(name: str, *extra: str) -> Table:
         *(Column(c, BigInteger(), nullable=False) for c in ROLLUP_COUNTS),
         *(Column(m, BigInteger(), nullable=False) for m in ROLLUP_MONEY_COLUMNS),
         Index(f"uq_{name}", *dimensions, unique=True),
-        Index(f"ix_{name}_key_id_day", "key_id", "day"),
-        Index(f"ix_{name}_team_day", "team", "day"),
+        *(Index(f"ix_{name}_{'_'.join(columns)}", *columns) for columns in ordered),
     )
 
 
 # Customers are many: the rollup most reports read leaves them out, and one with them is read only by
-# the reports that group or filter by customer (and by tag: tagged rows are few).
-spend_daily = _rollup("spend_daily")
-spend_daily_customers = _rollup("spend_daily_customers", "customer")
-spend_daily_tags = _rollup("spend_daily_tags", "customer", "tag")
+# the reports that group or filter by customer (and by tag: tagged rows are few). Keys are many too:
+# reports by team, model, provider or day alone read `spend_daily_models`, which leaves out the key
+# and the user (tens of times fewer rows than `spend_daily` with a few hundred keys).
+_BY_KEY_AND_TEAM = (("key_id", "day"), ("team", "day"))
+spend_daily = _rollup("spend_daily", ROLLUP_DIMENSIONS, *_BY_KEY_AND_TEAM)
+spend_daily_customers = _rollup("spend_daily_customers", (*ROLLUP_DIMENSIONS, "customer"), *_BY_KEY_AND_TEAM)
+spend_daily_tags = _rollup("spend_daily_tags", (*ROLLUP_DIMENSIONS, "customer", "tag"), *_BY_KEY_AND_TEAM)
+MODEL_DIMENSIONS = ("day", "team", "model", "provider")
+spend_daily_models = _rollup(
+    "spend_daily_models", MODEL_DIMENSIONS, ("team", "model", "day"), ("model", "provider", "day")
+)
 
 teams = Table(
     "teams",

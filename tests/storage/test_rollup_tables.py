@@ -1,0 +1,137 @@
+"""Reports read the narrowest rollup that answers them exactly: the one without keys and users
+(`spend_daily_models`) gives, group for group and to the last pico-dollar, what the key-level table
+gives, on a randomised ledger (SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from itertools import combinations
+from typing import Any
+
+import pytest
+from sqlalchemy import Table
+
+from calcifer.domain.ledger import GroupBy, Outcome, SpendGroup, SpendRecord
+from calcifer.storage.database import Database
+from calcifer.storage.ledger import SqlLedger
+from calcifer.storage.rollups import group_of, report_statement, rollup_for
+from calcifer.storage.schema import spend_daily, spend_daily_customers, spend_daily_models, spend_daily_tags
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+COARSE: tuple[GroupBy, ...] = ("day", "team", "model", "provider")
+OUTCOMES: tuple[Outcome, ...] = (
+    "answered",
+    "answered",
+    "answered",
+    "refused_budget",
+    "refused_rate",
+    "refused_auth",
+    "failed",
+)
+
+
+def random_ledger(seed: int, rows: int) -> list[SpendRecord]:
+    pick = random.Random(seed)
+    records = []
+    for n in range(rows):
+        key = pick.choice([None, *(f"k{i}" for i in range(6))])
+        model = pick.choice(["m1", "m2", "m3"])
+        priced = pick.random() < 0.85
+        records.append(
+            SpendRecord(
+                time=T0 + timedelta(days=pick.randrange(5), seconds=pick.randrange(86400)),
+                request_id=f"r{n}",
+                key_id=key,
+                user=pick.choice([None, "u1", "u2", "u3"]),
+                team=pick.choice([None, "red", "blue"]),
+                model=model,
+                provider=pick.choice(["p1", "p2"]) if model != "m3" else "p3",
+                status=200,
+                prompt_tokens=pick.randrange(5000),
+                completion_tokens=pick.randrange(2000),
+                cost=Decimal(pick.randrange(10**15)).scaleb(-12) if priced else None,  # up to $1000
+                price_version="v",
+                latency_ms=1,
+                cached_tokens=pick.randrange(100),
+                reasoning_tokens=pick.randrange(100),
+                cache_hit=pick.random() < 0.1,
+                cost_saved=Decimal(pick.randrange(10**9)).scaleb(-12) if pick.random() < 0.1 else None,
+                customer=pick.choice([None, "c1", "c2"]),
+                tags=tuple(pick.sample(["a", "b"], pick.randrange(3))),
+                outcome=pick.choice(OUTCOMES),
+            )
+        )
+    return records
+
+
+async def report(db: Database, table: Table, group_by: tuple[GroupBy, ...], **where: str) -> set[SpendGroup]:
+    statement, parameters = report_statement(
+        group_by, T0 + timedelta(days=1), T0 + timedelta(days=4), where, table
+    )
+    async with db.engine.connect() as connection:
+        rows = (await connection.execute(statement, parameters)).all()
+    return {group_of(row, len(group_by)) for row in rows}
+
+
+async def test_the_coarse_rollup_gives_the_key_level_reports_exactly(db: Database) -> None:
+    records = random_ledger(seed=16, rows=1500)
+    ledger = SqlLedger(db, batch_size=97)  # many batches: the upserts add to rows already there
+    await ledger.start()
+    for record in records:
+        ledger.record(record)
+    await ledger.aclose()
+    asks: list[tuple[tuple[GroupBy, ...], dict[str, Any]]] = [((name,), {}) for name in COARSE]
+    asks += [(pair, {}) for pair in combinations(COARSE, 2)]
+    asks += [(("model",), {"team": "red"}), (("day", "provider"), {"team": "blue", "model": "m1"})]
+    for group_by, where in asks:
+        coarse = await report(db, spend_daily_models, group_by, **where)
+        assert coarse == await report(db, spend_daily, group_by, **where), (group_by, where)
+        assert coarse  # the window has rows for every ask
+    # And both equal the rows themselves, summed in Decimal here.
+    window = [r for r in records if T0 + timedelta(days=1) <= r.time < T0 + timedelta(days=4)]
+    by_team = {g.group: g for g in await report(db, spend_daily_models, ("team",))}
+    for team in (None, "red", "blue"):
+        mine = [r for r in window if r.team == team]
+        priced = [r.cost for r in mine if r.cost is not None]
+        group = by_team[team]
+        assert group.cost == sum(priced, Decimal(0))
+        assert group.cost_saved == sum((r.cost_saved or Decimal(0) for r in mine), Decimal(0))
+        assert group.requests == sum(r.outcome == "answered" for r in mine)
+        assert group.failed == sum(r.outcome == "failed" for r in mine)
+        assert group.unpriced == len(mine) - len(priced)
+        assert group.prompt_tokens == sum(r.prompt_tokens for r in mine)
+
+
+async def test_reports_through_the_ledger_equal_the_key_level_sums(db: Database) -> None:
+    ledger = SqlLedger(db)
+    await ledger.start()
+    for record in random_ledger(seed=14, rows=400):
+        ledger.record(record)
+    await ledger.aclose()
+    since, until = T0 + timedelta(days=1), T0 + timedelta(days=4)
+    for group_by in (("team",), ("model",), ("team", "model")):
+        fine = await report(db, spend_daily, group_by)
+        answered = await ledger.query(group_by, since, until)
+        assert set(answered.groups) == fine
+
+
+@pytest.mark.parametrize(
+    ("dimensions", "table"),
+    [
+        (("team",), spend_daily_models),
+        (("day", "model"), spend_daily_models),
+        (("provider", "team"), spend_daily_models),
+        (("team", "key"), spend_daily),  # grouped by team, filtered by key
+        (("model", "user"), spend_daily),
+        (("customer",), spend_daily_customers),
+        (("team", "customer"), spend_daily_customers),
+        (("model", "tag"), spend_daily_tags),
+        (("tag", "customer"), spend_daily_tags),
+    ],
+)
+def test_each_report_reads_the_narrowest_rollup_that_has_its_dimensions(
+    dimensions: tuple[GroupBy, ...], table: Table
+) -> None:
+    assert rollup_for(dimensions) is table
