@@ -9,6 +9,7 @@ its exact bytes, with its headers).
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,9 @@ class Script:
     stream_error: dict[str, Any] | None = None
     raw: bytes | None = None
     events: list[bytes] | None = None  # a stream's `data:` payloads exactly as sent (then [DONE])
+    # After the first chunk, wait (up to 10 s) until the test sets this event; `FakeOpenAI.held` records
+    # whether the test set it (True) or the wait ran out (False).
+    hold: threading.Event | None = None
 
 
 def completion(
@@ -159,6 +163,7 @@ class FakeOpenAI:
         self.raw: list[bytes] = []
         self.headers: list[dict[str, str]] = []
         self.cancelled = 0
+        self.held: list[bool] = []
         self.raw_bodies: list[bytes] = []  # the Responses API requests' bodies, byte for byte
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
@@ -230,6 +235,8 @@ class FakeOpenAI:
                     await response.write(b"data: " + orjson.dumps(script.stream_error) + b"\n\n")
                     return response
                 await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+                if script.hold is not None and i == 0:
+                    self.held.append(await asyncio.to_thread(script.hold.wait, 10))
                 if script.delay:
                     await asyncio.sleep(script.delay)
             await response.write(b"data: [DONE]\n\n")
