@@ -72,7 +72,7 @@ def test_the_request_timeout_bounds_every_attempt_together(routed: Start) -> Non
     assert "request timeout of 0.8s (2 attempts" in answer.json()["error"]["message"]
     assert answer.headers["x-calcifer-attempts"] == "2"
     assert answer.headers["x-calcifer-provider"] == "backup"
-    assert 0.75 < took < 0.95
+    assert 0.75 < took < 1.5  # never the 2 x 0.5 s + 3 s of attempts left unbounded
     [row] = setup.rows()
     assert (row.provider, row.status, row.cost, row.prompt_tokens) == ("backup", 504, Decimal(0), 0)
 
