@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import httpx2 as httpx
 
 from tests.console.conftest import auth
@@ -39,3 +42,23 @@ def test_levels_and_audit_pages_show_what_the_admin_api_holds(
     only = browser.get("/ui/audit", params={"entity": "customer"})
     assert "acme" in only.text and team_id not in only.text
     assert browser.get("/ui/audit", params={"before": "x"}).status_code == 400
+
+
+def test_the_audit_pages_older_link_keeps_the_filters(secured: AsgiServer, browser: httpx.Client) -> None:
+    customer = "acme & co"  # an id that must be escaped in a link
+    created = httpx.post(secured.url + "/admin/customers", json={"id": customer}, headers=auth())
+    assert created.status_code == 201, created.text
+    team = httpx.post(secured.url + "/admin/teams", json={"name": "team-not-acme"}, headers=auth())
+    assert team.status_code == 201
+    for n in range(100):
+        changed = httpx.patch(
+            secured.url + f"/admin/customers/{customer}", json={"max_budget": n + 1}, headers=auth()
+        )
+        assert changed.status_code == 200, changed.text
+    page = browser.get("/ui/audit", params={"entity": "customer", "entity_id": customer}).text
+    older = re.search(r'<a href="([^"]+)" rel="next">Older</a>', page)
+    assert older is not None
+    link = html.unescape(older.group(1))
+    assert link.startswith("/ui/audit?entity=customer&entity_id=acme+%26+co&before=")
+    rest = browser.get(link)
+    assert rest.status_code == 200 and ">create<" in rest.text and "team-not-acme" not in rest.text

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from calcifer.console.overview import chart_days, periods, stacked_days
+from calcifer.console.render import Renderer
 
 NOW = datetime(2026, 12, 3, 15, 30, tzinfo=UTC)  # a Thursday
 START = datetime(2026, 12, 1, tzinfo=UTC)
@@ -42,8 +43,15 @@ def test_stacked_chart_keeps_the_top_values_and_folds_the_rest() -> None:
     chart = stacked_days(rows, START, NOW, top=2)
     assert chart["labels"] == ["2026-12-01", "2026-12-02", "2026-12-03"]
     assert [(d["label"], d["data"]) for d in chart["datasets"]] == [
-        ("gpt-4o", [3.0, 1.0, 0.0]),
-        ("claude", [0.0, 2.0, 0.0]),
-        ("other", [0.0, 0.0, 0.5]),
+        ("gpt-4o", [Decimal(3), Decimal(1), Decimal(0)]),
+        ("claude", [Decimal(0), Decimal(2), Decimal(0)]),
+        ("other", [Decimal(0), Decimal(0), Decimal("0.5")]),
     ]
+    assert all(isinstance(cost, Decimal) for d in chart["datasets"] for cost in d["data"])
     assert stacked_days(rows[:1], START, NOW)["datasets"][0]["label"] == "gpt-4o"
+
+
+def test_tojson_writes_decimals_digit_for_digit_and_escapes_for_html() -> None:
+    template = Renderer().env.from_string("{{ chart | tojson }}")
+    text = template.render(chart={"label": "</script>", "data": [Decimal("0.10000000000000000000001")]})
+    assert text == '{"label":"\\u003c/script\\u003e","data":[0.10000000000000000000001]}'

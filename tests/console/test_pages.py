@@ -89,6 +89,9 @@ def test_create_a_key_see_its_secret_once_edit_and_revoke_it(
     assert chat(secured, secret.group(1)).status_code == 429  # the lower budget refuses
     bad = browser.post(f"/ui/keys/{key['id']}", data={"csrf": token, "name": "x", "rpm_limit": "-4"})
     assert bad.status_code == 400 and "rpm_limit" in bad.text
+    for not_ascii in ("²", "٣"):  # digits to str.isdigit, not to int() or the API
+        bad = browser.post(f"/ui/keys/{key['id']}", data={"csrf": token, "name": "x", "tpm_limit": not_ascii})
+        assert bad.status_code == 400 and "tpm_limit" in bad.text
     revoked = browser.post(f"/ui/keys/{key['id']}/revoke", data={"csrf": token})
     assert revoked.status_code == 303 and chat(secured, secret.group(1)).status_code == 401
     assert "revoked" in browser.get(f"/ui/keys/{key['id']}").text

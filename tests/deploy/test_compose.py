@@ -39,6 +39,7 @@ def test_the_balancer_round_robins_the_replicas_and_streams_unbuffered() -> None
     config = (ROOT / "deploy" / "compose" / "nginx.conf").read_text()
     assert re.search(rf"server gateway:{PORT} resolve", config)
     assert "proxy_buffering off;" in config and "non_idempotent" not in config
+    assert "proxy_set_header Host $http_host;" in config  # the console's same-origin check needs the port
 
 
 def test_observability_is_a_profile_with_the_dashboard() -> None:

@@ -16,7 +16,8 @@ PERIODS = ("total", "daily", "monthly")
 
 
 def key_body(form: dict[str, str], metadata: dict[str, Any]) -> dict[str, object]:
-    """The admin API's body from the key form: empty fields are "none", numbers go as text."""
+    """The admin API's body from the key form: empty fields are "none", limits of ASCII digits go as
+    numbers and anything else as text (the API refuses it; `"²".isdigit()` is true but `int` fails)."""
     models = [m.strip() for m in form.get("models", "").replace("\n", ",").split(",") if m.strip()]
     team = form.get("team", "").strip()
     meta = {k: v for k, v in metadata.items() if k != "team"}
@@ -31,7 +32,7 @@ def key_body(form: dict[str, str], metadata: dict[str, Any]) -> dict[str, object
     }
     for limit in ("rpm_limit", "tpm_limit"):
         text = form.get(limit, "").strip()
-        body[limit] = int(text) if text.isdigit() else (text or None)
+        body[limit] = int(text) if text.isascii() and text.isdigit() else (text or None)
     return body
 
 

@@ -4,6 +4,7 @@ against its budget and its spend by day over 30 days; and the admin audit log (`
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 from starlette.responses import Response
 
@@ -66,9 +67,7 @@ async def audit_page(visit: Visit) -> Response:
         entries, error, status = [], refused.message, refused.status
     older = None
     if len(entries) == 100:
-        older = (
-            f"/ui/audit?entity={chosen['entity']}&entity_id={chosen['entity_id']}&before={entries[-1]['id']}"
-        )
+        older = "/ui/audit?" + urlencode({**chosen, "before": entries[-1]["id"]})
     return visit.page(
         "audit.html",
         status,

@@ -11,7 +11,6 @@ from typing import Any
 
 from starlette.responses import Response
 
-from calcifer.console.api import ApiError
 from calcifer.console.web import Visit
 
 TOP = 5
@@ -62,7 +61,7 @@ def chart_days(days: list[dict[str, Any]], start: datetime, now: datetime) -> di
 
 def stacked_days(rows: list[dict[str, Any]], start: datetime, now: datetime, top: int = 8) -> dict[str, Any]:
     """Chart data stacked by a second dimension (`[day, value]` groups): the `top` values by cost,
-    the rest as "other"."""
+    the rest as "other"; costs stay exact decimals (the page writes them as JSON numbers digit for digit)."""
     totals: dict[str, Decimal] = {}
     for row in rows:
         name = str(row["group"][1])
@@ -80,7 +79,7 @@ def stacked_days(rows: list[dict[str, Any]], start: datetime, now: datetime, top
     datasets = [
         {
             "label": name,
-            "data": [float(series[name].get(day, 0)) for day in labels],
+            "data": [series[name].get(day, Decimal(0)) for day in labels],
             "backgroundColor": _COLOURS[i % len(_COLOURS)],
         }
         for i, name in enumerate(order)
@@ -95,8 +94,14 @@ async def overview(visit: Visit) -> Response:
     api = visit.api
     now = datetime.fromtimestamp(float(visit.request.app.state.clock.now()), UTC)
     starts = periods(now)
-    totals = {
-        name: (await api.get("/v1/spend", {"group_by": "model", "since": _iso(start)}))["total"]
+    month = _iso(starts["month"])
+    reports = {
+        name: await api.get("/v1/spend", {"group_by": name, "since": month}) for name, _ in _DIMENSIONS
+    }
+    totals = {  # this month's total is the month's report by model, asked once
+        name: reports["model"]["total"]
+        if name == "month"
+        else (await api.get("/v1/spend", {"group_by": "model", "since": _iso(start)}))["total"]
         for name, start in starts.items()
     }
     chart_start = starts["today"] - timedelta(days=29)
@@ -104,17 +109,11 @@ async def overview(visit: Visit) -> Response:
     days = await api.get("/v1/spend", {"group_by": "day", "since": since})
     stack = visit.request.query_params.get("stack", "model")
     stack = stack if stack in ("model", "provider") else "model"
-    try:  # a gateway whose spend API groups by two dimensions at once
-        stacked = await api.get("/v1/spend", {"group_by": f"day,{stack}", "since": since})
-        chart = stacked_days(stacked["data"], chart_start, now)
-    except ApiError:
-        chart = chart_days(days["data"], chart_start, now)
+    stacked = await api.get("/v1/spend", {"group_by": f"day,{stack}", "since": since})
+    chart = stacked_days(stacked["data"], chart_start, now)
     keys = (await api.get("/admin/keys"))["data"] if visit.request.app.state.authenticator.enabled else []
     names = {key["id"]: key["name"] for key in keys}
-    tops = []
-    for dimension, title in _DIMENSIONS:
-        report = await api.get("/v1/spend", {"group_by": dimension, "since": _iso(starts["month"])})
-        tops.append((dimension, title, report["data"][:TOP]))
+    tops = [(dimension, title, reports[dimension]["data"][:TOP]) for dimension, title in _DIMENSIONS]
     budgets = [key for key in keys if key["max_budget"] is not None and not key["revoked"]]
     return visit.page(
         "overview.html",

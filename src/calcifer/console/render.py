@@ -54,6 +54,11 @@ def as_json(value: object) -> str:
     return orjson.dumps(value, default=_number).decode()
 
 
+def _dumps(value: object, **_options: object) -> str:
+    """Jinja's `tojson` dumps: `as_json` (Jinja then escapes the text for HTML)."""
+    return as_json(value)
+
+
 def _number(value: object) -> orjson.Fragment:
     if isinstance(value, Decimal):
         return orjson.Fragment(format(value, "f"))
@@ -92,6 +97,7 @@ class Renderer:
         self.env.filters["usd"] = usd
         self.env.filters["when"] = when
         self.env.filters["as_json"] = as_json
+        self.env.policies["json.dumps_function"] = _dumps  # `tojson` writes decimals exactly
         self.assets = load_assets()
 
     def page(self, template: str, status: int = 200, **context: Any) -> Response:
