@@ -21,3 +21,14 @@ def test_a_price_names_its_source() -> None:
     assert registry.source("gpt-4o-2024-08-06") == "catalogue genai-prices 1.2, as gpt-4o"
     assert registry.source("mystery-2024-01-01") is None  # a family the registry has no price for
     assert registry.source("nothing") is None
+
+
+def test_served_as_is_the_price_and_source_the_serving_vendor_bills() -> None:
+    registry = PricingRegistry(version="genai-prices 1.2")
+    vendor = PricingConfig(input_cost_per_1k=Decimal("0.0003"), output_cost_per_1k=Decimal("0.0009"))
+    registry.register("deepseek-chat", PRICE)
+    registry.register("router/deepseek-chat", vendor, source="config file or plugin")
+    assert registry.served_as("router", "deepseek-chat") == (vendor, "config file or plugin")
+    assert registry.served_as("deepseek", "deepseek-chat") == (PRICE, "catalogue genai-prices 1.2")
+    assert registry.served_as("", "deepseek-chat") == (PRICE, "catalogue genai-prices 1.2")
+    assert registry.served_as("router", "unknown") == (None, None)

@@ -121,8 +121,19 @@ class PricingRegistry:
     def served(self, provider: str, model: str, at: datetime | None = None) -> PricingConfig | None:
         """The price of `model` as `provider` serves it: a price registered for `<provider>/<model>`
         (one vendor's price of a model several serve) first, else the model's own."""
+        return self.get(self._billed_name(provider, model), at)
+
+    def served_as(
+        self, provider: str, model: str, at: datetime | None = None
+    ) -> tuple[PricingConfig | None, str | None]:
+        """What the gateway bills when `provider` serves `model`: the price `served` gives and where
+        that price comes from (both None when unpriced)."""
+        name = self._billed_name(provider, model)
+        return self.get(name, at), self.source(name)
+
+    def _billed_name(self, provider: str, model: str) -> str:
         qualified = f"{provider}/{model}"
-        return self.get(qualified if provider and qualified in self._prices else model, at)
+        return qualified if provider and qualified in self._prices else model
 
     def source(self, model: str) -> str | None:
         """Where the price of `model` comes from, or None when it is unpriced."""

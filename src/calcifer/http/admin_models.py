@@ -48,13 +48,13 @@ async def list_models(request: Request) -> Response:
     data: list[dict[str, object]] = []
     for model, provider in sorted(gateway.registry.models(), key=lambda item: item[0]):
         target = gateway.registry.resolve(model)[1]
-        price = pricing.get(target, at)
+        price, source = pricing.served_as(provider.name, target, at)  # what the serving vendor bills
         entry: dict[str, object] = {
             "id": model,
             "owned_by": provider.name,
             "priced": price is not None,
             "pricing": None if price is None else pricing_json(price, pricing.version),
-            "price_source": pricing.source(target),
+            "price_source": source,
         }
         route = routes.get(model)
         if route is None:
