@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from calcifer.domain.nesting import MAX_DEPTH, deeper_than
+from calcifer.domain.nesting import MAX_DEPTH, bracket_depth, deeper_than, too_deep
 
 
 def nested(depth: int) -> object:
@@ -28,3 +28,32 @@ def test_the_deepest_branch_counts_and_scalars_are_no_level() -> None:
     wide = {"a": [1, "x", None], "b": {"c": [[[]]]}, "d": True}
     assert not deeper_than(wide, 5) and deeper_than(wide, 4)
     assert not deeper_than("text", 0) and not deeper_than([], 1) and deeper_than([], 0)
+
+
+def text_of(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize("depth", [0, 1, 50, MAX_DEPTH])
+def test_exactly_at_the_limit_the_text_passes_too(depth: int) -> None:
+    text = text_of(depth) or "1"
+    assert bracket_depth(text) == depth
+    assert not too_deep(nested(depth), text) and not too_deep(nested(depth), text.encode())
+
+
+def test_past_the_limit_by_the_text_the_value_is_walked() -> None:
+    text = text_of(MAX_DEPTH + 1)
+    assert bracket_depth(text) == MAX_DEPTH + 1 and too_deep(nested(MAX_DEPTH + 1), text)
+    assert not too_deep([], text)  # the brackets only send it to the walk; the value decides
+
+
+def test_brackets_inside_strings_do_not_count() -> None:
+    text = '{"a": "[[[{{{", "b": ["\\"[[", "x\\\\"], "c": "]]]}"}'
+    assert bracket_depth(text) == 2
+    flat = '["' + "[" * (MAX_DEPTH + 5) + '"]'
+    assert bracket_depth(flat) == 1 and not too_deep(["x"], flat)
+
+
+def test_without_text_the_value_is_walked() -> None:
+    assert too_deep(nested(MAX_DEPTH + 1)) and not too_deep(nested(MAX_DEPTH))
+    assert too_deep([[1]], None, limit=1) and not too_deep([[1]], "[[1]]", limit=2)

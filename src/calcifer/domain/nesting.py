@@ -9,20 +9,59 @@ a client's values (a tool schema moves one level down in Gemini's request, for o
 
 from __future__ import annotations
 
+from array import array
+from itertools import accumulate
+
 MAX_DEPTH = 200
+_CONTAINERS = (dict, list)  # a tuple: `dict | list` would build a union at every test
+
+# What a JSON text's nesting is read from: its quotes and brackets, each bracket as a signed step.
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
+_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
 
 
 def deeper_than(value: object, limit: int = MAX_DEPTH) -> bool:
     """Whether `value` nests objects and arrays more than `limit` levels deep (a scalar: 0 levels).
-    Walks with an explicit stack, so any depth is measured without recursion."""
-    if not isinstance(value, dict | list):
-        return False
-    stack: list[tuple[dict[object, object] | list[object], int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
+    Walks level by level (one list of the next level's containers at a time), without recursion."""
+    level = [value] if isinstance(value, _CONTAINERS) else []
+    depth = 0
+    while level:
+        depth += 1
         if depth > limit:
             return True
-        for child in item.values() if isinstance(item, dict) else item:
-            if isinstance(child, dict | list):
-                stack.append((child, depth + 1))
+        level = [
+            child
+            for item in level
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, _CONTAINERS)
+        ]
     return False
+
+
+def _structure(text: str | bytes) -> bytes:
+    """The quotes and brackets of JSON `text`, escaped quotes left out (so quotes pair up)."""
+    raw = text.encode() if isinstance(text, str) else text
+    if b"\\" in raw:  # escapes hold the only quotes that do not start or end a string
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    return raw.translate(None, _NOT_STRUCTURE)
+
+
+def _depth(structure: bytes) -> int:
+    outside = b"".join(structure.split(b'"')[::2])  # every other piece is inside a string
+    return max(accumulate(array("b", outside.translate(_STEPS))), default=0)
+
+
+def bracket_depth(text: str | bytes) -> int:
+    """The deepest running count of `[`/`{` in JSON `text`, brackets inside strings not counted."""
+    return _depth(_structure(text))
+
+
+def too_deep(parsed: object, text: str | bytes | None = None, limit: int = MAX_DEPTH) -> bool:
+    """Whether `parsed` nests more than `limit` levels. With `text` (the JSON it was parsed from), the
+    text's brackets are counted first (a byte scan, cheaper than walking a body of many values), and
+    the value is walked only when they nest deeper than `limit`."""
+    if text is not None:
+        structure = _structure(text)
+        if structure.count(b"[") + structure.count(b"{") <= limit or _depth(structure) <= limit:
+            return False
+    return deeper_than(parsed, limit)

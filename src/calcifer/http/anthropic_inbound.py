@@ -17,7 +17,7 @@ from decimal import Decimal
 import orjson
 
 from calcifer.domain.errors import GatewayError, InvalidRequest, ProviderError
-from calcifer.domain.nesting import deeper_than
+from calcifer.domain.nesting import too_deep
 from calcifer.domain.types import JSONObject, Usage
 from calcifer.http.errors import status_of
 from calcifer.http.wire import money
@@ -362,7 +362,7 @@ def _tool_input(arguments: object) -> object:
         parsed = orjson.loads(arguments)
     except orjson.JSONDecodeError:
         return {"_raw_arguments": arguments}  # the model wrote broken JSON: keep it visible
-    if deeper_than(parsed):  # too deep to encode again: kept as the model wrote it
+    if too_deep(parsed, arguments):  # too deep to encode again: kept as the model wrote it
         return {"_raw_arguments": arguments}
     return parsed if isinstance(parsed, dict) else {"value": parsed}
 

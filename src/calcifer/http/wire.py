@@ -10,7 +10,7 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 
 from calcifer.domain.errors import InvalidRequest
-from calcifer.domain.nesting import MAX_DEPTH, deeper_than
+from calcifer.domain.nesting import MAX_DEPTH, too_deep
 from calcifer.domain.types import ChatRequest, JSONObject
 from calcifer.http.errors import PayloadTooLarge, RequestTimeout, UnsupportedEncoding
 from calcifer.runtime import deadlines
@@ -88,8 +88,8 @@ def json_object(raw: bytes) -> JSONObject:
         raise InvalidRequest(f"Request body is not valid JSON: {reason}") from None
     if not isinstance(body, dict):
         raise InvalidRequest(f"Request body must be a JSON object, not {_json_type(body)}.")
-    # Depth is at most the number of brackets: most bodies are cleared without walking them.
-    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and deeper_than(body):
+    # Most bodies are cleared by counting their brackets, without walking them.
+    if too_deep(body, raw):
         raise InvalidRequest(_TOO_DEEP)
     return body
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import orjson
 
 from calcifer.domain.errors import InvalidRequest
-from calcifer.domain.nesting import MAX_DEPTH, deeper_than
+from calcifer.domain.nesting import MAX_DEPTH, too_deep
 from calcifer.domain.types import ChatResponse, JSONObject, Usage
 from calcifer.providers._http import ErrorFields
 
@@ -205,7 +205,7 @@ def _assistant_blocks(message: Mapping[str, object], i: int) -> list[JSONObject]
                 f"The arguments of tool call {call.get('id')!r} in 'messages[{i}]' are not valid JSON.",
                 param=f"messages[{i}].tool_calls",
             ) from None
-        if deeper_than(parsed):
+        if too_deep(parsed, arguments if isinstance(arguments, str) else None):
             raise InvalidRequest(
                 f"The arguments of tool call {call.get('id')!r} in 'messages[{i}]' are nested more than "
                 f"{MAX_DEPTH} levels deep.",

@@ -17,7 +17,7 @@ from typing import cast
 import orjson
 
 from calcifer.domain.errors import InvalidRequest
-from calcifer.domain.nesting import MAX_DEPTH, deeper_than
+from calcifer.domain.nesting import MAX_DEPTH, too_deep
 from calcifer.domain.types import JSONObject, Usage
 
 _SIGNATURE_MARK = "__sig__"  # base64 never contains "_", so the split is unambiguous
@@ -162,7 +162,7 @@ def _arguments(raw: object) -> object:
         parsed: object = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest("tool call arguments must be a JSON string", param="messages") from exc
-    if deeper_than(parsed):
+    if too_deep(parsed, raw):
         raise InvalidRequest(f"tool call arguments nest more than {MAX_DEPTH} levels", param="messages")
     return parsed
 
@@ -188,7 +188,7 @@ def _tool_result(message: Mapping[str, object], index: int, names: dict[str, str
         value: object = orjson.loads(text)
     except orjson.JSONDecodeError:
         value = text
-    if deeper_than(value):  # kept as the text it came as: JSON that deep cannot be sent on
+    if too_deep(value, text):  # kept as the text it came as: JSON that deep cannot be sent on
         value = text
     response = value if isinstance(value, dict) else {"output": value}
     return {"functionResponse": {"name": name, "response": response}}
