@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from calcifer.config.settings import ConfigError, Settings, duration
+from calcifer.domain.limits import MAX_BUDGET
 
 
 def test_defaults_are_the_originals() -> None:
@@ -77,11 +80,22 @@ def test_the_shutdown_pause_is_off_by_default_and_may_be_zero() -> None:
         ("CALCIFER_LOG_LEVEL", "chatty"),
         ("CALCIFER_WORKERS", "0"),
         ("CALCIFER_SHUTDOWN_DELAY", "soon"),
+        ("CALCIFER_CUSTOMER_BUDGET", "lots"),
+        ("CALCIFER_CUSTOMER_BUDGET", "-1"),
+        ("CALCIFER_CUSTOMER_BUDGET", "NaN"),
+        ("CALCIFER_CUSTOMER_BUDGET", str(MAX_BUDGET + 1)),
+        ("CALCIFER_CUSTOMER_BUDGET", "1e100"),
     ],
 )
 def test_invalid_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
+
+
+def test_a_customer_budget_up_to_the_largest_supported_is_kept_exactly() -> None:
+    assert Settings.from_env({"CALCIFER_CUSTOMER_BUDGET": str(MAX_BUDGET)}).customer_budget == MAX_BUDGET
+    assert Settings.from_env({"CALCIFER_CUSTOMER_BUDGET": "0.10"}).customer_budget == Decimal("0.10")
+    assert Settings.from_env({}).customer_budget is None
 
 
 def test_responses_are_kept_thirty_days_unless_told_otherwise() -> None:

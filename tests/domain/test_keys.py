@@ -19,6 +19,7 @@ from calcifer.domain.keys import (
     issue_key,
     new_secret,
 )
+from calcifer.domain.limits import MAX_BUDGET
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -70,6 +71,7 @@ def test_models_given_as_a_json_array_become_a_tuple() -> None:
         ({"max_budget": Decimal(-1)}, "max_budget"),
         ({"max_budget": Decimal("NaN")}, "max_budget"),
         ({"max_budget": 1.5}, "max_budget"),
+        ({"max_budget": MAX_BUDGET + 1}, "max_budget"),  # more than a budget counter holds: a 400
         ({"budget_period": "hourly"}, "budget_period"),
         ({"user_id": ""}, "user_id"),
         ({"team_id": 7}, "team_id"),

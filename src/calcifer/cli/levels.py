@@ -15,7 +15,8 @@ import orjson
 
 from calcifer.cli.arguments import json_object, names, usd
 from calcifer.cli.context import ACTOR, database_command
-from calcifer.domain.levels import Customer, Member, Team, User, check_id
+from calcifer.domain.checks import check_id
+from calcifer.domain.levels import Customer, Member, Team, User
 from calcifer.domain.limits import BUDGET_PERIODS
 from calcifer.http.admin_levels import Kind, level_view, member_view
 from calcifer.storage.audit import SqlAuditLog

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from calcifer.domain.limits import MAX_BUDGET
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _SIZE = re.compile(r"^\s*(\d+)\s*(b|kib|kb|mib|mb|gib|gb)?\s*$", re.IGNORECASE)
@@ -224,6 +226,8 @@ def _usd(env: Mapping[str, str], name: str) -> Decimal | None:
         amount = Decimal(text)
     except InvalidOperation:
         raise ConfigError(f"{name} must be a number of USD such as 1 or 0.50, got {text!r}") from None
-    if not amount.is_finite() or amount < 0:
-        raise ConfigError(f"{name} must be a non-negative number of USD, got {text!r}")
+    if not amount.is_finite() or amount < 0 or amount > MAX_BUDGET:
+        raise ConfigError(
+            f"{name} must be a non-negative number of USD of at most {MAX_BUDGET}, got {text!r}"
+        )
     return amount

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -17,13 +16,20 @@ from decimal import Decimal
 from enum import Enum
 from typing import Final, Literal, Protocol, get_args, runtime_checkable
 
+from calcifer.domain.checks import (
+    ID_MAX,
+    check_budget,
+    check_metadata,
+    check_models,
+    check_name,
+    check_rate_limits,
+)
 from calcifer.domain.errors import InvalidRequest
-from calcifer.domain.limits import BUDGET_PERIODS, BudgetPeriod
+from calcifer.domain.limits import BudgetPeriod
 
 KeyRole = Literal["admin", "team-admin"]
 KEY_ROLES: tuple[KeyRole, ...] = get_args(KeyRole)
 SECRET_PREFIX: Final = "sk-calc-"
-_NAME_MAX = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,35 +181,14 @@ async def live_key(store: KeyStore, digest: str) -> VirtualKey | None:
 
 
 def _check(key: VirtualKey) -> None:
-    if not isinstance(key.name, str) or not key.name.strip() or len(key.name) > _NAME_MAX:
-        raise InvalidRequest(
-            f"'name' must be a non-empty string of at most {_NAME_MAX} characters.", param="name"
-        )
-    if key.max_budget is not None and (
-        not isinstance(key.max_budget, Decimal) or not key.max_budget.is_finite() or key.max_budget < 0
-    ):
-        raise InvalidRequest(
-            "'max_budget' must be a non-negative number of USD, or null.", param="max_budget"
-        )
-    if key.budget_period not in BUDGET_PERIODS:
-        raise InvalidRequest(
-            f"'budget_period' must be one of {', '.join(BUDGET_PERIODS)}.", param="budget_period"
-        )
-    if not isinstance(key.models, tuple) or not all(isinstance(m, str) and m for m in key.models):
-        raise InvalidRequest("'models' must be a list of model names.", param="models")
-    for param in ("rpm_limit", "tpm_limit"):
-        limit = getattr(key, param)
-        if limit is not None and (type(limit) is not int or limit <= 0):
-            raise InvalidRequest(f"'{param}' must be a positive integer, or null.", param=param)
-    if not isinstance(key.metadata, Mapping) or not all(isinstance(k, str) for k in key.metadata):
-        raise InvalidRequest("'metadata' must be a JSON object.", param="metadata")
-    try:
-        json.dumps(key.metadata)
-    except (TypeError, ValueError):
-        raise InvalidRequest("'metadata' must be a JSON object.", param="metadata") from None
+    check_name(key.name)
+    check_budget(key.max_budget, key.budget_period)
+    check_models(key.models)
+    check_rate_limits(key.rpm_limit, key.tpm_limit)
+    check_metadata(key.metadata)
     for param in ("user_id", "team_id"):
         owner = getattr(key, param)
-        if owner is not None and (not isinstance(owner, str) or not owner or len(owner) > _NAME_MAX):
+        if owner is not None and (not isinstance(owner, str) or not owner or len(owner) > ID_MAX):
             raise InvalidRequest(f"'{param}' must be a non-empty id, or null.", param=param)
     if key.role is not None and key.role not in KEY_ROLES:
         raise InvalidRequest(f"'role' must be one of {', '.join(KEY_ROLES)}, or null.", param="role")

@@ -9,17 +9,23 @@ first that cannot fit: key, team, user, member, customer, tags.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from calcifer.domain.checks import (
+    ID_MAX,
+    check_budget,
+    check_id,
+    check_metadata,
+    check_models,
+    check_name,
+    check_rate_limits,
+)
 from calcifer.domain.errors import GatewayError, InvalidRequest
 from calcifer.domain.keys import VirtualKey
-from calcifer.domain.limits import BUDGET_PERIODS, MAX_BUDGET, BudgetPeriod, Hold, budget_window
-
-_ID_MAX = 256
+from calcifer.domain.limits import BudgetPeriod, Hold, budget_window
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +45,9 @@ class Team:
             object.__setattr__(self, "models", tuple(self.models))
         check_id(self.id)
         check_budget(self.max_budget, self.budget_period)
-        if not isinstance(self.name, str) or not self.name.strip() or len(self.name) > _ID_MAX:
-            raise InvalidRequest("'name' must be a non-empty string of at most 256 characters.", param="name")
-        if not isinstance(self.models, tuple) or not all(isinstance(m, str) and m for m in self.models):
-            raise InvalidRequest("'models' must be a list of model names.", param="models")
-        for param in ("rpm_limit", "tpm_limit"):
-            limit = getattr(self, param)
-            if limit is not None and (type(limit) is not int or limit <= 0):
-                raise InvalidRequest(f"'{param}' must be a positive integer, or null.", param=param)
+        check_name(self.name)
+        check_models(self.models)
+        check_rate_limits(self.rpm_limit, self.tpm_limit)
         check_metadata(self.metadata)
 
     def allows(self, model: str) -> bool:
@@ -70,7 +71,7 @@ class User:
         check_budget(self.max_budget, self.budget_period)
         for param in ("name", "email"):
             value = getattr(self, param)
-            if value is not None and (not isinstance(value, str) or len(value) > _ID_MAX):
+            if value is not None and (not isinstance(value, str) or len(value) > ID_MAX):
                 raise InvalidRequest(f"'{param}' must be a string of at most 256 characters.", param=param)
         check_metadata(self.metadata)
 
@@ -185,30 +186,3 @@ def baseline_filter(budget_key: str) -> dict[str, str]:
     if level in ("team", "user", "customer", "tag") and owner:
         return {level: owner}
     return {"key": budget_key}
-
-
-def check_id(value: object, param: str = "id") -> None:
-    if not isinstance(value, str) or not value or len(value) > _ID_MAX or value != value.strip():
-        raise InvalidRequest(f"'{param}' must be a non-empty id of at most 256 characters.", param=param)
-
-
-def check_budget(budget: object, period: object) -> None:
-    if budget is not None and (
-        not isinstance(budget, Decimal) or not budget.is_finite() or budget < 0 or budget > MAX_BUDGET
-    ):
-        raise InvalidRequest(
-            "'max_budget' must be a non-negative number of USD, or null.", param="max_budget"
-        )
-    if period not in BUDGET_PERIODS:
-        raise InvalidRequest(
-            f"'budget_period' must be one of {', '.join(BUDGET_PERIODS)}.", param="budget_period"
-        )
-
-
-def check_metadata(metadata: object) -> None:
-    if not isinstance(metadata, Mapping) or not all(isinstance(k, str) for k in metadata):
-        raise InvalidRequest("'metadata' must be a JSON object.", param="metadata")
-    try:
-        json.dumps(metadata)
-    except (TypeError, ValueError):
-        raise InvalidRequest("'metadata' must be a JSON object.", param="metadata") from None

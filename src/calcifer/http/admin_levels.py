@@ -19,8 +19,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from calcifer.domain.checks import check_id
 from calcifer.domain.errors import GatewayError, InvalidRequest
-from calcifer.domain.levels import Customer, Member, Team, User, check_id
+from calcifer.domain.levels import Customer, Member, Team, User
 from calcifer.domain.limits import budget_window
 from calcifer.http.asgi import Route
 from calcifer.http.auth import IDENTITY_KEY, Identity, caller_team
