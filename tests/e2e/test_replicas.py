@@ -113,7 +113,7 @@ async def test_replicas_share_one_budget_and_record_every_answer_once(shared: di
             gateway.terminate()
         logs = [await asyncio.to_thread(gateway.output) for gateway in gateways]
         if key_id:
-            delete_redis_keys(f"calcifer:budget:{{{key_id}|*")
+            delete_redis_keys(f"calcifer:budget:{{budgets}}:{key_id}|*")
 
     sent = [s for s, _ in requests]
     answered = [s for s in sent if s.answered]
@@ -202,7 +202,7 @@ async def test_a_replica_stopped_mid_load_loses_nothing(
             gateway.terminate()
         logs = [await asyncio.to_thread(gateway.output) for gateway in (a, b)]
         if key_id:
-            delete_redis_keys(f"calcifer:budget:{{{key_id}|*")
+            delete_redis_keys(f"calcifer:budget:{{budgets}}:{key_id}|*")
 
     assert signalled, "the load ended before replica A was stopped"
     sent = [s for s, _ in requests]

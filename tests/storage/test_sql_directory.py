@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -41,6 +42,14 @@ async def test_teams_users_members_and_customers_round_trip(db: Database) -> Non
     assert await directory.delete("user", "ada") and not await directory.delete("user", "ada")
     assert await directory.members("red") == []
     assert await directory.owners(None, None, None, ()) == (await directory.owners(None, None, None, ()))
+
+
+async def test_creates_of_one_id_at_once_store_it_once(db: Database) -> None:
+    directory = SqlDirectory(db, ttl=0)
+    for item in (Team("red", "Red", NOW), User("ada", NOW), Customer("acme", NOW)):
+        created = await asyncio.gather(*(directory.create(item) for _ in range(6)))
+        assert sorted(created) == [False] * 5 + [True]
+    assert [t.id for t in await directory.all("team")] == ["red"]
 
 
 async def test_owners_are_cached_until_a_change(db: Database) -> None:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
 
 from calcifer.domain.levels import Customer, Member, Owners, Team, User
 from calcifer.storage.database import Database
@@ -61,12 +62,14 @@ class SqlDirectory:
         self._cache.clear()
 
     async def create(self, item: Entity) -> bool:
-        """Store a new team, user or customer; False when one with its id exists."""
+        """Store a new team, user or customer; False when one with its id exists (the insert itself
+        decides, so two creates of one id at once give one True and one False)."""
         table = _TABLES[_kind(item)]
-        async with self._db.engine.begin() as connection:
-            if (await connection.execute(select(table.c.id).where(table.c.id == item.id))).first():
-                return False
-            await connection.execute(insert(table).values(**_row(item)))
+        try:
+            async with self._db.engine.begin() as connection:
+                await connection.execute(insert(table).values(**_row(item)))
+        except IntegrityError:
+            return False
         self.forget()
         return True
 
