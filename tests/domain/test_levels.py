@@ -193,3 +193,21 @@ async def test_customers_and_tags_are_budgeted_without_a_key() -> None:
     blocked = control(Owners(customer=Customer("bad", CREATED, blocked=True)), CustomerPolicy(D("1")))[0]
     with pytest.raises(CustomerBlocked):
         await blocked.admit(key(rpm_limit=5), request(), 10, customer="bad")
+
+
+async def test_the_directory_is_asked_only_for_a_request_that_names_a_level() -> None:
+    spend, _ = control(Owners())
+    directory = spend.directory
+    assert isinstance(directory, Directory)
+    await spend.admit(key(max_budget=D("9")), request(), 10)  # a key of no team or user: nothing to look up
+    assert directory.asked == []
+    await spend.admit(key(team_id="red"), request(), 10)
+    await spend.admit(key(user_id="ada"), request(), 10)
+    await spend.admit(key(), request(), 10, customer="acme")
+    await spend.admit(None, request(), 10, tags=("beta",))
+    assert directory.asked == [
+        ("red", None, None, ()),
+        (None, "ada", None, ()),
+        (None, None, "acme", ()),
+        (None, None, None, ("beta",)),
+    ]

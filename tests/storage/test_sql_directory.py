@@ -52,6 +52,16 @@ async def test_creates_of_one_id_at_once_store_it_once(db: Database) -> None:
     assert [t.id for t in await directory.all("team")] == ["red"]
 
 
+async def test_a_member_is_found_by_team_and_user(db: Database) -> None:
+    directory = SqlDirectory(db, ttl=0)
+    await directory.put_member(Member("red", "ada", Decimal("4")))
+    await directory.put_member(Member("red", "bob"))
+    await directory.put_member(Member("blue", "ada", Decimal("9")))
+    assert await directory.member("red", "ada") == Member("red", "ada", Decimal("4"))
+    assert await directory.member("blue", "ada") == Member("blue", "ada", Decimal("9"))
+    assert await directory.member("red", "cy") is None and await directory.member("green", "ada") is None
+
+
 async def test_owners_are_cached_until_a_change(db: Database) -> None:
     directory = SqlDirectory(db, ttl=60)
     assert (await directory.owners("red", None, None, ())).team is None

@@ -99,9 +99,9 @@ class SpendControl:
         if key is None and customer is None and not tags:
             return OPEN
         owners = NO_OWNERS
-        if self.directory is not None:
-            team_id = key.team_id if key is not None else None
-            user_id = key.user_id if key is not None else None
+        team_id = key.team_id if key is not None else None
+        user_id = key.user_id if key is not None else None
+        if self.directory is not None and (team_id or user_id or customer or tags):  # else nothing to look up
             owners = await self.directory.owners(team_id, user_id, customer, tags)
         if key is not None and not key.allows(request.model):
             raise ModelNotAllowed(request.model)

@@ -112,11 +112,12 @@ class SqlDirectory:
             return [_item(Member, row) for row in (await connection.execute(statement)).mappings().all()]
 
     async def member(self, team_id: str, user_id: str) -> Member | None:
-        found: Member | None = None
-        for member in await self.members(team_id):
-            if member.user_id == user_id:
-                found = member
-        return found
+        statement = select(team_members).where(
+            (team_members.c.team_id == team_id) & (team_members.c.user_id == user_id)
+        )
+        async with self._db.engine.connect() as connection:
+            row = (await connection.execute(statement)).mappings().first()
+        return None if row is None else _item(Member, row)
 
     async def put_member(self, member: Member) -> None:
         async with self._db.engine.begin() as connection:
