@@ -10,6 +10,7 @@ are written in AWS's binary event-stream framing (prelude, headers, payload, CRC
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -113,6 +114,9 @@ class BedrockFake:
     received: list[Received] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # why each refused request was refused
     script: list[Reply] = field(default_factory=list)
+    embed_pause: float = 0.0  # how long a Titan embedding takes (so calls overlap)
+    in_flight: int = 0
+    most_in_flight: int = 0  # the most Titan embedding calls answered at once
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -160,6 +164,10 @@ class BedrockFake:
         self.received.append(Received(model, action, dict(request.headers), body, key))
         reply = self.script.pop(0) if self.script else self._default(action, body)
         if action == "invoke" and not reply.body and ".titan-embed" in model:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            await asyncio.sleep(self.embed_pause)
+            self.in_flight -= 1
             vector = [float(len(body["inputText"])), float(body.get("dimensions", 3))]
             count = len(body["inputText"].split())
             return web.json_response({"embedding": vector, "inputTextTokenCount": count})

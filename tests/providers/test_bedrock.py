@@ -8,6 +8,7 @@ import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from botocore.credentials import Credentials, RefreshableCredentials
@@ -15,7 +16,7 @@ from botocore.credentials import Credentials, RefreshableCredentials
 from calcifer.domain.errors import UpstreamRateLimited, UpstreamRejected, UpstreamUnavailable
 from calcifer.domain.types import ANTHROPIC_MESSAGES, ChatRequest, NativeCall, StreamChunk, Usage
 from calcifer.providers.aws_signing import AwsSigner
-from calcifer.providers.bedrock import BedrockProvider, base_model
+from calcifer.providers.bedrock import TITAN_IN_FLIGHT, BedrockProvider, base_model
 from calcifer.providers.bedrock_wire import to_converse
 from tests.fakes.bedrock_server import BedrockFake, Reply, event, exception, fixture, frame
 from tests.fakes.threaded import serve_on_loopback
@@ -389,4 +390,20 @@ async def test_titan_embeds_one_text_per_call_and_cohere_all_at_once(setup: Setu
     assert provider.native_apis_for(titan) == {EMBEDDINGS} and EMBEDDINGS not in provider.native_apis_for(
         CLAUDE
     )
+    await provider.aclose()
+
+
+async def test_titan_calls_run_at_most_eight_at_once_and_answer_in_input_order(setup: Setup) -> None:
+    provider = await bedrock(setup)
+    setup.fake.embed_pause = 0.05
+    texts = ["w " * n for n in range(1, 21)]  # each text's length is its vector's first value
+    answer = await provider.complete(embed("amazon.titan-embed-text-v2:0", texts))
+    data: list[dict[str, Any]] = answer.body["data"]  # type: ignore[assignment]
+    assert 1 < setup.fake.most_in_flight <= TITAN_IN_FLIGHT == 8
+    assert [d["embedding"][0] for d in data] == [float(len(t)) for t in texts]
+    assert [d["index"] for d in data] == list(range(20))
+    assert answer.usage == Usage(sum(range(1, 21)), 0)
+    setup.fake.script = [Reply(status=400, body={"message": "Malformed input request"})]
+    with pytest.raises(UpstreamRejected, match="Malformed input request"):
+        await provider.complete(embed("amazon.titan-embed-text-v2:0", texts))
     await provider.aclose()

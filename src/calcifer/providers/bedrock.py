@@ -21,7 +21,14 @@ from urllib.parse import quote
 import orjson
 
 from calcifer.domain.errors import ProviderError, UpstreamUnavailable
-from calcifer.domain.types import ANTHROPIC_MESSAGES, EMBEDDINGS, ChatRequest, ChatResponse, StreamChunk
+from calcifer.domain.types import (
+    ANTHROPIC_MESSAGES,
+    EMBEDDINGS,
+    ChatRequest,
+    ChatResponse,
+    JSONObject,
+    StreamChunk,
+)
 from calcifer.providers._http import HttpProvider, error_for_status, json_object, transport_errors
 from calcifer.providers.anthropic_native import NativeEvents
 from calcifer.providers.anthropic_stream import AnthropicChunker
@@ -43,6 +50,7 @@ _PROFILE = re.compile(r"^(us|eu|apac|au|jp|ca|us-gov|global)\.")
 _NO_APIS: frozenset[str] = frozenset()
 _MESSAGES = frozenset({ANTHROPIC_MESSAGES})
 _EMBEDDINGS = frozenset({EMBEDDINGS})
+TITAN_IN_FLIGHT = 8  # Titan embeds one text per call: the calls of one request at once, at most
 
 
 def base_model(model: str) -> str:
@@ -120,15 +128,30 @@ class BedrockProvider(HttpProvider):
         assert request.native is not None
         url, model = self._url(request.model, "invoke"), request.model
         if is_titan(model):
-            calls = [self._post(url, orjson.dumps(b)) for b in titan_bodies(request.native.body)]
-            answers = [json_object(raw, self.name) for raw, _ in await asyncio.gather(*calls)]
-            body, usage = from_titan(answers, model)
+            body, usage = from_titan(await self._titan(url, titan_bodies(request.native.body)), model)
         else:
             raw, headers = await self._post(url, orjson.dumps(cohere_body(request.native.body)))
             count = headers.get("x-amzn-bedrock-input-token-count", "0")
             tokens = int(count) if count.isdigit() else 0
             body, usage = from_cohere(json_object(raw, self.name), model, tokens)
         return ChatResponse(body, usage, self.name, EMBEDDINGS)
+
+    async def _titan(self, url: str, bodies: list[JSONObject]) -> list[JSONObject]:
+        """One call per text (Titan takes one), at most `TITAN_IN_FLIGHT` at once, answers in input
+        order; the first call to fail fails them all with its own (domain) error."""
+        gate = asyncio.Semaphore(TITAN_IN_FLIGHT)
+
+        async def one(body: JSONObject) -> JSONObject:
+            async with gate:
+                raw, _ = await self._post(url, orjson.dumps(body))
+            return json_object(raw, self.name)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                calls = [group.create_task(one(body)) for body in bodies]
+        except* Exception as failed:
+            raise failed.exceptions[0] from None
+        return [call.result() for call in calls]
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         if request.native is not None and request.native.api == EMBEDDINGS:
