@@ -139,7 +139,9 @@ async def add_batch(connection: AsyncConnection, dialect: str, batch: Sequence[S
             await connection.execute(_upsert(table, dialect), rows)
 
 
+@lru_cache(maxsize=16)
 def _upsert(table: Table, dialect: str) -> Any:
+    """A table's upsert, built once (SQLAlchemy then reuses its compiled form)."""
     insert = sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)
     dimensions = [column.name for column in table.c if column.name != "id" and column.name not in _FIELDS]
     return insert.on_conflict_do_update(
