@@ -1,19 +1,23 @@
-"""`python -m bench.spend_report [ROWS] [DATABASE_URL]`: how long `/v1/spend`'s query takes over a ledger
-of ROWS rows (default 1,000,000, spread over 30 days; 200 keys in 20 teams, 2,000 customers, 12 models
-on 5 providers, a tag on a third of the rows), grouped by team and by model for 30 days.
+"""`python -m bench.spend_report [ROWS] [--database-url URL] [--keep]`: how long `/v1/spend`'s query takes
+over a ledger of ROWS rows (default 1,000,000, spread over 30 days; 200 keys in 20 teams, 2,000
+customers, 12 models on 5 providers, a tag on a third of the rows), grouped by team, by model and by
+both for 30 days.
 
 The rows are written by the ledger's own writer (rows and daily rollups, as in production) into a fresh
-SQLite file, or into a fresh schema of DATABASE_URL (PostgreSQL). Each report is then asked for
-`REPEAT` times through `SqlLedger.query` (what the route awaits); the median and p95 are printed in
-milliseconds.
+SQLite file, or into a fresh schema of the PostgreSQL database at `--database-url` (default
+`CALCIFER_BENCH_DATABASE_URL`; unset: SQLite), dropped at the end unless `--keep`. Each report is then
+asked for `REPEAT` times through `SqlLedger.query` (what the route awaits), and, interleaved with it, the
+same report summed from the key-level rollup (`spend_daily`, what every report read before
+`spend_daily_models`); the median and p95 of each are printed in milliseconds.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
 import random
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -22,9 +26,12 @@ from decimal import Decimal
 
 from sqlalchemy import text
 
-from calcifer.domain.ledger import GroupBy, SpendRecord
-from calcifer.storage.database import open_database
+from bench.run import _python_speed
+from calcifer.domain.ledger import GroupBy, SpendRecord, day_span
+from calcifer.storage.database import Database, open_database
 from calcifer.storage.ledger import SqlLedger
+from calcifer.storage.rollups import group_of, report_statement
+from calcifer.storage.schema import spend_daily
 
 REPEAT = 21
 MODELS = [("gpt-4o", "openai"), ("gpt-4o-mini", "openai"), ("claude-sonnet-4-5", "anthropic")]
@@ -60,7 +67,21 @@ async def fill(ledger: SqlLedger, rows: int) -> None:
             await ledger.flush()
 
 
-async def main(rows: int, url: str | None) -> None:
+async def key_level(database: Database, group_by: tuple[GroupBy, ...], since: datetime) -> int:
+    """The report summed from `spend_daily` (groups built as the ledger builds them): the baseline."""
+    start, end = day_span(since, None)
+    async with database.engine.connect() as connection:
+        statement, parameters = report_statement(group_by, start, end, {}, spend_daily)
+        rows = (await connection.execute(statement, parameters)).all()
+    return len([group_of(row, len(group_by)) for row in rows])
+
+
+def _summary(timings: list[float]) -> str:
+    p95 = sorted(timings)[int(0.95 * (len(timings) - 1))]
+    return f"p50 {statistics.median(timings):.1f} ms, p95 {p95:.1f} ms"
+
+
+async def main(rows: int, url: str | None, keep: bool) -> None:
     schema = None
     if url is None:
         url = f"sqlite:///{tempfile.mkdtemp(prefix='calcifer-spend-')}/calcifer.db"
@@ -73,30 +94,46 @@ async def main(rows: int, url: str | None) -> None:
         began = time.perf_counter()
         await fill(ledger, rows)
         await ledger.aclose()
-        print(f"{database.dialect}: {rows:,} rows written in {time.perf_counter() - began:.0f} s")
+        where = f"schema {schema}" if schema else url
+        print(f"{database.dialect}: {rows:,} rows written in {time.perf_counter() - began:.0f} s ({where})")
+        print(f"  machine: a 10M-addition Python loop takes {_python_speed():.0f} ms (compare runs by it)")
         since = datetime.now(UTC) - timedelta(days=30)
-        for group_by in ("team", "model", ("team", "model")):
-            timings = []
+        asks: tuple[tuple[GroupBy, ...], ...] = (("team",), ("model",), ("team", "model"))
+        for group_by in asks:
+            timings, baseline = [], []
             for _ in range(REPEAT):
                 began = time.perf_counter()
                 report = await ledger.query(group_by, since=since)
                 timings.append((time.perf_counter() - began) * 1000)
-            name = ",".join(group_by) if isinstance(group_by, tuple) else group_by
-            p95 = sorted(timings)[int(0.95 * (REPEAT - 1))]
+                began = time.perf_counter()
+                await key_level(database, group_by, since)
+                baseline.append((time.perf_counter() - began) * 1000)
             print(
-                f"  group_by={name}: p50 {statistics.median(timings):.1f} ms, p95 {p95:.1f} ms "
-                f"({len(report.groups)} groups, {report.total.requests:,} answered)"
+                f"  group_by={','.join(group_by)}: {_summary(timings)} "
+                f"({len(report.groups)} groups, {report.total.requests:,} answered); "
+                f"from spend_daily: {_summary(baseline)}"
             )
     finally:
-        if schema is not None:
+        if schema is not None and not keep:
             async with database.engine.begin() as connection:
                 await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         await database.aclose()
 
 
-GROUPS: tuple[GroupBy, ...] = ("team", "model")
-
 if __name__ == "__main__":
-    asyncio.run(
-        main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000, sys.argv[2] if len(sys.argv) > 2 else None)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.spend_report", description=__doc__.split("\n\n")[0]
     )
+    parser.add_argument(
+        "rows", nargs="?", type=int, default=1_000_000, help="ledger rows (default 1,000,000)"
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("CALCIFER_BENCH_DATABASE_URL") or None,
+        help="a PostgreSQL URL (default: $CALCIFER_BENCH_DATABASE_URL; unset: a fresh SQLite file)",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the PostgreSQL schema (its name is printed)"
+    )
+    args = parser.parse_args()
+    asyncio.run(main(args.rows, args.database_url, args.keep))
