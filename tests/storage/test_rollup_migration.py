@@ -93,7 +93,7 @@ def _again_from_0006(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
-async def test_the_model_rollup_is_rebuilt_from_the_key_level_one(db: Database) -> None:
+async def test_the_coarser_rollups_are_rebuilt_from_the_key_level_ones(db: Database) -> None:
     ledger = SqlLedger(db, batch_size=7)
     await ledger.start()
     for n in range(60):
@@ -111,12 +111,15 @@ async def test_the_model_rollup_is_rebuilt_from_the_key_level_one(db: Database) 
                 status=200,
                 prompt_tokens=n,
                 cost=cost,
+                customer=f"c{n % 4}" if n % 7 else None,
+                tags=("a", "b")[: n % 3],
             )
         )
     await ledger.aclose()
-    asks: list[tuple[GroupBy, ...]] = [("team", "model"), ("day",), ("provider",)]
+    asks: list[tuple[GroupBy, ...]] = [("team", "model"), ("day",), ("provider",), ("key",), ("customer",)]
+    asks += [("tag", "day"), ("user",)]
     before = [(await ledger.query(group_by)).groups for group_by in asks]
     async with db.engine.begin() as connection:
         await connection.run_sync(_again_from_0006)
     assert [(await ledger.query(group_by)).groups for group_by in asks] == before
-    assert before[0] and before[1][0].cost is not None
+    assert all(before) and before[1][0].cost is not None

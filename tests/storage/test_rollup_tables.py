@@ -1,6 +1,7 @@
 """Reports read the narrowest rollup that answers them exactly: the one without keys and users
-(`spend_daily_models`) gives, group for group and to the last pico-dollar, what the key-level table
-gives, on a randomised ledger (SQLite, PostgreSQL)."""
+(`spend_daily_models`) and the one of each dimension alone (`spend_daily_each`) give, group for group
+and to the last pico-dollar, what the key-level tables give, on a randomised ledger (SQLite,
+PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,13 @@ from calcifer.domain.ledger import GroupBy, Outcome, SpendGroup, SpendRecord
 from calcifer.storage.database import Database
 from calcifer.storage.ledger import SqlLedger
 from calcifer.storage.rollups import group_of, report_statement, rollup_for
-from calcifer.storage.schema import spend_daily, spend_daily_customers, spend_daily_models, spend_daily_tags
+from calcifer.storage.schema import (
+    spend_daily,
+    spend_daily_customers,
+    spend_daily_each,
+    spend_daily_models,
+    spend_daily_tags,
+)
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 COARSE: tuple[GroupBy, ...] = ("day", "team", "model", "provider")
@@ -104,6 +111,36 @@ async def test_the_coarse_rollup_gives_the_key_level_reports_exactly(db: Databas
         assert group.prompt_tokens == sum(r.prompt_tokens for r in mine)
 
 
+@pytest.mark.parametrize(
+    ("dimension", "fine", "value"),
+    [
+        ("key", spend_daily, "k1"),
+        ("team", spend_daily, "red"),
+        ("user", spend_daily, "u2"),
+        ("model", spend_daily, "m3"),
+        ("provider", spend_daily, "p1"),
+        ("customer", spend_daily_customers, "c1"),
+        ("tag", spend_daily_tags, "b"),
+    ],
+)
+async def test_each_dimension_alone_gives_the_key_level_reports_exactly(
+    db: Database, dimension: GroupBy, fine: Table, value: str
+) -> None:
+    ledger = SqlLedger(db, batch_size=61)
+    await ledger.start()
+    for record in random_ledger(seed=15, rows=700):
+        ledger.record(record)
+    await ledger.aclose()
+    for group_by, where in [
+        ((dimension,), {}),
+        (("day", dimension), {}),
+        ((dimension, "day"), {dimension: value}),
+    ]:
+        alone = await report(db, spend_daily_each, group_by, **where)
+        assert alone == await report(db, fine, group_by, **where), (group_by, where)
+        assert len(alone) > 1
+
+
 async def test_reports_through_the_ledger_equal_the_key_level_sums(db: Database) -> None:
     ledger = SqlLedger(db)
     await ledger.start()
@@ -120,12 +157,16 @@ async def test_reports_through_the_ledger_equal_the_key_level_sums(db: Database)
 @pytest.mark.parametrize(
     ("dimensions", "table"),
     [
-        (("team",), spend_daily_models),
-        (("day", "model"), spend_daily_models),
+        (("day",), spend_daily_models),
+        (("team", "model"), spend_daily_models),
         (("provider", "team"), spend_daily_models),
+        (("team",), spend_daily_each),
+        (("day", "model"), spend_daily_each),
+        (("key", "key"), spend_daily_each),  # grouped and filtered by key
+        (("customer",), spend_daily_each),
+        (("tag", "day"), spend_daily_each),
         (("team", "key"), spend_daily),  # grouped by team, filtered by key
         (("model", "user"), spend_daily),
-        (("customer",), spend_daily_customers),
         (("team", "customer"), spend_daily_customers),
         (("model", "tag"), spend_daily_tags),
         (("tag", "customer"), spend_daily_tags),

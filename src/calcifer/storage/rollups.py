@@ -3,17 +3,17 @@ from them.
 
 A batch of ledger rows is summed per (day, key, team, user, model, provider) into `spend_daily`, the
 same plus the customer into `spend_daily_customers`, for each of its tags, plus the customer and the
-tag into `spend_daily_tags`, and per (day, team, model, provider) into `spend_daily_models` (summed
-from `spend_daily`'s sums, not from the rows again), with one upsert per table, in the transaction
-that inserts the rows. The upserts go in a fixed order, so two replicas writing at once never wait on
-each other in opposite orders. Reports sum the rollup rows of the days asked for, from the narrowest
-table that has every dimension they group or filter by (`rollup_for`); they never read the ledger's
-rows.
+tag into `spend_daily_tags`, per (day, team, model, provider) into `spend_daily_models`, and per day
+and value of each dimension alone into `spend_daily_each` (these two summed from the other tables'
+sums, not from the rows again), with one upsert per table, in the transaction that inserts the rows.
+The upserts go in a fixed order, so two replicas writing at once never wait on each other in opposite
+orders. Reports sum the rollup rows of the days asked for, from the narrowest table that has every
+dimension they group or filter by (`rollup_for`); they never read the ledger's rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -33,6 +33,7 @@ from calcifer.storage.schema import (
     from_pico,
     spend_daily,
     spend_daily_customers,
+    spend_daily_each,
     spend_daily_models,
     spend_daily_tags,
     to_pico,
@@ -79,24 +80,42 @@ def _add(sums: dict[tuple[str, ...], Sums], key: tuple[str, ...], row: SpendReco
         entry["cost_saved"] += to_pico(row.cost_saved)
 
 
-def _coarser(sums: dict[tuple[str, ...], Sums]) -> dict[tuple[str, ...], Sums]:
-    """`spend_daily`'s sums (day, key, team, user, model, provider) summed per (day, team, model,
-    provider)."""
-    coarse: dict[tuple[str, ...], Sums] = {}
-    for (day, _, team, _, model, provider), entry in sums.items():
-        key = (day, team, model, provider)
-        total = coarse.get(key)
-        if total is None:
-            coarse[key] = dict(entry)
-        else:
-            for name, value in entry.items():
-                total[name] += value
-    return coarse
+def _regroup(
+    into: dict[tuple[str, ...], Sums],
+    sums: dict[tuple[str, ...], Sums],
+    keys: Callable[[tuple[str, ...]], Iterable[tuple[str, ...]]],
+) -> dict[tuple[str, ...], Sums]:
+    """Add each entry of `sums` to `into` under each of `keys(its key)`."""
+    for key, entry in sums.items():
+        for coarse in keys(key):
+            total = into.get(coarse)
+            if total is None:
+                into[coarse] = dict(entry)
+            else:
+                for name, value in entry.items():
+                    total[name] += value
+    return into
 
 
-def sum_batch(batch: Iterable[SpendRecord]) -> tuple[list[Sums], list[Sums], list[Sums], list[Sums]]:
-    """A batch's additions to `spend_daily`, `spend_daily_customers`, `spend_daily_tags` and
-    `spend_daily_models`, each in dimension order."""
+def _by_model(key: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    day, _, team, _, model, provider = key
+    return ((day, team, model, provider),)
+
+
+def _each(key: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    day, key_id, team, user, model, provider = key
+    return (
+        ("key", key_id, day),
+        ("team", team, day),
+        ("user", user, day),
+        ("model", model, day),
+        ("provider", provider, day),
+    )
+
+
+def sum_batch(batch: Iterable[SpendRecord]) -> tuple[list[Sums], ...]:
+    """A batch's additions to `spend_daily`, `spend_daily_customers`, `spend_daily_tags`,
+    `spend_daily_models` and `spend_daily_each`, each in dimension order."""
     plain: dict[tuple[str, ...], Sums] = {}
     customers: dict[tuple[str, ...], Sums] = {}
     tagged: dict[tuple[str, ...], Sums] = {}
@@ -118,8 +137,19 @@ def sum_batch(batch: Iterable[SpendRecord]) -> tuple[list[Sums], list[Sums], lis
         _rows(plain, ROLLUP_DIMENSIONS),
         _rows(customers, (*ROLLUP_DIMENSIONS, "customer")),
         _rows(tagged, (*ROLLUP_DIMENSIONS, "customer", "tag")),
-        _rows(_coarser(plain), MODEL_DIMENSIONS),
+        _rows(_regroup({}, plain, _by_model), MODEL_DIMENSIONS),
+        _rows(_one_at_a_time(plain, customers, tagged), _EACH),
     )
+
+
+def _one_at_a_time(
+    plain: dict[tuple[str, ...], Sums],
+    customers: dict[tuple[str, ...], Sums],
+    tagged: dict[tuple[str, ...], Sums],
+) -> dict[tuple[str, ...], Sums]:
+    each = _regroup({}, plain, _each)
+    _regroup(each, customers, lambda key: (("customer", key[6], key[0]),))
+    return _regroup(each, tagged, lambda key: (("tag", key[7], key[0]),))
 
 
 def _rows(sums: dict[tuple[str, ...], Sums], dimensions: Sequence[str]) -> list[Sums]:
@@ -150,14 +180,18 @@ def _upsert(table: Table, dialect: str) -> Any:
     )
 
 
-_TABLES = (spend_daily, spend_daily_customers, spend_daily_tags, spend_daily_models)
+_TABLES = (spend_daily, spend_daily_customers, spend_daily_tags, spend_daily_models, spend_daily_each)
 _COARSE = frozenset(_COLUMN[name] for name in ("day", "team", "model", "provider"))
+_EACH = ("dimension", "value", "day")
 
 
 def rollup_for(dimensions: Iterable[GroupBy]) -> Table:
-    """The narrowest rollup that has every one of `dimensions`: a report grouped or filtered by key or
-    user reads the key-level table, by customer or tag the tables that have them."""
+    """The narrowest rollup that has every one of `dimensions`: one dimension besides the day reads
+    `spend_daily_each`; a report grouped or filtered by key or user with another dimension reads the
+    key-level table, by customer or tag the tables that have them."""
     columns = {_COLUMN[name] for name in dimensions}
+    if len(columns - {"day"}) == 1:
+        return spend_daily_each
     if "tag" in columns:
         return spend_daily_tags
     if "customer" in columns:
@@ -193,15 +227,21 @@ def _statement(
     """A report's statement, built once per shape (SQLAlchemy then reuses its compiled form). The sums
     are cast to BIGINT: PostgreSQL's SUM of a BIGINT is a NUMERIC, which the driver would hand over as
     a Decimal to convert back."""
-    groups = [table.c[_COLUMN[name]].label(f"g{index}") for index, name in enumerate(group_by)]
+    column = _COLUMN
+    if table is spend_daily_each:  # the one dimension besides the day is `value`
+        dimension = next(name for name in (*group_by, *where) if name != "day")
+        column = {name: "day" if name == "day" else "value" for name in _COLUMN}
+    groups = [table.c[column[name]].label(f"g{index}") for index, name in enumerate(group_by)]
     sums = [cast(func.sum(table.c[name]), BigInteger).label(name) for name in _FIELDS]
     statement = select(*groups, *sums).group_by(*groups)
+    if table is spend_daily_each:
+        statement = statement.where(table.c.dimension == dimension)
     if since:
         statement = statement.where(table.c.day >= bindparam("since"))
     if until:
         statement = statement.where(table.c.day < bindparam("until"))
     for name in where:
-        statement = statement.where(table.c[_COLUMN[name]] == bindparam(f"w_{name}"))
+        statement = statement.where(table.c[column[name]] == bindparam(f"w_{name}"))
     return statement
 
 

@@ -236,6 +236,11 @@ MODEL_DIMENSIONS = ("day", "team", "model", "provider")
 spend_daily_models = _rollup(
     "spend_daily_models", MODEL_DIMENSIONS, ("team", "model", "day"), ("model", "provider", "day")
 )
+# One dimension at a time: per day, the sums of each key, team, user, customer, tag, model and provider
+# (`dimension` names which, `value` is its value), read by reports that group and filter by that one
+# dimension (and the day): the top customers of a month read a few thousand rows, not every
+# key x customer x model of the month.
+spend_daily_each = _rollup("spend_daily_each", ("dimension", "value", "day"))
 
 teams = Table(
     "teams",
