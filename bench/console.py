@@ -1,8 +1,10 @@
-"""`python -m bench.console [ROWS]`: server time of each console page on a SQLite ledger of ROWS rows
-(default 1,000,000, spread over 30 days: 50 keys, each of one user and one of 8 teams and serving 5 of
-250 customers; 12 models on 5 providers; one tag on half the rows).
+"""`python -m bench.console [ROWS] [--ledger FILE]`: server time of each console page on a SQLite ledger
+of ROWS rows (default 1,000,000, spread over 30 days: 50 keys, each of one user and one of 8 teams and
+serving 5 of 250 customers; 12 models on 5 providers; one tag on half the rows).
 
-The rows are written into a fresh database file by the ledger's writer (rows and daily rollups); the
+The rows are written into a fresh database file by the ledger's writer (rows and daily rollups; its
+path is printed), or `--ledger` names the file an earlier run wrote (migrated to this version's
+schema when the gateway starts, so a new rollup is built from the old ones as on an upgrade). The
 gateway is then started on it (its
 lifespan run in-process) with a master key, one console session is opened, and each page is asked for
 `REPEAT` times in-process (the ASGI scope built here, no socket, no client): the median and the worst
@@ -11,11 +13,11 @@ are printed, in milliseconds, beside the page's status.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import random
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -137,13 +139,15 @@ async def call(
     return int(answer["status"]), answer["headers"]  # type: ignore[return-value]
 
 
-async def main(rows: int) -> None:
-    folder = Path(tempfile.mkdtemp(prefix="calcifer-console-bench-"))
-    url = f"sqlite:///{folder / 'ledger.db'}"
-    await (await open_database(url)).aclose()
-    began = time.perf_counter()
-    await fill(url, folder / "ledger.db", rows)
-    print(f"{rows:,} rows written in {time.perf_counter() - began:.1f} s")
+async def main(rows: int, ledger: Path | None) -> None:
+    if ledger is None:
+        ledger = Path(tempfile.mkdtemp(prefix="calcifer-console-bench-")) / "ledger.db"
+        url = f"sqlite:///{ledger}"
+        await (await open_database(url)).aclose()
+        began = time.perf_counter()
+        await fill(url, ledger, rows)
+        print(f"{rows:,} rows written in {time.perf_counter() - began:.1f} s ({ledger})")
+    url = f"sqlite:///{ledger}"
     app = create_app(Settings.from_env({"CALCIFER_DATABASE_URL": url, "CALCIFER_MASTER_KEY": MASTER}))
     messages: asyncio.Queue[Message] = asyncio.Queue()
     replies: asyncio.Queue[Message] = asyncio.Queue()
@@ -165,4 +169,12 @@ async def main(rows: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000))
+    parser = argparse.ArgumentParser(prog="python -m bench.console", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "rows", nargs="?", type=int, default=1_000_000, help="ledger rows (default 1,000,000)"
+    )
+    parser.add_argument(
+        "--ledger", type=Path, help="a ledger file an earlier run wrote (ROWS is then ignored)"
+    )
+    args = parser.parse_args()
+    asyncio.run(main(args.rows, args.ledger))
