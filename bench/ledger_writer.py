@@ -16,17 +16,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import text
-
-from bench.spend_report import MODELS
+from bench.spend_report import MODELS, fresh_database
 from calcifer.domain.ledger import SpendRecord
-from calcifer.storage.database import open_database
 from calcifer.storage.ledger import SqlLedger
 
 
@@ -58,14 +53,8 @@ def rows(count: int) -> list[SpendRecord]:
 
 
 async def main(count: int, batch: int, url: str | None) -> None:
-    schema = None
-    if url is None:
-        url = f"sqlite:///{tempfile.mkdtemp(prefix='calcifer-writer-')}/calcifer.db"
-    else:
-        schema = f"bench_writer_{uuid.uuid4().hex[:8]}"
-    database = await open_database(url, schema=schema)
     records = rows(count)
-    try:
+    async with fresh_database(url, "writer") as database:
         ledger = SqlLedger(database, batch_size=batch)
         await ledger.start()
         cpu, wall = time.process_time(), time.perf_counter()
@@ -81,11 +70,6 @@ async def main(count: int, batch: int, url: str | None) -> None:
             f"CPU {cpu * 1e3 / batches:.2f} ms per batch, {cpu * 1e6 / count:.1f} us per row; "
             f"wall {wall * 1e3 / batches:.2f} ms per batch"
         )
-    finally:
-        if schema is not None:
-            async with database.engine.begin() as connection:
-                await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await database.aclose()
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -81,20 +83,33 @@ def _summary(timings: list[float]) -> str:
     return f"p50 {statistics.median(timings):.1f} ms, p95 {p95:.1f} ms"
 
 
-async def main(rows: int, url: str | None, keep: bool) -> None:
+@asynccontextmanager
+async def fresh_database(url: str | None, name: str, keep: bool = False) -> AsyncIterator[Database]:
+    """A fresh SQLite file (`url` None), or a fresh schema of the PostgreSQL database at `url`, dropped
+    at the end unless `keep`."""
     schema = None
     if url is None:
-        url = f"sqlite:///{tempfile.mkdtemp(prefix='calcifer-spend-')}/calcifer.db"
+        url = f"sqlite:///{tempfile.mkdtemp(prefix=f'calcifer-{name}-')}/calcifer.db"
     else:
-        schema = f"bench_spend_{uuid.uuid4().hex[:8]}"
+        schema = f"bench_{name}_{uuid.uuid4().hex[:8]}"
     database = await open_database(url, schema=schema)
     try:
+        yield database
+    finally:
+        if schema is not None and not keep:
+            async with database.engine.begin() as connection:
+                await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await database.aclose()
+
+
+async def main(rows: int, url: str | None, keep: bool) -> None:
+    async with fresh_database(url, "spend", keep) as database:
         ledger = SqlLedger(database, max_queue=rows + 1)
         await ledger.start()
         began = time.perf_counter()
         await fill(ledger, rows)
         await ledger.aclose()
-        where = f"schema {schema}" if schema else url
+        where = f"schema {database.schema}" if database.schema else database.engine.url
         print(f"{database.dialect}: {rows:,} rows written in {time.perf_counter() - began:.0f} s ({where})")
         print(f"  machine: a 10M-addition Python loop takes {_python_speed():.0f} ms (compare runs by it)")
         since = datetime.now(UTC) - timedelta(days=30)
@@ -113,11 +128,6 @@ async def main(rows: int, url: str | None, keep: bool) -> None:
                 f"({len(report.groups)} groups, {report.total.requests:,} answered); "
                 f"from spend_daily: {_summary(baseline)}"
             )
-    finally:
-        if schema is not None and not keep:
-            async with database.engine.begin() as connection:
-                await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await database.aclose()
 
 
 if __name__ == "__main__":

@@ -10,30 +10,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from calcifer.storage.migrations.versions.v0007_spend_daily_models import _SUMS  # as frozen as this one
+
 revision = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | None = None
 depends_on: str | None = None
 
-_SUMS = (
-    "requests",
-    "refused_budget",
-    "refused_rate",
-    "refused_auth",
-    "failed",
-    "prompt_tokens",
-    "completion_tokens",
-    "cached_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "priced",
-    "unpriced",
-    "cache_hits",
-    "cost_hi",
-    "cost_lo",
-    "cost_saved_hi",
-    "cost_saved_lo",
-)
 # Each dimension from the narrowest rollup that has it (a row's tags only in spend_daily_tags).
 _SOURCES = (
     ("key", "key_id", "spend_daily"),
