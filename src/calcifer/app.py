@@ -38,6 +38,7 @@ from calcifer.domain.spending import SpendControl
 from calcifer.http.admin import admin_routes
 from calcifer.http.admin_levels import level_routes
 from calcifer.http.admin_models import admin_model_routes
+from calcifer.http.admin_tags import tag_routes
 from calcifer.http.asgi import GatewayApp, HeaderLimits, Route
 from calcifer.http.auth import Authenticator
 from calcifer.http.cors import Cors
@@ -279,6 +280,7 @@ def create_app(
             Route("/v1/spend", spend, methods=["GET"]),
             *admin_routes(),
             *level_routes(),
+            *tag_routes(),
             *request_log_routes(),
             *admin_model_routes(),
             *(

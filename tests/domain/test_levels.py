@@ -18,12 +18,13 @@ from calcifer.domain.levels import (
     CustomerPolicy,
     Member,
     Owners,
+    TagBudget,
     Team,
     User,
     baseline_filter,
     holds,
 )
-from calcifer.domain.limits import BudgetExceeded, RateLimited, budget_window
+from calcifer.domain.limits import MAX_BUDGET, BudgetExceeded, RateLimited, budget_window
 from calcifer.domain.pricing import PricingConfig, PricingRegistry
 from calcifer.domain.spending import ModelNotAllowed, SpendControl, UnpricedUnderBudget
 from calcifer.domain.types import Usage
@@ -128,6 +129,10 @@ def test_each_counter_maps_to_the_report_filter_that_sums_it(budget_key: str, wh
         (lambda: User("u", CREATED, email=5), "email"),  # type: ignore[arg-type]
         (lambda: Member("t", ""), "user_id"),
         (lambda: Customer("c", CREATED, blocked="yes"), "blocked"),  # type: ignore[arg-type]
+        (lambda: TagBudget("", D(1)), "tag"),
+        (lambda: TagBudget("t", None), "max_budget"),  # type: ignore[arg-type]
+        (lambda: TagBudget("t", MAX_BUDGET + 1), "max_budget"),
+        (lambda: TagBudget("t", D(1), "hourly"), "budget_period"),  # type: ignore[arg-type]
     ],
 )
 def test_invalid_values_name_their_field(make: object, param: str) -> None:

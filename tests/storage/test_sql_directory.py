@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import orjson
 
-from calcifer.domain.levels import Customer, Member, Team, User
+from calcifer.domain.levels import Customer, Member, TagBudget, Team, User
 from calcifer.storage.audit import SqlAuditLog
 from calcifer.storage.database import Database
 from calcifer.storage.directory import SqlDirectory
@@ -60,6 +60,25 @@ async def test_a_member_is_found_by_team_and_user(db: Database) -> None:
     assert await directory.member("red", "ada") == Member("red", "ada", Decimal("4"))
     assert await directory.member("blue", "ada") == Member("blue", "ada", Decimal("9"))
     assert await directory.member("red", "cy") is None and await directory.member("green", "ada") is None
+
+
+async def test_tag_budgets_are_set_replaced_listed_and_deleted(db: Database) -> None:
+    directory = SqlDirectory(db, ttl=60)
+    assert (await directory.owners(None, None, None, ("beta",))).tags == ()
+    await directory.put_tag_budget(TagBudget("beta", Decimal("5.000000000001"), "total"))
+    await directory.put_tag_budget(TagBudget("alpha", Decimal("1")))
+    assert (await directory.owners(None, None, None, ("beta",))).tags == (
+        ("beta", Decimal("5.000000000001"), "total"),
+    )
+    await directory.put_tag_budget(TagBudget("beta", Decimal("2"), "daily"))  # replaced, never duplicated
+    assert await directory.tag_budgets() == [
+        TagBudget("alpha", Decimal("1")),
+        TagBudget("beta", Decimal("2"), "daily"),
+    ]
+    assert await directory.tag_budget("beta") == TagBudget("beta", Decimal("2"), "daily")
+    assert await directory.tag_budget("gamma") is None
+    assert await directory.delete_tag_budget("beta") and not await directory.delete_tag_budget("beta")
+    assert (await directory.owners(None, None, None, ("beta",))).tags == ()  # the change cleared the cache
 
 
 async def test_owners_are_cached_until_a_change(db: Database) -> None:

@@ -13,7 +13,7 @@ from calcifer.console.overview import chart_days
 from calcifer.console.web import Visit
 
 KINDS = {"teams": ("team", "Teams"), "users": ("user", "Users"), "customers": ("customer", "Customers")}
-ENTITIES = ("key", "team", "user", "member", "customer")
+ENTITIES = ("key", "team", "user", "member", "customer", "tag")
 
 
 def _kind(visit: Visit) -> str:

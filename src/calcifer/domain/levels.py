@@ -110,6 +110,23 @@ class Customer:
 
 
 @dataclass(frozen=True, slots=True)
+class TagBudget:
+    """A budget shared by every request with a tag (a project or feature), over its period."""
+
+    tag: str
+    max_budget: Decimal
+    budget_period: BudgetPeriod = "monthly"
+
+    def __post_init__(self) -> None:
+        check_id(self.tag, "tag")
+        if self.max_budget is None:
+            raise InvalidRequest(
+                "'max_budget' is required: a tag budget is a number of USD.", param="max_budget"
+            )
+        check_budget(self.max_budget, self.budget_period)
+
+
+@dataclass(frozen=True, slots=True)
 class Owners:
     """What a request is spent for beyond its key, as the directory knows them (None: unknown)."""
 

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from calcifer.domain.checks import check_id
 from calcifer.domain.errors import GatewayError, InvalidRequest
 from calcifer.domain.levels import Customer, Member, Team, User
-from calcifer.domain.limits import budget_window
+from calcifer.domain.limits import BudgetPeriod, budget_window
 from calcifer.http.asgi import Route
 from calcifer.http.auth import IDENTITY_KEY, Identity, caller_team
 from calcifer.http.exchange import read_json
@@ -56,7 +56,7 @@ class DirectoryMissing(GatewayError):
     http_status = 503
 
 
-def _directory(request: Request) -> Any:
+def directory_of(request: Request) -> Any:
     directory = getattr(request.app.state, "directory", None)
     if directory is None:
         raise DirectoryMissing("Teams, users and customers need the gateway's database.")
@@ -137,17 +137,20 @@ def level_view(kind: Kind, item: Any) -> dict[str, object]:
     return view
 
 
-async def _view(request: Request, kind: Kind, item: Any) -> dict[str, object]:
-    view = level_view(kind, item)
+async def live_spend(request: Request, budget_key: str, period: BudgetPeriod) -> dict[str, object]:
+    """What a level's budget counter holds in its current window (nothing without spend control)."""
     spend = getattr(request.app.state, "spend", None)
-    if spend is not None:
-        window = budget_window(item.budget_period, request.app.state.clock.now())
-        view["spend"] = money(await spend.limiter.spent(f"{kind}:{item.id}", window))
-        view["budget_window"] = window
-    return view
+    if spend is None:
+        return {}
+    window = budget_window(period, request.app.state.clock.now())
+    return {"spend": money(await spend.limiter.spent(budget_key, window)), "budget_window": window}
 
 
-def _json(body: object, status: int = 200) -> Response:
+async def _view(request: Request, kind: Kind, item: Any) -> dict[str, object]:
+    return level_view(kind, item) | await live_spend(request, f"{kind}:{item.id}", item.budget_period)
+
+
+def json_answer(body: object, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
@@ -157,7 +160,7 @@ def _kind(request: Request) -> Kind:
 
 async def create(request: Request) -> Response:
     kind = _kind(request)
-    directory = _directory(request)
+    directory = directory_of(request)
     body, _ = await read_json(request)
     values = _values(kind, body, creating=True)
     values.setdefault("id", f"{kind}_{secrets.token_hex(6)}")
@@ -166,21 +169,21 @@ async def create(request: Request) -> Response:
         raise Conflict(f"A {kind} with id '{item.id}' exists already.", param="id")
     view = await _view(request, kind, item)
     await audit(request, "create", kind, item.id, None, view)
-    return _json(view, 201)
+    return json_answer(view, 201)
 
 
 async def list_all(request: Request) -> Response:
     kind = _kind(request)
-    items = await _directory(request).all(kind)
+    items = await directory_of(request).all(kind)
     team = caller_team(request)
     if team is not None:  # a team-admin key lists its own team only
         items = [item for item in items if item.id == team]
-    return _json({"object": "list", "data": [await _view(request, kind, item) for item in items]})
+    return json_answer({"object": "list", "data": [await _view(request, kind, item) for item in items]})
 
 
 async def _one(request: Request, kind: Kind) -> Any:
     item_id = request.path_params["item_id"]
-    item = await _directory(request).get(kind, item_id)
+    item = await directory_of(request).get(kind, item_id)
     if item is None:
         raise NotFound(f"No {kind} with id '{item_id}'.")
     return item
@@ -191,8 +194,8 @@ async def get_one(request: Request) -> Response:
     item = await _one(request, kind)
     view = await _view(request, kind, item)
     if kind == "team":
-        view["members"] = [member_view(m) for m in await _directory(request).members(item.id)]
-    return _json(view)
+        view["members"] = [member_view(m) for m in await directory_of(request).members(item.id)]
+    return json_answer(view)
 
 
 async def patch(request: Request) -> Response:
@@ -200,18 +203,18 @@ async def patch(request: Request) -> Response:
     item = await _one(request, kind)
     body, _ = await read_json(request)
     changed = replace(item, **_values(kind, body, creating=False))
-    await _directory(request).replace(changed)
+    await directory_of(request).replace(changed)
     before, after = await _view(request, kind, item), await _view(request, kind, changed)
     await audit(request, "update", kind, item.id, before, after)
-    return _json(after)
+    return json_answer(after)
 
 
 async def remove(request: Request) -> Response:
     kind = _kind(request)
     item = await _one(request, kind)
-    await _directory(request).delete(kind, item.id)
+    await directory_of(request).delete(kind, item.id)
     await audit(request, "delete", kind, item.id, await _view(request, kind, item), None)
-    return _json({"id": item.id, "object": kind, "deleted": True})
+    return json_answer({"id": item.id, "object": kind, "deleted": True})
 
 
 def member_view(member: Member) -> dict[str, object]:
@@ -227,7 +230,7 @@ async def put_member(request: Request) -> Response:
     team = await _one(request, "team")
     user_id = request.path_params["user_id"]
     check_id(user_id, "user_id")
-    directory = _directory(request)
+    directory = directory_of(request)
     if await directory.get("user", user_id) is None:
         raise NotFound(f"No user with id '{user_id}'.")
     body, _ = await read_json(request)
@@ -247,18 +250,18 @@ async def put_member(request: Request) -> Response:
         before and member_view(before),
         member_view(member),
     )
-    return _json(member_view(member), 200 if before else 201)
+    return json_answer(member_view(member), 200 if before else 201)
 
 
 async def delete_member(request: Request) -> Response:
     team = await _one(request, "team")
     user_id = request.path_params["user_id"]
-    directory = _directory(request)
+    directory = directory_of(request)
     before = await directory.member(team.id, user_id)
     if before is None or not await directory.delete_member(team.id, user_id):
         raise NotFound(f"'{user_id}' is not a member of team '{team.id}'.")
     await audit(request, "delete", "member", f"{team.id}/{user_id}", member_view(before), None)
-    return _json({"team_id": team.id, "user_id": user_id, "deleted": True})
+    return json_answer({"team_id": team.id, "user_id": user_id, "deleted": True})
 
 
 async def list_audit(request: Request) -> Response:
@@ -276,7 +279,7 @@ async def list_audit(request: Request) -> Response:
     entries = await log.entries(
         entity=params.get("entity"), entity_id=params.get("entity_id"), limit=limit, before=before
     )
-    return _json({"object": "list", "data": entries})
+    return json_answer({"object": "list", "data": entries})
 
 
 def level_routes() -> list[Route]:

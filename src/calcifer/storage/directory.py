@@ -13,7 +13,7 @@ from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
-from calcifer.domain.levels import Customer, Member, Owners, Team, User
+from calcifer.domain.levels import Customer, Member, Owners, TagBudget, Team, User
 from calcifer.storage.database import Database
 from calcifer.storage.schema import customers, tag_budgets, team_members, teams, users
 
@@ -136,6 +136,30 @@ class SqlDirectory:
                     (team_members.c.team_id == team_id) & (team_members.c.user_id == user_id)
                 )
             )
+        self.forget()
+        return gone.rowcount > 0
+
+    async def tag_budgets(self) -> list[TagBudget]:
+        async with self._db.engine.connect() as connection:
+            rows = await connection.execute(select(tag_budgets).order_by(tag_budgets.c.tag))
+            return [_item(TagBudget, row) for row in rows.mappings().all()]
+
+    async def tag_budget(self, tag: str) -> TagBudget | None:
+        async with self._db.engine.connect() as connection:
+            row = (await connection.execute(select(tag_budgets).where(tag_budgets.c.tag == tag))).mappings()
+            found = row.first()
+        return None if found is None else _item(TagBudget, found)
+
+    async def put_tag_budget(self, budget: TagBudget) -> None:
+        """Set a tag's budget (created, or replaced whole)."""
+        async with self._db.engine.begin() as connection:
+            await connection.execute(delete(tag_budgets).where(tag_budgets.c.tag == budget.tag))
+            await connection.execute(insert(tag_budgets).values(**_row(budget)))
+        self.forget()
+
+    async def delete_tag_budget(self, tag: str) -> bool:
+        async with self._db.engine.begin() as connection:
+            gone = await connection.execute(delete(tag_budgets).where(tag_budgets.c.tag == tag))
         self.forget()
         return gone.rowcount > 0
 
