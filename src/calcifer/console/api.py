@@ -38,6 +38,9 @@ class ConsoleApi:
     async def post(self, path: str, body: object) -> Any:
         return await self._send("POST", path, None, body)
 
+    async def put(self, path: str, body: object) -> Any:
+        return await self._send("PUT", path, None, body)
+
     async def patch(self, path: str, body: object) -> Any:
         return await self._send("PATCH", path, None, body)
 

@@ -16,8 +16,7 @@ PERIODS = ("total", "daily", "monthly")
 
 
 def key_body(form: dict[str, str], metadata: dict[str, Any]) -> dict[str, object]:
-    """The admin API's body from the key form: empty fields are "none", limits of ASCII digits go as
-    numbers and anything else as text (the API refuses it; `"²".isdigit()` is true but `int` fails)."""
+    """The admin API's body from the key form: empty fields are "none", limits as `limit_value`."""
     models = [m.strip() for m in form.get("models", "").replace("\n", ",").split(",") if m.strip()]
     team = form.get("team", "").strip()
     meta = {k: v for k, v in metadata.items() if k != "team"}
@@ -31,9 +30,15 @@ def key_body(form: dict[str, str], metadata: dict[str, Any]) -> dict[str, object
         "metadata": meta,
     }
     for limit in ("rpm_limit", "tpm_limit"):
-        text = form.get(limit, "").strip()
-        body[limit] = int(text) if text.isascii() and text.isdigit() else (text or None)
+        body[limit] = limit_value(form.get(limit, ""))
     return body
+
+
+def limit_value(text: str) -> object:
+    """A form's limit field for the admin API: ASCII digits as a number, empty as none, anything else
+    as the text (the API refuses it; `"²".isdigit()` is true but `int` fails)."""
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() else (text or None)
 
 
 async def keys_page(visit: Visit, status: int = 200, error: str | None = None) -> Response:

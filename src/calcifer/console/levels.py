@@ -14,21 +14,30 @@ from calcifer.console.web import Visit
 
 KINDS = {"teams": ("team", "Teams"), "users": ("user", "Users"), "customers": ("customer", "Customers")}
 ENTITIES = ("key", "team", "user", "member", "customer", "tag")
+PERIODS = ("total", "daily", "weekly", "monthly")
 
 
 def _kind(visit: Visit) -> str:
     return visit.request.url.path.split("/")[2]
 
 
-async def level_list(visit: Visit) -> Response:
+async def level_list(visit: Visit, status: int = 200, error: str | None = None) -> Response:
     plural = _kind(visit)
     listing = await visit.api.get(f"/admin/{plural}")
     return visit.page(
-        "levels.html", plural=plural, kind=KINDS[plural][0], title=KINDS[plural][1], items=listing["data"]
+        "levels.html",
+        status,
+        plural=plural,
+        kind=KINDS[plural][0],
+        title=KINDS[plural][1],
+        items=listing["data"],
+        periods=PERIODS,
+        error=error,
+        form=visit.form,
     )
 
 
-async def level_page(visit: Visit) -> Response:
+async def level_page(visit: Visit, status: int = 200, error: str | None = None) -> Response:
     plural = _kind(visit)
     kind = KINDS[plural][0]
     item_id = visit.request.path_params["item_id"]
@@ -43,12 +52,16 @@ async def level_page(visit: Visit) -> Response:
     models = await visit.api.get("/v1/spend", {"group_by": "model", **filters})
     return visit.page(
         "level.html",
+        status,
         plural=plural,
         kind=kind,
         item=item,
         days=days["data"],
         models=models["data"],
         chart=chart_days(days["data"], start, now),
+        periods=PERIODS,
+        error=error,
+        saved=visit.request.query_params.get("saved") == "1",
     )
 
 
