@@ -78,6 +78,9 @@ KINDS = {
 }
 
 
+Window = Callable[[GatewayApp], contextlib.AbstractContextManager[object]]
+
+
 async def measure(
     kind: str,
     requests: int,
@@ -85,9 +88,11 @@ async def measure(
     database: Path,
     extra_env: dict[str, str] | None = None,
     prepare: Prepare | None = None,
+    window: Window | None = None,
 ) -> float:
     """CPU microseconds per request (`extra_env`: settings added to the gateway's environment;
-    `prepare`: what each request carries beyond the kind's body, set up in the started app)."""
+    `prepare`: what each request carries beyond the kind's body, set up in the started app; `window`:
+    a context entered after the warm-up and left once the measured requests are done)."""
     from calcifer.app import create_app
     from calcifer.config.settings import Settings
 
@@ -153,9 +158,10 @@ async def measure(
 
     await asyncio.gather(*(caller(WARM_UP) for _ in range(CONCURRENCY)))
     per_caller = max(1, requests // CONCURRENCY)
-    started = time.process_time()
-    await asyncio.gather(*(caller(per_caller) for _ in range(CONCURRENCY)))
-    cpu = time.process_time() - started
+    with window(app) if window is not None else contextlib.nullcontext():
+        started = time.process_time()
+        await asyncio.gather(*(caller(per_caller) for _ in range(CONCURRENCY)))
+        cpu = time.process_time() - started
     await messages.put({"type": "lifespan.shutdown"})
     await lifespan
     return cpu / (per_caller * CONCURRENCY) * 1e6

@@ -47,6 +47,26 @@ def report(kind: str, requests: int, samples: dict[str, list[float]]) -> str:
     return "\n".join(lines)
 
 
+def start_sink() -> tuple[str, subprocess.Popen[bytes]]:
+    """`bench.otlp_sink` in a child process, once it accepts connections: its URL and the process."""
+    port = free_port()
+    sink = subprocess.Popen([sys.executable, "-m", "bench.otlp_sink", "--port", str(port)])
+    _wait_for(port)
+    return f"http://127.0.0.1:{port}", sink
+
+
+def timed(kind: str, requests: int, port: int, env: dict[str, str]) -> float:
+    """CPU us per request of one configuration (`bench.inprocess.measure`, in a scratch directory)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        return uvloop.run(measure(kind, requests, port, Path(scratch) / "bench.db", env))
+
+
+def stop(*processes: subprocess.Popen[bytes]) -> None:
+    for process in processes:
+        process.terminate()
+        process.wait()
+
+
 def _wait_for(port: int) -> None:
     deadline = time.monotonic() + 20
     while True:
@@ -67,22 +87,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     requests = int(args[1]) if len(args) > 1 else 4000
     rounds = int(args[2]) if len(args) > 2 else 5
-    port, sink_port = free_port(), free_port()
+    port = free_port()
     upstream = start_upstream(port)
-    sink = subprocess.Popen([sys.executable, "-m", "bench.otlp_sink", "--port", str(sink_port)])
-    _wait_for(sink_port)
+    url, sink = start_sink()
     samples: dict[str, list[float]] = {}
     try:
         for _ in range(rounds):
-            for name, env in configurations(f"http://127.0.0.1:{sink_port}").items():
-                with tempfile.TemporaryDirectory() as scratch:
-                    us = uvloop.run(measure(kind, requests, port, Path(scratch) / "bench.db", env))
-                samples.setdefault(name, []).append(us)
+            for name, env in configurations(url).items():
+                samples.setdefault(name, []).append(timed(kind, requests, port, env))
         print(report(kind, requests, samples))
     finally:
-        for child in (upstream, sink):
-            child.terminate()
-            child.wait()
+        stop(upstream, sink)
     return 0
 
 
