@@ -308,7 +308,7 @@ def create_app(
         ),
         finishers=(record, *(() if metrics is None else (metrics.finish,)), log),
         render_error=_render_error,
-        in_flight=None if metrics is None else metrics.in_flight,
+        in_flight=None if metrics is None else metrics.tally,
         tracer=tracing,
         header_limits=HeaderLimits(settings.max_headers, settings.max_header_bytes),
     )

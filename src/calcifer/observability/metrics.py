@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from calcifer.domain.errors import GatewayError
 from calcifer.domain.types import StreamOutcome, Usage
+from calcifer.observability.children import HistogramChild, Inc, Tally, counter
 
 # The GenAI semantic conventions' bucket boundaries (gen-ai-metrics.md, v1.41.0).
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
@@ -201,6 +202,8 @@ class GatewayMetrics:
         )
         self._routes: dict[tuple[object, ...], _Route] = {}
         self._models: dict[tuple[object, ...], _Model] = {}
+        self._others: dict[tuple[Counter, tuple[str, ...]], Inc] = {}
+        self.tally = Tally(self.in_flight)  # the in-flight gauge's inc and dec, for the ASGI app
         self._names: set[str] = set()
         self._names_kept = model_names
 
@@ -217,32 +220,42 @@ class GatewayMetrics:
         """Record one request that has ended."""
         route = facts.route
         extras = self._extras(facts) if self.extra else ()
-        bound = self._routes.get((route, facts.status, *extras))
+        key = (route, facts.status, *extras)
+        bound = self._routes.get(key)
         if bound is None:
-            bound = self._routes[(route, facts.status, *extras)] = _Route(
-                self.requests.labels(route, str(facts.status), *extras),
-                self.request_duration.labels(route),
-                self.overhead.labels(route),
+            bound = self._routes[key] = _Route(
+                counter(self.requests.labels(route, str(facts.status), *extras)),
+                HistogramChild(self.request_duration.labels(route)),
+                HistogramChild(self.overhead.labels(route)),
             )
         seconds = facts.latency_ms / 1000
-        bound.requests.inc()
+        bound.requests(1)
         bound.duration.observe(seconds)
         outcome = facts.outcome
         if outcome is None:
             return
-        bound.overhead.observe(max(seconds - outcome.upstream_seconds, 0.0))
+        upstream = outcome.upstream_seconds
+        bound.overhead.observe(seconds - upstream if seconds > upstream else 0.0)
         error = facts.error
         if error is not None:
             refused = refusal(error)
             if refused is not None:
-                self.refusals.labels(*refused).inc()
+                self._child(self.refusals, refused)(1)
         if facts.cache_hit:
             model = self._name(facts.model or "")
-            self.cache_hits.labels(model).inc()
+            self._child(self.cache_hits, (model,))(1)
             if facts.cost_saved is not None:
-                self.cost_saved.labels(model).inc(float(facts.cost_saved))
+                self._child(self.cost_saved, (model,))(float(facts.cost_saved))
         elif outcome.attempts:
             self._answered(facts, outcome, seconds, extras)
+
+    def _child(self, metric: Counter, labels: tuple[str, ...]) -> Inc:
+        """The bound child of a counter updated on rarer paths (refusals, cache hits, reattempts)."""
+        key = (metric, labels)
+        found = self._others.get(key)
+        if found is None:
+            found = self._others[key] = counter(metric.labels(*labels))
+        return found
 
     def _extras(self, facts: Facts) -> tuple[str, ...]:
         values = {"key": facts.key_id, "user": facts.user, "team": facts.team, "customer": facts.customer}
@@ -256,24 +269,26 @@ class GatewayMetrics:
         if not error_type and facts.status >= 400:
             error_type = "client_closed" if facts.status == 499 else "_OTHER"
         provider = facts.provider or outcome.provider
-        operation = _OPERATIONS.get(facts.route, "chat")
-        requested, answering = self._name(facts.model or ""), self._name(outcome.model)
-        key = (operation, provider, requested, answering, error_type, *extras)
+        key = (facts.route, provider, facts.model, outcome.model, error_type, *extras)
         bound = self._models.get(key)
         if bound is None:
-            bound = self._models[key] = self._bind(
+            operation = _OPERATIONS.get(facts.route, "chat")
+            requested, answering = self._name(facts.model or ""), self._name(outcome.model)
+            bound = self._bind(
                 (operation, provider_system(provider), requested, answering),
                 provider,
                 answering,
                 error_type,
                 extras,
             )
+            if OTHER_MODEL not in (requested, answering):  # only kept names: the dict stays bounded
+                self._models[key] = bound
         bound.duration.observe(seconds)
-        bound.attempts.inc(outcome.attempts)
+        bound.attempts(outcome.attempts)
         if outcome.failovers:
-            self.reattempts.labels("failover").inc(outcome.failovers)
+            self._child(self.reattempts, ("failover",))(outcome.failovers)
         if outcome.retries:
-            self.reattempts.labels("retry").inc(outcome.retries)
+            self._child(self.reattempts, ("retry",))(outcome.retries)
         if facts.stream and outcome.first_chunk_at and outcome.chunks:
             bound.first_chunk.observe(max(outcome.first_chunk_at - facts.started, 0.0))
             if outcome.chunks > 1 and outcome.last_chunk_at > outcome.first_chunk_at:
@@ -283,21 +298,23 @@ class GatewayMetrics:
         if usage is not None:
             bound.input_usage.observe(usage.prompt_tokens)
             bound.output_usage.observe(usage.completion_tokens)
-            counts = (
-                usage.prompt_tokens,
-                usage.completion_tokens,
-                usage.cached_tokens,
-                usage.cache_write_tokens,
-                usage.reasoning_tokens,
-            )
-            for counter, count in zip(bound.tokens, counts, strict=True):
-                if count:
-                    counter.inc(count)
-        if facts.cost is not None:
-            if facts.cost:
-                bound.cost.inc(float(facts.cost))
+            tokens = bound.tokens
+            if usage.prompt_tokens:
+                tokens[0](usage.prompt_tokens)
+            if usage.completion_tokens:
+                tokens[1](usage.completion_tokens)
+            if usage.cached_tokens:
+                tokens[2](usage.cached_tokens)
+            if usage.cache_write_tokens:
+                tokens[3](usage.cache_write_tokens)
+            if usage.reasoning_tokens:
+                tokens[4](usage.reasoning_tokens)
+        cost = facts.cost
+        if cost is not None:
+            if cost:
+                bound.cost(float(cost))
         elif usage is not None:
-            bound.unpriced.inc()
+            bound.unpriced(1)
 
     def _bind(
         self,
@@ -308,15 +325,15 @@ class GatewayMetrics:
         extras: tuple[str, ...],
     ) -> _Model:
         return _Model(
-            self.operation_duration.labels(*genai, error_type),
-            self.token_usage.labels(*genai, "input"),
-            self.token_usage.labels(*genai, "output"),
-            self.time_to_first_chunk.labels(*genai),
-            self.time_per_output_chunk.labels(*genai),
-            self.cost.labels(provider, model, *extras),
-            self.unpriced.labels(provider, model),
-            self.attempts.labels(provider),
-            tuple(self.tokens.labels(provider, model, kind, *extras) for kind in TOKEN_TYPES),
+            HistogramChild(self.operation_duration.labels(*genai, error_type)),
+            HistogramChild(self.token_usage.labels(*genai, "input")),
+            HistogramChild(self.token_usage.labels(*genai, "output")),
+            HistogramChild(self.time_to_first_chunk.labels(*genai)),
+            HistogramChild(self.time_per_output_chunk.labels(*genai)),
+            counter(self.cost.labels(provider, model, *extras)),
+            counter(self.unpriced.labels(provider, model)),
+            counter(self.attempts.labels(provider)),
+            tuple(counter(self.tokens.labels(provider, model, kind, *extras)) for kind in TOKEN_TYPES),
         )
 
 
@@ -325,19 +342,19 @@ TOKEN_TYPES = ("input", "output", "cache_read", "cache_write", "reasoning")
 
 @dataclass(frozen=True, slots=True)
 class _Route:
-    requests: Counter
-    duration: Histogram
-    overhead: Histogram
+    requests: Inc
+    duration: HistogramChild
+    overhead: HistogramChild
 
 
 @dataclass(frozen=True, slots=True)
 class _Model:
-    duration: Histogram
-    input_usage: Histogram
-    output_usage: Histogram
-    first_chunk: Histogram
-    per_chunk: Histogram
-    cost: Counter
-    unpriced: Counter
-    attempts: Counter
-    tokens: tuple[Counter, ...]
+    duration: HistogramChild
+    input_usage: HistogramChild
+    output_usage: HistogramChild
+    first_chunk: HistogramChild
+    per_chunk: HistogramChild
+    cost: Inc
+    unpriced: Inc
+    attempts: Inc
+    tokens: tuple[Inc, ...]
