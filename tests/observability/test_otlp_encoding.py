@@ -1,60 +1,92 @@
 """The direct OTLP encoder writes what the official protobuf classes read back as the SDK's own encoder
-would have written it."""
+would have written the same spans."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util.types import AttributeValue
 
-from calcifer.observability.otlp_encoding import encode
+from calcifer.observability.otlp_encoding import PAIRS_KEPT, SCOPE, Encoder
+from calcifer.observability.spans import CLIENT, ERROR, SERVER, SpanRecord
+
+RESOURCE = Resource.create({"service.name": "gw", "k": "v"})
+TRACE = 0x4BF92F3577B34DA6A3CE929D0E0E4736
 
 
-class Keep(SpanExporter):
-    def __init__(self) -> None:
-        self.spans: list[ReadableSpan] = []
+def _record(
+    span_id: int, parent: int, remote: bool, kind: int, attributes: dict[str, AttributeValue]
+) -> SpanRecord:
+    record = SpanRecord(
+        TRACE, span_id, parent, remote, f"span {span_id}", kind, 1_000 + span_id, dict(attributes)
+    )
+    record.end = 5_000 + span_id
+    return record
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        self.spans.extend(spans)
-        return SpanExportResult.SUCCESS
+
+def _sdk(record: SpanRecord) -> ReadableSpan:
+    """The SDK's span with the same content."""
+
+    def context(span_id: int, remote: bool) -> SpanContext:
+        return SpanContext(TRACE, span_id, remote, TraceFlags(TraceFlags.SAMPLED))
+
+    status = Status(StatusCode.ERROR, record.message) if record.status == ERROR else Status(StatusCode.UNSET)
+    return ReadableSpan(
+        name=record.name,
+        context=context(record.span_id, False),
+        parent=context(record.parent_id, record.remote_parent) if record.parent_id else None,
+        resource=RESOURCE,
+        attributes=record.attributes,
+        kind={SERVER: SpanKind.SERVER, CLIENT: SpanKind.CLIENT}[record.kind],
+        status=status,
+        start_time=record.start,
+        end_time=record.end,
+        instrumentation_scope=InstrumentationScope(SCOPE),
+    )
+
+
+def _decoded(data: bytes) -> ExportTraceServiceRequest:
+    request = ExportTraceServiceRequest()
+    request.ParseFromString(data)
+    return request
 
 
 def test_the_direct_encoding_decodes_as_the_sdks() -> None:
-    kept = Keep()
-    provider = TracerProvider(resource=Resource.create({"service.name": "gw", "k": "v"}))
-    provider.add_span_processor(SimpleSpanProcessor(kept))
-    tracer = provider.get_tracer("calcifer", "1.0")
     attributes: dict[str, AttributeValue] = {
         "s": "text é",
         "b": True,
+        "one": 1,
         "i": -3,
         "big": 2**40,
         "f": 0.25,
-        "list": ["stop", "length"],
+        "tuple": ("stop", "length"),
+        "list": ["stop"],
+        "calcifer.request_id": "r-1",
     }
-    with tracer.start_as_current_span("POST /x", kind=SpanKind.SERVER) as server:
-        child = tracer.start_span("chat m", kind=SpanKind.CLIENT, attributes=attributes)
-        child.set_status(Status(StatusCode.ERROR, "upstream said no"))
-        child.end()
-        server.set_attribute("n", 200)
-    ours = ExportTraceServiceRequest()
-    ours.ParseFromString(encode(kept.spans))
-    theirs = encode_spans(kept.spans)
-    assert ours.resource_spans[0].resource == theirs.resource_spans[0].resource
-    assert ours.resource_spans[0].scope_spans[0].scope == theirs.resource_spans[0].scope_spans[0].scope
-    fields = ("trace_id", "span_id", "parent_span_id", "name", "kind", "start_time_unix_nano")
-    for mine, sdk in zip(
-        ours.resource_spans[0].scope_spans[0].spans,
-        theirs.resource_spans[0].scope_spans[0].spans,
-        strict=True,
-    ):
-        for name in (*fields, "end_time_unix_nano", "attributes", "flags"):
-            assert getattr(mine, name) == getattr(sdk, name), name
-        assert (mine.status.code, mine.status.message) == (sdk.status.code, sdk.status.message)
-    assert encode([]) == b""
+    server = _record(0x11, 0x0F067AA0BA902B7, True, SERVER, attributes)
+    client = _record(
+        0x22, server.span_id, False, CLIENT, {**attributes, "s": "other", "calcifer.request_id": "r-2"}
+    )
+    client.status, client.message = ERROR, "upstream said no"
+    root = _record(0x33, 0, False, SERVER, {"s": "text é"})
+    records = [server, client, root]
+    encoder = Encoder(RESOURCE)
+    for _ in range(2):  # the second time from the kept pairs
+        ours = _decoded(encoder.encode(records))
+        theirs = encode_spans([_sdk(r) for r in records])
+        assert ours.resource_spans[0].resource == theirs.resource_spans[0].resource
+        assert ours.resource_spans[0].scope_spans[0].scope == theirs.resource_spans[0].scope_spans[0].scope
+        assert ours.resource_spans[0].scope_spans[0].spans == theirs.resource_spans[0].scope_spans[0].spans
+    assert encoder.encode([]) == b""
+
+
+def test_values_past_the_kept_ones_are_still_encoded() -> None:
+    encoder = Encoder(RESOURCE)
+    count = PAIRS_KEPT + 10
+    records = [_record(i + 1, 0, False, SERVER, {"n": i % count}) for i in range(2 * count)]
+    decoded = _decoded(encoder.encode(records)).resource_spans[0].scope_spans[0].spans
+    assert [span.attributes[0].value.int_value for span in decoded] == [i % count for i in range(2 * count)]

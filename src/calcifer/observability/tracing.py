@@ -6,60 +6,75 @@ upstream attempt a CLIENT span under it, named and attributed as the GenAI seman
 with cache and reasoning tokens, `error.type`), plus `gen_ai.usage.cost` (USD, as proposed upstream) and
 Calcifer's facts (deployment, attempt number, cache hit, key id; never a secret, never a prompt or a
 completion). The attempt's `traceparent` goes to the upstream unless the config file says not to for
-that provider. Spans are exported over OTLP/HTTP by a BatchSpanProcessor: a worker thread, off the
-response path. With tracing off nothing here is built, and the gateway makes no span object at all.
+that provider. With tracing off nothing here is built, and the gateway makes no span object at all.
+
+The request path records each span as a `SpanRecord` (`spans`): the configured SDK sampler decides the
+SERVER span (a CLIENT span follows its request's decision, as every sampler `OTEL_TRACES_SAMPLER` can
+name would decide it), and an ended span goes to the SDK's `BatchSpanProcessor`, whose worker thread
+batches them for the exporter: the SDK's OTLP/HTTP exporter, writing the protobuf itself
+(`otlp_encoding`). Building SDK spans cost ~45 us of CPU per request on the response path; a record
+costs a few.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Collection, Iterable, Mapping
-from contextvars import Token
+from contextvars import ContextVar
 from typing import Any, cast
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.sdk.trace.sampling import Decision, Sampler
+from opentelemetry.trace import SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from calcifer.domain.types import ChatRequest, StreamOutcome
 from calcifer.observability.metrics import Facts, provider_system
 from calcifer.observability.otel_env import OtelSettings
 from calcifer.observability.otlp_encoding import DirectOtlpExporter
+from calcifer.observability.spans import CLIENT, ERROR, SERVER, SpanRecord, new_id
 from calcifer.runtime.tracecontext import UPSTREAM_TRACEPARENT
 
 _PROPAGATOR = TraceContextTextMapPropagator()
-# Request parameters recorded on the client span: body field -> attribute.
-_REQUEST_FIELDS = (
-    ("max_tokens", "gen_ai.request.max_tokens"),
-    ("max_completion_tokens", "gen_ai.request.max_tokens"),
-    ("temperature", "gen_ai.request.temperature"),
-    ("top_p", "gen_ai.request.top_p"),
-    ("frequency_penalty", "gen_ai.request.frequency_penalty"),
-    ("presence_penalty", "gen_ai.request.presence_penalty"),
-    ("seed", "gen_ai.request.seed"),
-)
+# Request parameters recorded on the client span: body field -> (attribute, its one type: the encoder
+# keeps encoded (key, value) pairs, in which 1 and 1.0 would be one).
+_REQUEST_FIELDS = {
+    "max_tokens": ("gen_ai.request.max_tokens", int),
+    "max_completion_tokens": ("gen_ai.request.max_tokens", int),
+    "temperature": ("gen_ai.request.temperature", float),
+    "top_p": ("gen_ai.request.top_p", float),
+    "frequency_penalty": ("gen_ai.request.frequency_penalty", float),
+    "presence_penalty": ("gen_ai.request.presence_penalty", float),
+    "seed": ("gen_ai.request.seed", int),
+}
+_REQUEST_NAMES = frozenset(_REQUEST_FIELDS)
 _CANCELLED = (asyncio.CancelledError, GeneratorExit)
+# The request's SERVER span, for its attempts' CLIENT spans (set in the request's task).
+_REQUEST_SPAN: ContextVar[SpanRecord | None] = ContextVar("calcifer_request_span", default=None)
 
 
 class Tracing:
-    """The tracer, the request hooks (`start`/`end`, for the ASGI app) and the attempt hooks
+    """The request hooks (`start`/`end`, for the ASGI app) and the attempt hooks
     (`attempt`/`failed`/`answered`, the domain's `AttemptObserver`)."""
 
     def __init__(
         self,
         provider: TracerProvider,
+        processor: BatchSpanProcessor,
         *,
         propagate: bool = True,
         no_propagate: Collection[str] = (),
     ) -> None:
-        self.provider = provider
-        self._tracer = provider.get_tracer("calcifer")
+        self.provider = provider  # its resource and sampler; shutting it down flushes the processor
+        self._sampler: Sampler = provider.sampler
+        self._roots = _root_decision(self._sampler)
+        self._queue = processor.on_end
         self._propagate = propagate
         self._no_propagate = frozenset(no_propagate)
 
@@ -76,72 +91,91 @@ class Tracing:
         resource = Resource.create({**settings.resource, "service.name": settings.service_name})
         provider = TracerProvider(sampler=settings.sampler, resource=resource, shutdown_on_exit=False)
         exporter = exporter or DirectOtlpExporter(
+            resource,
             endpoint=settings.endpoint,
             headers=dict(settings.headers),
             timeout=settings.timeout,
             compression=Compression(settings.compression),
         )
-        provider.add_span_processor(
-            BatchSpanProcessor(
-                exporter,
-                max_queue_size=settings.max_queue_size,
-                schedule_delay_millis=settings.schedule_delay_ms,
-                max_export_batch_size=settings.max_export_batch_size,
-                export_timeout_millis=settings.export_timeout_ms,
-            )
+        processor = BatchSpanProcessor(
+            exporter,
+            max_queue_size=settings.max_queue_size,
+            schedule_delay_millis=settings.schedule_delay_ms,
+            max_export_batch_size=settings.max_export_batch_size,
+            export_timeout_millis=settings.export_timeout_ms,
         )
-        return cls(provider, propagate=propagate, no_propagate=no_propagate)
+        provider.add_span_processor(processor)
+        return cls(provider, processor, propagate=propagate, no_propagate=no_propagate)
 
     async def aclose(self) -> None:
         """Export what is queued, then stop (in a thread: the export is blocking I/O)."""
         await asyncio.to_thread(self.provider.shutdown)
 
+    def _export(self, span: SpanRecord) -> None:
+        span.end = time.time_ns()
+        self._queue(cast(ReadableSpan, span))  # the processor queues it; the exporter reads records
+
     # The request: a SERVER span.
 
     def start(self, headers: Iterable[tuple[bytes, bytes]], method: str) -> object:
-        carrier = {
-            name.decode("latin-1"): value.decode("latin-1")
-            for name, value in headers
-            if name in (b"traceparent", b"tracestate")
-        }
-        parent = _PROPAGATOR.extract(carrier) if carrier else None
-        span = self._tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
-        token = otel_context.attach(trace.set_span_in_context(span, parent))
-        return span, token
+        sent = dict(headers)
+        traceparent = sent.get(b"traceparent")
+        parent = None
+        if traceparent is not None:
+            carrier = {"traceparent": traceparent.decode("latin-1")}
+            if b"tracestate" in sent:
+                carrier["tracestate"] = sent[b"tracestate"].decode("latin-1")
+            parent = _PROPAGATOR.extract(carrier)
+        found = trace.get_current_span(parent).get_span_context() if parent is not None else None
+        if found is not None and found.is_valid:
+            trace_id, parent_id = found.trace_id, found.span_id
+        else:
+            parent, trace_id, parent_id = None, new_id(128), 0
+        attributes = self._decide(parent, trace_id, method, SpanKind.SERVER)
+        span = SpanRecord(
+            trace_id, new_id(64), parent_id, parent_id != 0, method, SERVER, time.time_ns(), attributes
+        )
+        return span, _REQUEST_SPAN.set(span)
+
+    def _decide(
+        self, parent: Context | None, trace_id: int, name: str, kind: SpanKind
+    ) -> dict[str, Any] | None:
+        """A new span's attributes (the sampler's own first), or None when the sampler drops it."""
+        decision = self._sampler.should_sample(parent, trace_id, name, kind)
+        return dict(decision.attributes or ()) if decision.decision is Decision.RECORD_AND_SAMPLE else None
 
     def end(self, handle: object, facts: Facts) -> None:
-        span, token = cast(tuple[Span, Token[Context]], handle)
-        otel_context.detach(token)
+        span, token = cast(tuple[SpanRecord, Any], handle)
+        _REQUEST_SPAN.reset(token)
+        attributes = span.attributes
+        if attributes is None:
+            return
         method = facts.method
-        if span.is_recording():
-            span.update_name(f"{method} {facts.route}")
-            attributes: dict[str, Any] = {
-                "http.request.method": method,
-                "http.route": facts.route,
-                "http.response.status_code": facts.status,
-                "calcifer.request_id": facts.request_id,
-            }
-            if facts.model is not None:
-                attributes["gen_ai.request.model"] = facts.model
-                attributes["calcifer.stream"] = facts.stream
-                attributes["calcifer.cache_hit"] = facts.cache_hit
-                if facts.provider:
-                    attributes["calcifer.provider"] = facts.provider
-                if facts.cost is not None:
-                    attributes["gen_ai.usage.cost"] = float(facts.cost)
-                if facts.outcome is not None:
-                    attributes["calcifer.attempts"] = facts.outcome.attempts
-            if facts.key_id is not None:
-                attributes["calcifer.key_id"] = facts.key_id
-            error = facts.error
-            if error is not None:
-                attributes["error.type"] = type(error).__name__
-            elif facts.status >= 500:
-                attributes["error.type"] = str(facts.status)
-            span.set_attributes(attributes)
-            if facts.status >= 500:
-                span.set_status(Status(StatusCode.ERROR))
-        span.end()
+        span.name = f"{method} {facts.route}"
+        attributes["http.request.method"] = method
+        attributes["http.route"] = facts.route
+        attributes["http.response.status_code"] = facts.status
+        attributes["calcifer.request_id"] = facts.request_id
+        if facts.model is not None:
+            attributes["gen_ai.request.model"] = facts.model
+            attributes["calcifer.stream"] = facts.stream
+            attributes["calcifer.cache_hit"] = facts.cache_hit
+            if facts.provider:
+                attributes["calcifer.provider"] = facts.provider
+            if facts.cost is not None:
+                attributes["gen_ai.usage.cost"] = float(facts.cost)
+            if facts.outcome is not None:
+                attributes["calcifer.attempts"] = facts.outcome.attempts
+        if facts.key_id is not None:
+            attributes["calcifer.key_id"] = facts.key_id
+        error = facts.error
+        if error is not None:
+            attributes["error.type"] = type(error).__name__
+        elif facts.status >= 500:
+            attributes["error.type"] = str(facts.status)
+        if facts.status >= 500:
+            span.status = ERROR
+        self._export(span)
 
     # Each upstream attempt: a CLIENT span.
 
@@ -154,57 +188,92 @@ class Tracing:
         number: int,
         request: ChatRequest,
     ) -> None:
-        attributes: dict[str, Any] = {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.provider.name": provider_system(provider),
-            "gen_ai.request.model": model,
-            "calcifer.provider": provider,
-            "calcifer.deployment": deployment,
-            "calcifer.attempt": number,
-        }
-        if request.stream:
-            attributes["gen_ai.request.stream"] = True
-        body = request.body
-        for name, attribute in _REQUEST_FIELDS:
-            value = body.get(name)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                attributes[attribute] = value
-        span = self._tracer.start_span(f"chat {model}", kind=SpanKind.CLIENT, attributes=attributes)
+        span_name = f"chat {model}"
+        parent = _REQUEST_SPAN.get()
+        if parent is None:  # an attempt outside a request (none today): a trace of its own
+            trace_id = new_id(128)
+            parent = SpanRecord(
+                trace_id, 0, 0, False, "", CLIENT, 0, self._decide(None, trace_id, span_name, SpanKind.CLIENT)
+            )
+        attributes: dict[str, Any] | None = None
+        if parent.attributes is not None:
+            attributes = {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": provider_system(provider),
+                "gen_ai.request.model": model,
+                "calcifer.provider": provider,
+                "calcifer.deployment": deployment,
+                "calcifer.attempt": number,
+            }
+            if request.stream:
+                attributes["gen_ai.request.stream"] = True
+            body = request.body
+            for name in _REQUEST_NAMES.intersection(body):
+                value = body[name]
+                attribute, kind = _REQUEST_FIELDS[name]
+                if isinstance(value, int | float) and not isinstance(value, bool) and kind(value) == value:
+                    attributes[attribute] = kind(value)
+        span = SpanRecord(
+            parent.trace_id,
+            new_id(64),
+            parent.span_id,
+            False,
+            span_name,
+            CLIENT,
+            time.time_ns(),
+            attributes,
+        )
         outcome.observed = span
         sent = self._propagate and provider not in self._no_propagate
-        UPSTREAM_TRACEPARENT.set(_traceparent(span) if sent else None)
+        UPSTREAM_TRACEPARENT.set(span.traceparent() if sent else None)
 
     def failed(self, outcome: StreamOutcome, error: BaseException) -> None:
         span = outcome.observed
-        if not isinstance(span, Span):
+        if not isinstance(span, SpanRecord):
             return
         outcome.observed = None
-        _failed(span, error)
+        if span.attributes is not None:
+            self._failed(span, error)
 
     def answered(
         self, outcome: StreamOutcome, body: Mapping[str, object] | None, error: BaseException | None = None
     ) -> None:
         span = outcome.observed
-        if not isinstance(span, Span):
+        if not isinstance(span, SpanRecord):
             return
         outcome.observed = None
-        if span.is_recording():
-            span.set_attributes(_answer(outcome, body))
+        if span.attributes is None:
+            return
+        _answer(span.attributes, outcome, body)
         if error is not None:
-            _failed(span, error)
+            self._failed(span, error)
         else:
-            span.end()
+            self._export(span)
+
+    def _failed(self, span: SpanRecord, error: BaseException) -> None:
+        kind = "cancelled" if isinstance(error, _CANCELLED) else type(error).__name__
+        assert span.attributes is not None
+        span.attributes["error.type"] = kind
+        span.status = ERROR
+        span.message = getattr(error, "message", None) or kind
+        self._export(span)
 
 
-def _failed(span: Span, error: BaseException) -> None:
-    kind = "cancelled" if isinstance(error, _CANCELLED) else type(error).__name__
-    span.set_attribute("error.type", kind)
-    span.set_status(Status(StatusCode.ERROR, getattr(error, "message", None) or kind))
-    span.end()
+def _root_decision(sampler: Sampler) -> bool | None:
+    """Whether `sampler` samples every root span (True) or none (False), or None when it decides by trace
+    id. Each sampler `OTEL_TRACES_SAMPLER` names decides a root by its trace id alone, if at all (a ratio
+    keeps the ids below a bound), and adds no attributes: asking it about the lowest and the highest id
+    tells which, and spares the request path a call per span (~4 us)."""
+    decisions = set()
+    for trace_id in (1, (1 << 128) - 1):
+        found = sampler.should_sample(None, trace_id, "probe", SpanKind.SERVER)
+        if found.attributes:
+            return None
+        decisions.add(found.decision is Decision.RECORD_AND_SAMPLE)
+    return decisions.pop() if len(decisions) == 1 else None
 
 
-def _answer(outcome: StreamOutcome, body: Mapping[str, object] | None) -> dict[str, Any]:
-    attributes: dict[str, Any] = {}
+def _answer(attributes: dict[str, Any], outcome: StreamOutcome, body: Mapping[str, object] | None) -> None:
     if body is not None:
         if isinstance(body.get("id"), str):
             attributes["gen_ai.response.id"] = body["id"]
@@ -215,9 +284,9 @@ def _answer(outcome: StreamOutcome, body: Mapping[str, object] | None) -> dict[s
             reasons = [c.get("finish_reason") for c in choices if isinstance(c, dict)]
             found = [r for r in reasons if isinstance(r, str)]
             if found:
-                attributes["gen_ai.response.finish_reasons"] = found
+                attributes["gen_ai.response.finish_reasons"] = tuple(found)
     if outcome.finish_reason and "gen_ai.response.finish_reasons" not in attributes:
-        attributes["gen_ai.response.finish_reasons"] = [outcome.finish_reason]
+        attributes["gen_ai.response.finish_reasons"] = (outcome.finish_reason,)
     usage = outcome.usage
     if usage is not None:
         attributes["gen_ai.usage.input_tokens"] = usage.prompt_tokens
@@ -229,9 +298,3 @@ def _answer(outcome: StreamOutcome, body: Mapping[str, object] | None) -> dict[s
             attributes["calcifer.usage.estimated"] = True
     if outcome.cost is not None:
         attributes["gen_ai.usage.cost"] = float(outcome.cost)
-    return attributes
-
-
-def _traceparent(span: Span) -> bytes:
-    found = span.get_span_context()
-    return f"00-{found.trace_id:032x}-{found.span_id:016x}-{int(found.trace_flags):02x}".encode()
