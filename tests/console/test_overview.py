@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from calcifer.console.overview import chart_days, periods, stacked_days
+from calcifer.console.overview import chart_days, period_total, periods, stacked_days
 from calcifer.console.render import Renderer
 
 NOW = datetime(2026, 12, 3, 15, 30, tzinfo=UTC)  # a Thursday
@@ -30,6 +30,45 @@ def test_daily_chart_has_every_day_with_exact_costs() -> None:
         "labels": ["2026-12-01", "2026-12-02", "2026-12-03"],
         "costs": ["0", "0.000125", "0"],
     }
+
+
+def _day(day: str, requests: int, cost: str | None, saved: str = "0") -> dict[str, Any]:
+    return {
+        "group": day,
+        "requests": requests,
+        "refused": {"budget": 1, "rate_limit": 0, "auth": 2},
+        "failed": 1,
+        "prompt_tokens": 10 * requests,
+        "completion_tokens": 5 * requests,
+        "cached_tokens": 0,
+        "cache_write_tokens": 0,
+        "reasoning_tokens": requests,
+        "cost": None if cost is None else Decimal(cost),
+        "cost_saved": Decimal(saved),
+        "unpriced_requests": 1 if cost is None else 0,
+    }
+
+
+def test_a_periods_total_sums_its_days_exactly() -> None:
+    days = [
+        _day("2026-11-29", 7, "5"),
+        _day("2026-11-30", 2, "0.1", saved="0.000000000001"),
+        _day("2026-12-01", 3, None),
+        _day("2026-12-03", 1, "0.2"),
+    ]
+    week = period_total(days, datetime(2026, 11, 30, tzinfo=UTC))
+    assert week["cost"] == Decimal("0.3") and week["cost_saved"] == Decimal("0.000000000001")
+    assert (week["requests"], week["failed"], week["unpriced_requests"], week["reasoning_tokens"]) == (
+        6,
+        3,
+        1,
+        6,
+    )
+    assert week["refused"] == {"budget": 3, "rate_limit": 0, "auth": 6}
+    assert period_total(days, datetime(2026, 12, 3, tzinfo=UTC))["requests"] == 1
+    unpriced = period_total(days[2:3], datetime(2026, 12, 1, tzinfo=UTC))
+    assert (unpriced["cost"], unpriced["unpriced_requests"]) == (None, 1)  # unpriced is null, never $0
+    assert period_total(days, datetime(2026, 12, 4, tzinfo=UTC))["cost"] is None
 
 
 def test_stacked_chart_keeps_the_top_values_and_folds_the_rest() -> None:

@@ -34,10 +34,13 @@ def test_overview_numbers_are_the_spend_apis(secured: AsgiServer, browser: httpx
     eventually(lambda: spend_api(secured)["total"]["requests"] == 3)  # type: ignore[index]
     total = spend_api(secured, since="1d")["total"]
     page = browser.get("/ui").text
-    today = re.search(r'data-period="today">.*?data-cost="([^"]*)".*?data-requests>([\d,]+)<', page, re.S)
-    assert today is not None
-    assert Decimal(today.group(1)) == Decimal(str(total["cost"])) == Decimal("0.0009")  # type: ignore[index]
-    assert int(today.group(2)) == 3
+    for period in ("today", "week", "month"):  # every request of the ledger was made today
+        card = re.search(
+            rf'data-period="{period}">.*?data-cost="([^"]*)".*?data-requests>([\d,]+)<', page, re.S
+        )
+        assert card is not None
+        assert Decimal(card.group(1)) == Decimal(str(total["cost"])) == Decimal("0.0009")  # type: ignore[index]
+        assert int(card.group(2)) == 3
     assert "$0.0009" in page and "echo4" in page
 
 

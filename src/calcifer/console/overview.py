@@ -1,6 +1,9 @@
 """The overview: spend today, this week and this month, the daily spend, the top spenders and budgets.
 
-Every number comes from `GET /v1/spend` and `GET /admin/keys`, as a script would read them.
+Every number comes from `GET /v1/spend` and `GET /admin/keys`, as a script would read them, with nine
+spend reports: the month's by each of seven dimensions (the month's total is the one by model), the
+last 30 days by day (today's and this week's totals are sums of its days) and by day and model or
+provider (the chart).
 """
 
 from __future__ import annotations
@@ -87,6 +90,29 @@ def stacked_days(rows: list[dict[str, Any]], start: datetime, now: datetime, top
     return {"labels": labels, "datasets": datasets}
 
 
+def period_total(days: list[dict[str, Any]], start: datetime) -> dict[str, Any]:
+    """The total of a report by day from `start` on, as the report's own `total` would be: counts
+    summed, costs summed exactly, the cost null when no day had a priced request."""
+    rows = [row for row in days if row["group"] >= start.strftime("%Y-%m-%d")]
+    total: dict[str, Any] = {name: sum(row[name] for row in rows) for name in _COUNTS}
+    total["refused"] = {name: sum(row["refused"][name] for row in rows) for name in _REFUSED}
+    priced = [row["cost"] for row in rows if row["cost"] is not None]
+    total["cost"] = sum(priced, Decimal(0)) if priced else None
+    total["cost_saved"] = sum((row["cost_saved"] for row in rows), Decimal(0))
+    return total
+
+
+_COUNTS = (
+    "requests",
+    "failed",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "unpriced_requests",
+)
+_REFUSED = ("budget", "rate_limit", "auth")
 _COLOURS = ("#9a3412", "#1d4ed8", "#15803d", "#a16207", "#7e22ce", "#be123c", "#0e7490", "#4d7c0f", "#57534e")
 
 
@@ -98,15 +124,14 @@ async def overview(visit: Visit) -> Response:
     reports = {
         name: await api.get("/v1/spend", {"group_by": name, "since": month}) for name, _ in _DIMENSIONS
     }
-    totals = {  # this month's total is the month's report by model, asked once
-        name: reports["model"]["total"]
-        if name == "month"
-        else (await api.get("/v1/spend", {"group_by": "model", "since": _iso(start)}))["total"]
-        for name, start in starts.items()
-    }
     chart_start = starts["today"] - timedelta(days=29)
     since = _iso(chart_start)
     days = await api.get("/v1/spend", {"group_by": "day", "since": since})
+    totals = {  # the month's report has the month's total; today and this week are in the 30 days'
+        "today": period_total(days["data"], starts["today"]),
+        "week": period_total(days["data"], starts["week"]),
+        "month": reports["model"]["total"],
+    }
     stack = visit.request.query_params.get("stack", "model")
     stack = stack if stack in ("model", "provider") else "model"
     stacked = await api.get("/v1/spend", {"group_by": f"day,{stack}", "since": since})
