@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import BigInteger, Table, bindparam, cast, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from calcifer.domain.ledger import GroupBy, SpendGroup, SpendRecord
@@ -165,19 +165,40 @@ def _rows(sums: dict[tuple[str, ...], Sums], dimensions: Sequence[str]) -> list[
 async def add_batch(connection: AsyncConnection, dialect: str, batch: Sequence[SpendRecord]) -> None:
     """Add a batch's sums to the rollups, in the caller's transaction."""
     for table, rows in zip(_TABLES, sum_batch(batch), strict=True):
-        if rows:
-            await connection.execute(_upsert(table, dialect), rows)
+        if not rows:
+            continue
+        if dialect == "sqlite":  # plain tuples to the driver: SQLAlchemy's work per row was most of it
+            sql, columns = _sqlite_upsert(table)
+            await connection.exec_driver_sql(sql, [tuple(map(row.__getitem__, columns)) for row in rows])
+        else:
+            await connection.execute(_upsert(table), rows)
 
 
-@lru_cache(maxsize=16)
-def _upsert(table: Table, dialect: str) -> Any:
-    """A table's upsert, built once (SQLAlchemy then reuses its compiled form)."""
-    insert = sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)
-    dimensions = [column.name for column in table.c if column.name != "id" and column.name not in _FIELDS]
+def _dimensions(table: Table) -> list[str]:
+    return [column.name for column in table.c if column.name != "id" and column.name not in _FIELDS]
+
+
+@lru_cache(maxsize=8)
+def _upsert(table: Table) -> Any:
+    """A table's upsert on PostgreSQL, built once (SQLAlchemy then reuses its compiled form)."""
+    insert = postgresql.insert(table)
     return insert.on_conflict_do_update(
-        index_elements=dimensions,
+        index_elements=_dimensions(table),
         set_={name: table.c[name] + insert.excluded[name] for name in _FIELDS},
     )
+
+
+@lru_cache(maxsize=8)
+def _sqlite_upsert(table: Table) -> tuple[str, tuple[str, ...]]:
+    """A table's upsert on SQLite, and the columns its parameters are, in order."""
+    dimensions = _dimensions(table)
+    columns = (*dimensions, *_FIELDS)
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
+        f"ON CONFLICT ({', '.join(dimensions)}) DO UPDATE SET "
+        + ", ".join(f"{name} = {name} + excluded.{name}" for name in _FIELDS)
+    )
+    return sql, columns
 
 
 _TABLES = (spend_daily, spend_daily_customers, spend_daily_tags, spend_daily_models, spend_daily_each)
