@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from calcifer.domain.nesting import MAX_DEPTH, bracket_depth, deeper_than, too_deep
@@ -57,3 +59,11 @@ def test_brackets_inside_strings_do_not_count() -> None:
 def test_without_text_the_value_is_walked() -> None:
     assert too_deep(nested(MAX_DEPTH + 1)) and not too_deep(nested(MAX_DEPTH))
     assert too_deep([[1]], None, limit=1) and not too_deep([[1]], "[[1]]", limit=2)
+
+
+@pytest.mark.parametrize("as_bytes", [False, True])
+def test_text_of_many_strings_is_walked_with_the_same_answer(as_bytes: bool) -> None:
+    value = {"s": ["ab"] * 100, "v": nested(50)}  # 51 levels; a quote every few characters
+    text = json.dumps(value)
+    raw: str | bytes = text.encode() if as_bytes else text
+    assert too_deep(value, raw, limit=50) and not too_deep(value, raw, limit=51)

@@ -57,11 +57,18 @@ def bracket_depth(text: str | bytes) -> int:
 
 
 def too_deep(parsed: object, text: str | bytes | None = None, limit: int = MAX_DEPTH) -> bool:
-    """Whether `parsed` nests more than `limit` levels. With `text` (the JSON it was parsed from), the
-    text's brackets are counted first (a byte scan, cheaper than walking a body of many values), and
-    the value is walked only when they nest deeper than `limit`."""
-    if text is not None:
+    """Whether `parsed` nests more than `limit` levels. With `text` (the JSON it was parsed from) that is
+    mostly numbers and brackets (a token-id array, an embedding), the text's brackets are counted first
+    (a byte scan, far cheaper than walking many values) and the value is walked only when they nest
+    deeper than `limit`; text of many strings (an agent's messages) is cheaper to walk straight away."""
+    if text is not None and _few_strings(text):
         structure = _structure(text)
         if structure.count(b"[") + structure.count(b"{") <= limit or _depth(structure) <= limit:
             return False
     return deeper_than(parsed, limit)
+
+
+def _few_strings(text: str | bytes) -> bool:
+    """Fewer than one quote in 64 characters: the bracket count pays (it splits the text at quotes)."""
+    quotes = text.count('"') if isinstance(text, str) else text.count(b'"')
+    return quotes * 64 < len(text)
