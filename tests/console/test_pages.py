@@ -66,7 +66,8 @@ def test_create_a_key_see_its_secret_once_edit_and_revoke_it(
     assert secret is not None
     keys = httpx.get(secured.url + "/admin/keys", headers=auth()).json()["data"]
     key = next(k for k in keys if k["name"] == "search")
-    assert key["max_budget"] == 1 and key["models"] == ["echo4"] and key["metadata"] == {"team": "red"}
+    assert key["max_budget"] == 1 and key["models"] == ["echo4"]
+    assert (key["team_id"], key["metadata"]) == ("red", {})
     for path in ["/ui/keys", f"/ui/keys/{key['id']}", "/ui"]:
         assert secret.group(1) not in browser.get(path).text
     assert chat(secured, secret.group(1)).status_code == 200  # well inside the budget
@@ -88,7 +89,7 @@ def test_create_a_key_see_its_secret_once_edit_and_revoke_it(
     assert edited.status_code == 303
     after = httpx.get(secured.url + f"/admin/keys/{key['id']}", headers=auth()).json()
     assert (after["max_budget"], after["models"], after["rpm_limit"]) == (0.0001, [], 60)
-    assert after["metadata"] == {"team": "blue"}
+    assert (after["team_id"], after["metadata"]) == ("blue", {})
     assert chat(secured, secret.group(1)).status_code == 429  # the lower budget refuses
     bad = browser.post(f"/ui/keys/{key['id']}", data={"csrf": token, "name": "x", "rpm_limit": "-4"})
     assert bad.status_code == 400 and "rpm_limit" in bad.text

@@ -16,12 +16,12 @@ PERIODS = ("total", "daily", "monthly")
 
 
 def key_body(form: dict[str, str], metadata: dict[str, Any]) -> dict[str, object]:
-    """The admin API's body from the key form: empty fields are "none", limits as `limit_value`."""
+    """The admin API's body from the key form: empty fields are "none", limits as `limit_value`; the
+    form's team is the key's `team_id` (the team whose budget and reports it counts in); left empty, it
+    is not sent (a new key has no team unless the caller is a team-admin, whose team the API sets; an
+    edited key keeps its team)."""
     models = [m.strip() for m in form.get("models", "").replace("\n", ",").split(",") if m.strip()]
-    team = form.get("team", "").strip()
     meta = {k: v for k, v in metadata.items() if k != "team"}
-    if team:
-        meta["team"] = team
     body: dict[str, object] = {
         "name": form.get("name", ""),
         "max_budget": form.get("max_budget", "").strip() or None,
@@ -31,6 +31,9 @@ def key_body(form: dict[str, str], metadata: dict[str, Any]) -> dict[str, object
     }
     for limit in ("rpm_limit", "tpm_limit"):
         body[limit] = limit_value(form.get(limit, ""))
+    team = form.get("team", "").strip()
+    if team:
+        body["team_id"] = team
     return body
 
 
