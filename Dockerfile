@@ -15,7 +15,7 @@ RUN python3 deploy/install.py --prefix /opt/calcifer --source /src
 # cache goes to /tmp, and the default SQLite ledger to the /var/lib/calcifer volume.
 FROM ${PYTHON_IMAGE}
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/calcifer --no-create-home calcifer \
-    && mkdir -p /var/lib/calcifer && chown calcifer:calcifer /var/lib/calcifer
+    && mkdir -p /var/lib/calcifer/journal && chown -R calcifer:calcifer /var/lib/calcifer
 COPY --from=build /opt/calcifer /opt/calcifer
 ENV PATH=/opt/calcifer/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

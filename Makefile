@@ -45,7 +45,7 @@ console-assets:
 	cp frontend/node_modules/chart.js/LICENSE.md src/calcifer/console/static/chart.js.LICENSE.md
 
 run: setup
-	$(BIN)/calcifer serve
+	CALCIFER_LEDGER_JOURNAL=$${CALCIFER_LEDGER_JOURNAL-calcifer-journal} $(BIN)/calcifer serve
 
 lint: setup
 	$(BIN)/ruff check src tests bench

@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 from starlette.datastructures import State
 from starlette.responses import Response
@@ -64,6 +65,7 @@ from calcifer.runtime.draining import Drain
 from calcifer.storage.audit import SqlAuditLog
 from calcifer.storage.database import migrate_in_child, open_database
 from calcifer.storage.directory import SqlDirectory
+from calcifer.storage.journal import LedgerJournal
 from calcifer.storage.keys import SqlKeyStore
 from calcifer.storage.ledger import SqlLedger
 from calcifer.storage.requests import SqlRequestLog
@@ -178,7 +180,10 @@ def create_app(
                 database = await open_database(
                     settings.database_url, schema=settings.database_schema, migrate=False
                 )
-                state.ledger = SqlLedger(database)
+                journal = settings.ledger_journal
+                state.ledger = SqlLedger(
+                    database, journal=LedgerJournal.open(Path(journal)) if journal else None
+                )
                 state.request_log = SqlRequestLog(database)
                 state.console.attach(SqlSessionStore(database))
                 state.keys = keys or SqlKeyStore(database)
@@ -306,7 +311,8 @@ def create_app(
                 "x-calcifer-cache",
             ),
         ),
-        finishers=(record, *(() if metrics is None else (metrics.finish,)), log),
+        finishers=(*(() if metrics is None else (metrics.finish,)), log),
+        recorders=(record,),
         render_error=_render_error,
         in_flight=None if metrics is None else metrics.tally,
         tracer=tracing,

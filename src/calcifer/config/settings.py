@@ -60,6 +60,7 @@ class Settings:
     master_key: str | None = None
     database_url: str = "sqlite:///./calcifer.db"
     database_schema: str | None = None
+    ledger_journal: str | None = None  # a directory: each ledger row is journalled there until written
     redis_url: str | None = None
     config_file: str | None = None
     responses_retention: float = 30 * 86400.0  # how long stored Responses API answers are kept
@@ -94,6 +95,7 @@ class Settings:
                 env, "CALCIFER_DATABASE_URL", "sqlite:///./calcifer.db", ("sqlite", "postgresql")
             ),
             database_schema=env.get("CALCIFER_DATABASE_SCHEMA", "").strip() or None,
+            ledger_journal=env.get("CALCIFER_LEDGER_JOURNAL", "").strip() or None,
             redis_url=_url(env, "CALCIFER_REDIS_URL", "", ("redis", "rediss", "unix")) or None,
             config_file=env.get("CALCIFER_CONFIG", "").strip() or None,
             responses_retention=duration(env, "CALCIFER_RESPONSES_RETENTION", "30d"),

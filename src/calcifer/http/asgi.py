@@ -4,8 +4,10 @@ Per request it does, in one place and once: take or make the request id; refuse 
 (431); answer CORS preflights and add CORS headers (`cors`); identify the caller (master key, virtual
 key, or anyone when keys are off); route by path and method (a dict lookup; HEAD served by a GET route,
 a 405 naming the methods in `Allow`); turn errors into the route's error shape, and anything unexpected
-into a 500 in that shape that names the request in the log; and, once the response has been sent (or
-the client went away: 499), hand the request's facts to the finishers (access log, spend ledger). A
+into a 500 in that shape that names the request in the log; and hand the request's facts to the
+finishers: the `recorders` (the spend ledger) just before the response's last body message goes out, so
+that a client never holds a whole answer its process has not recorded, and the others (access log,
+metrics) once it has been sent (or the client went away: 499). A
 stack of Starlette middleware did the same with six wrapped `send` callables per message; the
 benchmark in `bench/` showed that cost, so it is done here with plain code. Handlers still get
 Starlette `Request`s and return Starlette `Response`s (or an `EventStream`).
@@ -112,6 +114,7 @@ class GatewayApp:
         authenticator: Authenticator,
         cors: Cors,
         finishers: Iterable[Finisher],
+        recorders: Iterable[Finisher] = (),
         render_error: ErrorRenderer,
         in_flight: Tally | None = None,
         tracer: RequestTracer | None = None,
@@ -123,6 +126,7 @@ class GatewayApp:
         self._authenticator = authenticator
         self._cors = cors
         self._finishers = tuple(finishers)
+        self._recorders = tuple(recorders)
         self._render = render_error
         self._in_flight = in_flight
         self._tracer = tracer
@@ -171,7 +175,8 @@ class GatewayApp:
         extra = [(b"x-request-id", request_id)]
         if origin and not preflight and self._cors.allows_origin(origin.decode("latin-1")):
             extra += self._cors.response_headers(origin)
-        started = False
+        started = recorded = False
+        recorders = self._recorders
         in_flight = self._in_flight
         if in_flight is not None:
             in_flight.inc()
@@ -191,7 +196,16 @@ class GatewayApp:
                 if facts.status == 499:
                     facts.status = message["status"]
                 return
+            if recorders and not recorded and not message.get("more_body", False):
+                record()
             await send(message)
+
+        def record() -> None:
+            nonlocal recorded
+            recorded = True
+            facts.latency_ms = round((time.perf_counter() - facts.started) * 1000, 3)
+            for recorder in recorders:
+                recorder(facts)
 
         try:
             try:
@@ -221,6 +235,8 @@ class GatewayApp:
             facts.latency_ms = round((time.perf_counter() - facts.started) * 1000, 3)
             if in_flight is not None:
                 in_flight.dec()
+            if not recorded:
+                record()
             for finish in self._finishers:
                 finish(facts)
             if tracer is not None:

@@ -5,6 +5,10 @@ queue in batches (up to `batch_size` rows, or whatever arrived within `max_delay
 and inserts each batch, and adds it to the daily rollups (`rollups.py`), in one transaction; a batch
 that fails for a transient reason (connection lost, database locked) is retried with backoff, never
 dropped while the ledger runs. `aclose()` writes every row queued before it, then stops the writer.
+
+With a `journal` (`journal.py`), `record()` first appends the row to this process's journal file, the
+writer trims the journal as batches are committed, and `start()` replays the journals that processes
+killed before their last batch left behind (`recovery.py`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyErro
 
 from calcifer.domain.ledger import GroupBy, SpendFilter, SpendRecord, SpendReport, day_span
 from calcifer.storage.database import Database
+from calcifer.storage.journal import LedgerJournal
+from calcifer.storage.recovery import replay_dead
 from calcifer.storage.rollups import add_batch, group_of, report_statement
 from calcifer.storage.schema import spend, to_pico
 
@@ -43,8 +49,10 @@ class SqlLedger:
         max_delay: float = 0.05,
         retry_delay: float = 0.2,
         close_attempts: int = 5,
+        journal: LedgerJournal | None = None,
     ) -> None:
         self._db = database
+        self.journal = journal
         self._queue: asyncio.Queue[SpendRecord | None] = asyncio.Queue(max_queue)
         self._batch_size = batch_size
         self._max_delay = max_delay
@@ -65,10 +73,12 @@ class SqlLedger:
         if self._closing:
             self._drop(1, "the ledger is closed")
             return
-        try:
-            self._queue.put_nowait(row)
-        except asyncio.QueueFull:
+        if self._queue.full():
             self._drop(1, "the ledger queue is full (is the database reachable?)")
+            return
+        if self.journal is not None:
+            self.journal.append(row)
+        self._queue.put_nowait(row)
 
     @property
     def pending(self) -> int:
@@ -76,8 +86,12 @@ class SqlLedger:
         return self._queue.qsize()
 
     async def start(self) -> None:
-        if not self._closing:
-            self._writer()
+        """Start the writer; with a journal, replay dead processes' journals and wait until written."""
+        if self._closing:
+            return
+        self._writer()
+        if self.journal is not None and (await replay_dead(self.journal, self._db, self.record)).rows:
+            await self.flush()
 
     async def flush(self) -> None:
         """Wait until every row queued so far is written (or dropped). The writer must be running."""
@@ -92,6 +106,8 @@ class SqlLedger:
             self._closing = True
             await self._queue.put(_STOP)
         await task
+        if self.journal is not None:
+            self.journal.close()
 
     def _writer(self) -> asyncio.Task[None]:
         if self._task is None:
@@ -169,6 +185,7 @@ class SqlLedger:
             try:
                 await self._insert(batch)
                 self.written += len(batch)
+                self._done(len(batch))
                 self._report(batch, started, ok=True)
                 return
             except Exception as error:  # classified below: the writer must outlive any one bad row
@@ -177,6 +194,7 @@ class SqlLedger:
                     # The database refused some row as data: keep every row it accepts, drop the others.
                     if len(batch) == 1:
                         self._drop(1, f"the database refused request {batch[0].request_id!r}: {error!r}")
+                        self._done(1)
                         return
                     for row in batch:
                         await self._write([row])
@@ -184,6 +202,8 @@ class SqlLedger:
                 attempt += 1
                 if self._closing and attempt >= self._close_attempts:
                     self._drop(len(batch), f"writing failed {attempt} times while closing: {error!r}")
+                    if self.journal is not None:
+                        self.journal.keep()
                     return
                 delay = min(self._retry_delay * 2 ** (attempt - 1), _MAX_BACKOFF)
                 _log.warning(
@@ -223,6 +243,11 @@ class SqlLedger:
             if rest:
                 await connection.exec_driver_sql(_SQLITE_INSERT_ONE, rest)
             await add_batch(connection, "sqlite", batch)
+
+    def _done(self, count: int) -> None:
+        """The oldest `count` rows are written or refused as data: the journal need not keep them."""
+        if self.journal is not None:
+            self.journal.done(count)
 
     def _report(self, batch: list[SpendRecord], started: float, *, ok: bool) -> None:
         if self.on_batch is not None:
