@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -12,7 +13,7 @@ import httpx2 as httpx
 import pytest
 from starlette.datastructures import State
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Message
 from tests.fakes.threaded import AsgiServer
 
@@ -264,3 +265,53 @@ def test_head_is_served_by_get_and_a_405_says_what_is_allowed(
     assert httpx.delete(server.url + "/items/7", headers=MASTER).headers["allow"] == "GET, HEAD"
     assert httpx.put(server.url + "/hello", headers=MASTER).headers["allow"] == "GET, POST, HEAD"
     assert httpx.get(server.url + "/upload", headers=MASTER).headers["allow"] == "POST"
+
+
+async def chunks(request: Request) -> Response:
+    async def body() -> AsyncIterator[bytes]:
+        yield b"one"
+        yield b"two"
+
+    return StreamingResponse(body())
+
+
+@pytest.mark.parametrize(("path", "body_messages"), [("/hello", 1), ("/chunks", 3)])
+async def test_recorders_run_just_before_the_last_body_message_the_finishers_after_it(
+    path: str, body_messages: int
+) -> None:
+    sent: list[Message] = []
+    when: dict[str, tuple[int, int]] = {}
+
+    def seen(name: str) -> Callable[[RequestFacts], None]:
+        def note(facts: RequestFacts) -> None:
+            when.setdefault(name, (len(sent), facts.status))
+
+        return note
+
+    app = GatewayApp(
+        [Route("/hello", hello), Route("/chunks", chunks)],
+        state=State(),
+        lifespan=lambda _app: contextlib.nullcontext(),
+        authenticator=Authenticator(None, None),
+        cors=Cors(origins=(), methods=("GET",), headers=(), expose=()),
+        finishers=[seen("finisher")],
+        recorders=[seen("recorder")],
+        render_error=lambda _path, error: error_response(error),
+    )
+    scope = {"type": "http", "method": "GET", "path": path, "headers": [], "query_string": b""}
+
+    requested: list[bool] = []
+
+    async def receive() -> Message:
+        if requested:
+            await asyncio.Event().wait()  # the client stays until the response is over
+        requested.append(True)
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    assert [m["type"] for m in sent] == ["http.response.start"] + ["http.response.body"] * body_messages
+    assert not sent[-1].get("more_body", False)
+    assert when == {"recorder": (len(sent) - 1, 200), "finisher": (len(sent), 200)}
