@@ -240,7 +240,8 @@ def create_app(
             if facts.refusal != "auth" or facts.method != "POST" or not facts.path.startswith(_MODEL_PATHS):
                 return
             facts.model = ""
-        usage = facts.usage
+        usage, attempts = facts.usage, facts.outcome
+        head = facts.head_sent if facts.stream else 0.0  # a stream's head goes out with its first event
         cost = facts.cost
         if cost is None and usage is None and facts.status >= 400:
             cost = Decimal(0)  # refused or failed before anything was delivered: nothing was billed
@@ -270,6 +271,9 @@ def create_app(
                 customer=facts.customer,
                 tags=facts.tags,
                 outcome=outcome_of(facts.status, facts.refusal, usage is not None),
+                attempts=attempts.attempts if attempts is not None else 0,
+                deployments=attempts.deployments if attempts is not None else "",
+                ttfb_ms=round((head - facts.started) * 1000) if head else None,
             )
         )
 

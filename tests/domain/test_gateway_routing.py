@@ -27,7 +27,15 @@ from calcifer.domain.ports import Provider
 from calcifer.domain.pricing import PricingConfig, PricingRegistry
 from calcifer.domain.retry import RetryPolicy
 from calcifer.domain.routing import ProviderRegistry
-from calcifer.domain.types import ChatRequest, ChatResponse, NativeCall, StreamChunk, StreamOutcome, Usage
+from calcifer.domain.types import (
+    MAX_DEPLOYMENTS,
+    ChatRequest,
+    ChatResponse,
+    NativeCall,
+    StreamChunk,
+    StreamOutcome,
+    Usage,
+)
 from calcifer.limits.cooldowns import MemoryCooldownStore
 from tests.domain.doubles import CredentialedProvider, FakeClock, ScriptedProvider, chunk, response
 
@@ -410,3 +418,23 @@ def test_routes_made_per_model_name_are_kept_in_a_bounded_table() -> None:
         assert gateway.first_target(f"m-a-2025{i}") == (provider, f"m-a-2025{i}")
     assert len(gateway._single_routes) == ROUTES_KEPT
     assert gateway.first_target("m-a") == (provider, "m-a")
+
+
+async def test_the_deployments_tried_are_kept_in_order_once_each_and_at_most_eight() -> None:
+    names = [f"p{n}" for n in range(10)]
+    providers = [ScriptedProvider(name, (f"x{n}",), steps=[_down()]) for n, name in enumerate(names)]
+    providers[-1] = ScriptedProvider(names[-1], ("x9",), steps=[response("last", USAGE)])
+    spec = RouteSpec(
+        tuple(DeploymentSpec(name, f"x{n}", 10.0 - n) for n, name in enumerate(names)), "cheapest"
+    )
+    gateway, *_ = _gateway(providers, {"m": spec})
+    outcome = StreamOutcome()
+    _, priced = await gateway.complete(_request(), outcome=outcome)
+    assert (priced.provider, outcome.attempts, outcome.failovers) == ("p9", 10, 9)
+    assert outcome.deployments == ",".join(f"p{n}/x{n}" for n in range(MAX_DEPLOYMENTS))
+
+    retried = ScriptedProvider("solo", ("m",), steps=[_down(), response("again", USAGE)])
+    gateway, *_ = _gateway([retried], {"m": RouteSpec((DeploymentSpec("solo", "m"),))})
+    outcome = StreamOutcome()
+    await gateway.complete(_request(), outcome=outcome)
+    assert (outcome.attempts, outcome.retries, outcome.deployments) == (2, 1, "solo/m")

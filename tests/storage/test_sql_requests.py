@@ -27,6 +27,9 @@ async def _filled(db: Database) -> SqlRequestLog:
                 customer="acme" if n == 5 else None,
                 tags=("web", "beta") if n == 5 else (),
                 outcome="refused_budget" if n == 9 else "answered",
+                attempts=2 if n == 5 else 0 if n == 9 else None,
+                deployments="openai/gpt-4o,azure/gpt-4o" if n == 5 else "",
+                ttfb_ms=37 if n == 5 else None,
             )
         )
     await ledger.aclose()
@@ -54,10 +57,25 @@ async def test_a_row_reads_back_as_it_was_written(db: Database) -> None:
     hit = await log.find("req-5")
     assert hit is not None
     assert hit.record == row(
-        5, model="gpt-4o", cache_hit=True, cost_saved=Decimal("0.5"), customer="acme", tags=("web", "beta")
+        5,
+        model="gpt-4o",
+        cache_hit=True,
+        cost_saved=Decimal("0.5"),
+        customer="acme",
+        tags=("web", "beta"),
+        attempts=2,
+        deployments="openai/gpt-4o,azure/gpt-4o",
+        ttfb_ms=37,
     )
     unpriced = await log.find("req-7")
     assert unpriced is not None and unpriced.record.cost is None
+    assert (unpriced.record.attempts, unpriced.record.deployments, unpriced.record.ttfb_ms) == (
+        None,
+        "",
+        None,
+    )
+    refused = await log.find("req-9")
+    assert refused is not None and refused.record.attempts == 0
     assert await log.find("req-nope") is None
 
 

@@ -29,6 +29,7 @@ from calcifer.domain.retry import RetryPolicy
 from calcifer.domain.routing import ProviderRegistry
 from calcifer.domain.tokens import answer_text, collect_chunk, estimate_usage
 from calcifer.domain.types import (
+    MAX_DEPLOYMENTS,
     ChatRequest,
     ChatResponse,
     JSONObject,
@@ -315,11 +316,14 @@ def _noting(
     outcome: StreamOutcome, observer: AttemptObserver | None, request: ChatRequest
 ) -> Callable[[Deployment, int], None]:
     def note(target: Deployment, attempt: int) -> None:
-        if attempt > 1:
-            if outcome.provider == target.provider.name and outcome.model == target.model:
-                outcome.retries += 1
-            else:
-                outcome.failovers += 1
+        if attempt == 1:
+            outcome.deployments = target.key
+        elif outcome.provider == target.provider.name and outcome.model == target.model:
+            outcome.retries += 1
+        else:
+            outcome.failovers += 1
+            if outcome.failovers < MAX_DEPLOYMENTS:
+                outcome.deployments += "," + target.key
         outcome.provider, outcome.model, outcome.attempts = target.provider.name, target.model, attempt
         if observer is not None:
             observer.attempt(outcome, target.provider.name, target.model, target.key, attempt, request)

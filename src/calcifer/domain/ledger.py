@@ -70,6 +70,12 @@ class SpendRecord:
     customer: str | None = None
     tags: tuple[str, ...] = ()
     outcome: Outcome = "answered"
+    # The upstream attempts (0: none, as for a cache hit or a refusal; None: not recorded, a row older
+    # than these fields), the deployments tried in order (`provider/model`, comma-separated, at most
+    # `types.MAX_DEPLOYMENTS`), and a stream's time to first byte in milliseconds.
+    attempts: int | None = None
+    deployments: str = ""
+    ttfb_ms: int | None = None
 
     def __post_init__(self) -> None:
         if self.time.tzinfo is None:

@@ -111,6 +111,9 @@ class Priced:
     cost_saved: Decimal | None = None  # on a cache hit: what the cached answer cost when it was made
 
 
+MAX_DEPLOYMENTS = 8
+
+
 @dataclass(slots=True)
 class StreamOutcome:
     """Filled in while a stream runs; complete once the stream has ended (or been cut)."""
@@ -135,6 +138,9 @@ class StreamOutcome:
     upstream_seconds: float = 0.0
     first_chunk_at: float = 0.0
     last_chunk_at: float = 0.0
+    # The deployments attempted, in order (`provider/model`, comma-separated; a retry in place adds
+    # none), the first `MAX_DEPLOYMENTS` of them: what the ledger keeps.
+    deployments: str = ""
     observed: object = None  # what an `AttemptObserver` keeps for the attempt under way (its span)
 
 

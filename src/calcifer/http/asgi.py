@@ -193,6 +193,7 @@ class GatewayApp:
                     raise ValueError("a response header value has a control character")
                 await send(message)
                 started = True
+                facts.head_sent = time.perf_counter()
                 if facts.status == 499:
                     facts.status = message["status"]
                 return

@@ -36,6 +36,7 @@ class RequestFacts:
     cache_hit: bool = False
     cost_saved: Decimal | None = None  # a cache hit: the cost of the cached answer when it was made
     latency_ms: float = 0.0
+    head_sent: float = 0.0  # `time.perf_counter()` when the response head went out (a stream's first event)
     route: str = "other"  # the matched route's path template (a bounded label), "other" when none matched
     error: GatewayError | None = None  # what the client was told went wrong, if anything
     outcome: StreamOutcome | None = None  # a model call's attempts and timings (None: no model was called)

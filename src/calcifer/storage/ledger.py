@@ -318,6 +318,9 @@ def _fields(row: SpendRecord) -> tuple[object, ...]:
         row.customer,
         json.dumps(list(row.tags)) if row.tags else None,
         row.outcome,
+        row.attempts,
+        row.deployments or None,
+        row.ttfb_ms,
     )
 
 

@@ -103,5 +103,8 @@ def _logged(values: RowMapping) -> LoggedRequest:
             customer=values["customer"],
             tags=tuple(json.loads(values["tags"])) if values["tags"] else (),
             outcome=values["outcome"],
+            attempts=values["attempts"],
+            deployments=values["deployments"] or "",
+            ttfb_ms=values["ttfb_ms"],
         ),
     )

@@ -143,6 +143,9 @@ spend = Table(
     Column("customer", String(), nullable=True),
     Column("tags", Text(), nullable=True),  # JSON array, null when the request had none
     Column("outcome", String(), nullable=False, server_default="answered"),
+    Column("attempts", Integer(), nullable=True),  # NULL: a row written before they were recorded
+    Column("deployments", String(), nullable=True),
+    Column("ttfb_ms", BigInteger(), nullable=True),
     Index("ix_spend_time", "time"),
     Index("ix_spend_key_id_time", "key_id", "time"),
     Index("ix_spend_request_id", "request_id"),
