@@ -44,6 +44,8 @@ class SpendRecord:
 
     Token counts follow `Usage`: cached and cache-write tokens are parts of the prompt, reasoning tokens
     part of the completion. For a stream cut short (`cut_short`), the counts are what was delivered.
+    A new field goes at the end: the ledger journal writes the fields in order, and a journal left by
+    the previous version must replay.
     """
 
     time: datetime
