@@ -31,7 +31,7 @@ class Traced:
         config.write_text(
             CONFIG.format(
                 primary=self.primary.base_url, backup=self.backup.base_url, request_timeout="10s", tag=""
-            )
+            ).replace("timeout: 0.5", "timeout: 10")  # one attempt per request, even on a loaded machine
             + extra_config
         )
         settings = Settings.from_env(
