@@ -341,7 +341,7 @@ def create_app(
     state.metrics = metrics
     state.tracing = tracing
     state.metrics_refresh = refresh
-    state.console = Console()
+    state.console = Console(trusted_proxies=settings.trusted_proxies)
     state.cooldowns = cooldowns
     state.ready = False
     return app

@@ -85,6 +85,8 @@ def test_the_shutdown_pause_is_off_by_default_and_may_be_zero() -> None:
         ("CALCIFER_CUSTOMER_BUDGET", "NaN"),
         ("CALCIFER_CUSTOMER_BUDGET", str(MAX_BUDGET + 1)),
         ("CALCIFER_CUSTOMER_BUDGET", "1e100"),
+        ("CALCIFER_TRUSTED_PROXIES", "10.0.0.0/8,nginx"),
+        ("CALCIFER_TRUSTED_PROXIES", "10.0.0.0/33"),
     ],
 )
 def test_invalid_values_name_the_variable(name: str, value: str) -> None:
@@ -104,3 +106,13 @@ def test_responses_are_kept_thirty_days_unless_told_otherwise() -> None:
     assert Settings.from_env({"CALCIFER_RESPONSES_RETENTION": "12h"}).responses_retention == 12 * 3600
     with pytest.raises(ConfigError, match="CALCIFER_RESPONSES_RETENTION"):
         Settings.from_env({"CALCIFER_RESPONSES_RETENTION": "forever"})
+
+
+def test_no_proxy_is_trusted_unless_listed() -> None:
+    assert Settings.from_env({}).trusted_proxies == ()
+    listed = Settings.from_env({"CALCIFER_TRUSTED_PROXIES": " 10.1.2.3/8, 192.168.0.7 ,fd00::/8,"})
+    assert [str(network) for network in listed.trusted_proxies] == [
+        "10.0.0.0/8",
+        "192.168.0.7/32",
+        "fd00::/8",
+    ]

@@ -75,6 +75,43 @@ def test_wrong_keys_are_refused_and_throttled(secured: AsgiServer) -> None:
     assert "set-cookie" not in throttled.headers
 
 
+def _failed_logins(gateway: AsgiServer, forwarded_for: list[str]) -> list[int]:
+    return [
+        httpx.post(
+            gateway.url + "/ui/login", data={"key": "wrong"}, headers={"x-forwarded-for": xff}
+        ).status_code
+        for xff in forwarded_for
+    ]
+
+
+def test_a_forged_forwarded_address_from_an_untrusted_peer_does_not_escape_the_throttle(
+    start_gateway: StartGateway, gateway_env: dict[str, str]
+) -> None:
+    for trusted in ("", "10.0.0.0/8"):  # no proxy trusted, or proxies that are not this peer
+        env = {**gateway_env, "CALCIFER_MASTER_KEY": MASTER, "CALCIFER_TRUSTED_PROXIES": trusted}
+        gateway = start_gateway(env)
+        forged = [f"198.51.100.{n}" for n in range(7)]  # a new address for every attempt
+        assert _failed_logins(gateway, forged) == [401] * 5 + [429, 429], trusted
+
+
+def test_behind_a_trusted_proxy_each_client_is_throttled_by_its_own_address(
+    start_gateway: StartGateway, gateway_env: dict[str, str]
+) -> None:
+    env = {**gateway_env, "CALCIFER_MASTER_KEY": MASTER, "CALCIFER_TRUSTED_PROXIES": "127.0.0.1"}
+    gateway = start_gateway(env)  # this test's requests come from 127.0.0.1: the balancer
+    # The client writes a forged hop first; the proxy appends the address it saw, the one that counts.
+    assert _failed_logins(gateway, [f"10.6.6.{n}, 203.0.113.1" for n in range(6)]) == [401] * 5 + [429]
+    assert _failed_logins(gateway, ["203.0.113.2"]) == [401]  # another client is not locked out
+    other = httpx.post(
+        gateway.url + "/ui/login", data={"key": MASTER}, headers={"x-forwarded-for": "203.0.113.2"}
+    )
+    assert other.status_code == 303 and "set-cookie" in other.headers
+    throttled = httpx.post(
+        gateway.url + "/ui/login", data={"key": MASTER}, headers={"x-forwarded-for": "203.0.113.1"}
+    )
+    assert throttled.status_code == 429 and "set-cookie" not in throttled.headers
+
+
 def test_changes_need_the_csrf_token_and_the_console_origin(browser: httpx.Client) -> None:
     page = browser.get("/ui").text
     token = csrf_of(page)
@@ -195,14 +232,18 @@ def test_no_api_answer_carries_an_existing_keys_secret(secured: AsgiServer) -> N
         assert secret not in answer.text and secret[8:] not in answer.text, path
 
 
-def test_the_cookie_is_secure_when_the_console_is_served_over_tls(secured: AsgiServer) -> None:
-    # uvicorn takes the scheme from X-Forwarded-Proto sent by a trusted proxy (here: loopback)
-    answer = httpx.post(
-        secured.url + "/ui/login",
-        data={"key": MASTER},
-        headers={"x-forwarded-proto": "https"},
-        follow_redirects=False,
-    )
-    assert answer.status_code == 303
-    cookie = answer.headers["set-cookie"]
-    assert "; Secure" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+def test_the_cookie_is_secure_when_the_console_is_served_over_tls(
+    start_gateway: StartGateway, gateway_env: dict[str, str]
+) -> None:
+    # TLS ends at the balancer, which says so in X-Forwarded-Proto: believed only from a trusted proxy.
+    for trusted, secure in (("127.0.0.1", True), ("", False)):
+        env = {**gateway_env, "CALCIFER_MASTER_KEY": MASTER, "CALCIFER_TRUSTED_PROXIES": trusted}
+        answer = httpx.post(
+            start_gateway(env).url + "/ui/login",
+            data={"key": MASTER},
+            headers={"x-forwarded-proto": "https"},
+            follow_redirects=False,
+        )
+        assert answer.status_code == 303
+        cookie = answer.headers["set-cookie"]
+        assert ("; Secure" in cookie) is secure and "HttpOnly" in cookie and "SameSite=strict" in cookie

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from calcifer.console.sessions import LoginThrottle, MemorySessionStore, Sessions, csrf_matches, digest_of
+from ipaddress import ip_network
+
+from calcifer.console.sessions import (
+    LoginThrottle,
+    MemorySessionStore,
+    Sessions,
+    client_address,
+    csrf_matches,
+    digest_of,
+)
 from calcifer.domain.sessions import SessionPolicy
 
 
@@ -82,3 +91,21 @@ def test_login_throttle_counts_failures_per_client_within_a_window() -> None:
     assert throttle.retry_after("a", 63) == 0
     throttle.failed("c", 0)
     assert throttle.retry_after("c", 100) == 0 and "c" not in throttle._failures
+
+
+def test_the_client_address_is_forwarded_only_by_trusted_proxies() -> None:
+    proxies = (ip_network("10.0.0.0/8"), ip_network("fd00::/8"))
+    # No proxy trusted, or a peer that is not one: X-Forwarded-For is the client's word, ignored.
+    assert client_address("10.0.0.5", "198.51.100.7", ()) == "10.0.0.5"
+    assert client_address("203.0.113.9", "198.51.100.7", proxies) == "203.0.113.9"
+    # A trusted proxy: the nearest hop that is not a trusted proxy; what the client wrote before it is not.
+    assert client_address("10.0.0.5", "198.51.100.7", proxies) == "198.51.100.7"
+    assert client_address("10.0.0.5", "6.6.6.6, 198.51.100.7, 10.2.0.1", proxies) == "198.51.100.7"
+    assert client_address("fd00::1", "2001:db8::7", proxies) == "2001:db8::7"
+    assert client_address("10.0.0.5", "not-an-address", proxies) == "not-an-address"
+    # Every hop a proxy (a request from inside): the leftmost; no header at all: the peer.
+    assert client_address("10.0.0.5", "10.9.9.9, 10.0.0.4", proxies) == "10.9.9.9"
+    assert (
+        client_address("10.0.0.5", None, proxies) == client_address("10.0.0.5", " , ", proxies) == "10.0.0.5"
+    )
+    assert client_address(None, "198.51.100.7", proxies) == "unknown"

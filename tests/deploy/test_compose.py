@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from calcifer.config.settings import Settings
+from calcifer.console.sessions import trusted
 from tests.deploy.checks import PORT, ROOT, inlined_secret, known_env_names
 
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
@@ -40,6 +42,18 @@ def test_the_balancer_round_robins_the_replicas_and_streams_unbuffered() -> None
     assert re.search(rf"server gateway:{PORT} resolve", config)
     assert "proxy_buffering off;" in config and "non_idempotent" not in config
     assert "proxy_set_header Host $http_host;" in config  # the console's same-origin check needs the port
+
+
+def test_the_replicas_count_failed_logins_per_client_behind_the_balancer() -> None:
+    config = (ROOT / "deploy" / "compose" / "nginx.conf").read_text()
+    # nginx is the edge: it replaces X-Forwarded-For (a client cannot slip a forged hop in front of it) ...
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in config
+    assert "$proxy_add_x_forwarded_for" not in config
+    # ... and the replicas believe it from the addresses Docker gives the Compose network.
+    listed = SERVICES["gateway"]["environment"]["CALCIFER_TRUSTED_PROXIES"]
+    proxies = Settings.from_env({"CALCIFER_TRUSTED_PROXIES": listed}).trusted_proxies
+    assert trusted("172.18.0.3", proxies) and trusted("192.168.16.2", proxies)
+    assert not trusted("203.0.113.7", proxies)
 
 
 def test_observability_is_a_profile_with_the_dashboard() -> None:

@@ -80,6 +80,7 @@ class AsgiServer:
             http="httptools",
             loop="asyncio",
             timeout_graceful_shutdown=2,
+            proxy_headers=False,  # as `calcifer serve`: X-Forwarded-For never rewrites the client address
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from ipaddress import IPv4Network, IPv6Network, ip_network
 
 from calcifer.domain.limits import MAX_BUDGET
 
@@ -70,6 +71,8 @@ class Settings:
     migrate: bool = True  # serve applies pending migrations at start-up (CALCIFER_MIGRATE=off: never)
     customer_budget: Decimal | None = None  # each end customer's default budget (USD), None: none
     customer_budget_period: str = "daily"
+    # proxies whose X-Forwarded-For names the client (the console's login throttle); none by default
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     env: Mapping[str, str] | None = None
 
     @classmethod
@@ -107,6 +110,7 @@ class Settings:
             customer_budget_period=_choice(
                 env, "CALCIFER_CUSTOMER_BUDGET_PERIOD", "daily", ("total", "daily", "weekly", "monthly")
             ),
+            trusted_proxies=_networks(env, "CALCIFER_TRUSTED_PROXIES"),
             env=dict(env),
         )
 
@@ -218,6 +222,20 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str,
     if raw not in allowed:
         raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
     return raw
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """Comma-separated addresses or CIDR blocks (`10.0.0.0/8`, `::1`); none when unset."""
+    found = []
+    for item in env.get(name, "").split(","):
+        if item.strip():
+            try:
+                found.append(ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise ConfigError(
+                    f"{name} must list IP addresses or CIDR blocks, got {item.strip()!r}"
+                ) from None
+    return tuple(found)
 
 
 def _usd(env: Mapping[str, str], name: str) -> Decimal | None:

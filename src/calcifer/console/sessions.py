@@ -4,7 +4,8 @@ Only a token's digest is stored, so a copy of the store cannot be replayed as co
 carries its own CSRF token, which every form that changes something must send back. The database's
 store (`storage/sessions.py`) is shared by every worker and replica; `MemorySessionStore` serves a
 gateway built without a database (tests). Login attempts are throttled per client address, in each
-process.
+process; behind a load balancer the address comes from `X-Forwarded-For` when the balancer is one of
+the trusted proxies (`CALCIFER_TRUSTED_PROXIES`), see `client_address`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import hashlib
 import hmac
 import secrets
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import replace
+from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from calcifer.domain.sessions import ConsoleSession, SessionPolicy, SessionStore
 
@@ -125,3 +128,33 @@ class LoginThrottle:
 
     def succeeded(self, client: str) -> None:
         self._failures.pop(client, None)
+
+
+Networks = Sequence[IPv4Network | IPv6Network]
+
+
+def client_address(peer: str | None, forwarded_for: str | None, proxies: Networks) -> str:
+    """The address a login attempt is counted against. The peer's, unless the peer is a trusted proxy:
+    then the nearest `X-Forwarded-For` hop that is not itself a trusted proxy, read from the right
+    (each proxy appends the address it saw; hops further left were written by the client and may be
+    forged), or the leftmost when every hop is trusted."""
+    if peer is None:
+        return "unknown"
+    if not forwarded_for or not trusted(peer, proxies):
+        return peer
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not trusted(hop, proxies):
+            return hop
+    return hops[0] if hops else peer
+
+
+def trusted(address: str | None, proxies: Networks) -> bool:
+    """Whether `address` is one of the trusted proxies (their X-Forwarded-* headers are believed)."""
+    if not proxies or address is None:
+        return False
+    try:
+        found = ip_address(address)
+    except ValueError:
+        return False
+    return any(found in network for network in proxies)

@@ -24,7 +24,15 @@ from starlette.types import ASGIApp
 
 from calcifer.console.api import ApiError, ConsoleApi
 from calcifer.console.render import Renderer
-from calcifer.console.sessions import LoginThrottle, MemorySessionStore, Sessions, csrf_matches
+from calcifer.console.sessions import (
+    LoginThrottle,
+    MemorySessionStore,
+    Networks,
+    Sessions,
+    client_address,
+    csrf_matches,
+    trusted,
+)
 from calcifer.domain.errors import GatewayError
 from calcifer.domain.keys import KeyStore
 from calcifer.domain.sessions import ConsoleSession, SessionStore
@@ -37,9 +45,16 @@ _MAX_FORM = 64 * 1024
 class Console:
     """What the console keeps while the gateway runs: sessions, the login throttle, templates, assets."""
 
-    def __init__(self, store: SessionStore | None = None, throttle: LoginThrottle | None = None) -> None:
+    def __init__(
+        self,
+        store: SessionStore | None = None,
+        throttle: LoginThrottle | None = None,
+        *,
+        trusted_proxies: Networks = (),
+    ) -> None:
         self.sessions = Sessions(store or MemorySessionStore())
         self.throttle = throttle or LoginThrottle()
+        self.trusted_proxies = trusted_proxies
         self.render = Renderer()
 
     def attach(self, store: SessionStore) -> None:
@@ -180,7 +195,9 @@ async def login(request: Request) -> ASGIApp:
         return _login_page(request, 403)
     if not _same_origin(request):
         return _refuse(request, "This login did not come from the console's own page.")
-    client = request.client.host if request.client else "unknown"
+    peer = request.client.host if request.client else None
+    forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None
+    client = client_address(peer, forwarded, console.trusted_proxies)
     now = _now(request)
     wait = console.throttle.retry_after(client, now)
     if wait > 0:
@@ -209,13 +226,14 @@ async def login(request: Request) -> ASGIApp:
         where = f" of team '{key.team_id}'" if key.role == "team-admin" else ""
         token, _ = await console.sessions.open(key.id, f"{key.role} key '{key.name}'{where}", now)
     response = RedirectResponse(_next_page(form.get("next")), status_code=303)
+    proto = request.headers.get("x-forwarded-proto")  # TLS ended at a proxy, if a trusted one says so
     response.set_cookie(
         COOKIE,
         token,
         max_age=int(console.sessions.policy.lifetime),
         path="/ui",
         httponly=True,
-        secure=request.url.scheme == "https",
+        secure=request.url.scheme == "https" or (proto == "https" and trusted(peer, console.trusted_proxies)),
         samesite="strict",
     )
     return response
