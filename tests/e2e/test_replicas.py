@@ -69,6 +69,21 @@ async def start_replicas(env: dict[str, str], count: int) -> list[GatewayProcess
     return gateways
 
 
+def echo_chat(stream: bool, extra: dict[str, object] | None = None) -> dict[str, object]:
+    """A chat request echo4 answers with WORDS (10 words in and out: $0.001), streamed with usage or not;
+    `extra` adds fields (OpenAI's `user`, for one)."""
+    body: dict[str, object] = {
+        "model": "echo4",
+        "max_tokens": 10,
+        "messages": [{"role": "user", "content": WORDS}],
+        "stream": stream,
+        **(extra or {}),
+    }
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
 async def admin(method: str, url: str, body: object = None) -> dict[str, object]:
     headers = {"authorization": f"Bearer {MASTER}", "content-type": "application/json"}
     data = None if body is None else orjson.dumps(body)
@@ -96,15 +111,7 @@ async def test_replicas_share_one_budget_and_record_every_answer_once(shared: di
         for i in range(REQUESTS):
             stream = (i // 2) % 2 == 1  # both replicas get both kinds
             url = gateways[i % 2].url + "/v1/chat/completions"
-            body: dict[str, object] = {
-                "model": "echo4",
-                "max_tokens": 10,
-                "messages": [{"role": "user", "content": WORDS}],
-                "stream": stream,
-            }
-            if stream:
-                body["stream_options"] = {"include_usage": True}
-            requests.append((Sent(f"replicas-{run}-{i:04d}", url, stream), body))
+            requests.append((Sent(f"replicas-{run}-{i:04d}", url, stream), echo_chat(stream)))
         await fire(requests, secret, concurrency=CONCURRENCY, timeout=60)
         # Asked of the other replica: what Redis holds for the key once every request has ended.
         view = await admin("GET", gateways[1].url + f"/admin/keys/{key_id}")

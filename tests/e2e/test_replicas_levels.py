@@ -25,12 +25,11 @@ from calcifer.storage.database import open_database
 from calcifer.storage.schema import tag_budgets
 from tests.e2e.load import Sent, delete_redis_keys, fire, ledger_rows
 from tests.e2e.process import GatewayProcess
-from tests.e2e.test_replicas import MASTER, admin, shared, start_replicas  # noqa: F401
+from tests.e2e.test_replicas import MASTER, admin, echo_chat, shared, start_replicas  # noqa: F401
 
 pytestmark = pytest.mark.timeout(120)
 
 PER_KEY_CONCURRENCY = 6
-WORDS = "one two three four five six seven eight nine ten"
 COST_EACH = Decimal("0.001")  # echo4: 10 words in, the same 10 out, at $0.05 per 1K words each way
 CAP = Decimal("0.02")  # every level's budget: room for a score of answers in ~48 requests
 TEAM_KEY_BUDGET = Decimal("0.02")  # three team keys: $0.06 of key budgets over a $0.02 team budget
@@ -141,17 +140,9 @@ async def test_every_level_holds_across_replicas(shared: dict[str, str]) -> None
             mine: list[tuple[Sent, dict[str, object]]] = []
             for i in range(per_key):
                 stream = (i // 2) % 2 == 1  # both replicas get both kinds
-                body: dict[str, object] = {
-                    "model": "echo4",
-                    "max_tokens": 10,
-                    "messages": [{"role": "user", "content": WORDS}],
-                    "stream": stream,
-                    **extra,
-                }
-                if stream:
-                    body["stream_options"] = {"include_usage": True}
                 url = gateways[(i + k) % 2].url + "/v1/chat/completions"
-                mine.append((Sent(f"levels-{run}-{k}-{i:03d}", url, stream, headers=headers), body))
+                one = Sent(f"levels-{run}-{k}-{i:03d}", url, stream, headers=headers)
+                mine.append((one, echo_chat(stream, extra)))
             group.requests.extend(mine)
             loads.append(fire(mine, str(created["key"]), concurrency=PER_KEY_CONCURRENCY, timeout=60))
         await asyncio.gather(*loads)

@@ -26,8 +26,8 @@ import redis
 from calcifer.domain.limits import from_units
 from tests.e2e.load import REDIS_URL, Sent, delete_redis_keys, fire, ledger_rows
 from tests.e2e.process import GatewayProcess
-from tests.e2e.test_replicas import MASTER, admin, shared, start_replicas  # noqa: F401
-from tests.e2e.test_replicas_levels import COST_EACH, PER_KEY_CONCURRENCY, WORDS, spend_report
+from tests.e2e.test_replicas import MASTER, admin, echo_chat, shared, start_replicas  # noqa: F401
+from tests.e2e.test_replicas_levels import COST_EACH, PER_KEY_CONCURRENCY, spend_report
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -188,22 +188,9 @@ class Fleet:
         return caller
 
 
-def chat(stream: bool, extra: dict[str, object]) -> dict[str, object]:
-    body: dict[str, object] = {
-        "model": "echo4",
-        "max_tokens": 10,
-        "messages": [{"role": "user", "content": WORDS}],
-        "stream": stream,
-        **extra,
-    }
-    if stream:
-        body["stream_options"] = {"include_usage": True}
-    return body
-
-
 async def probe(url: str, caller: Caller, name: str) -> Sent:
     sent = Sent(name, url + "/v1/chat/completions", False, headers=caller.headers)
-    await fire([(sent, chat(False, caller.extra))], caller.secret, concurrency=1, timeout=30)
+    await fire([(sent, echo_chat(False, caller.extra))], caller.secret, concurrency=1, timeout=30)
     return sent
 
 
@@ -234,7 +221,7 @@ async def test_overlapping_levels_refuse_at_the_first_full_one(shared: dict[str,
                 stream = (i // 2) % 2 == 1  # both replicas get both kinds
                 url = gateways[(i + k) % 2].url + "/v1/chat/completions"
                 one = Sent(f"overlap-{run}-{k:02d}-{i:03d}", url, stream, headers=caller.headers)
-                caller.requests.append((one, chat(stream, caller.extra)))
+                caller.requests.append((one, echo_chat(stream, caller.extra)))
             loads.append(fire(caller.requests, caller.secret, concurrency=PER_KEY_CONCURRENCY, timeout=90))
         await asyncio.gather(*loads)
         after_load = states(list(fleet.levels.values()))
