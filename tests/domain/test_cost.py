@@ -175,6 +175,16 @@ def test_worst_case_is_the_prompt_plus_max_output_at_full_rates() -> None:
     assert calculator.worst_case("nope", 1000, 1000) is None
 
 
+@pytest.mark.parametrize("price", [GPT_4O, CLAUDE_SONNET_4, GEMINI_25_PRO])
+@pytest.mark.parametrize(("prompt", "output"), [(0, 0), (1, 7), (173, 16_384), (200_001, 3), (M, M)])
+def test_worst_case_is_exactly_the_cost_of_that_usage(price: PricingConfig, prompt: int, output: int) -> None:
+    pricing = PricingRegistry()
+    pricing.register("m", price)
+    calculator = CostCalculator(pricing)
+    worst = calculator.worst_case("m", prompt, output)
+    assert worst is not None and str(worst) == str(cost_of(Usage(prompt, output), price))
+
+
 def test_a_vendors_own_price_of_a_model_comes_before_the_models_price() -> None:
     pricing = PricingRegistry()
     pricing.register("llama", PricingConfig.per_million("1", "1"))

@@ -11,12 +11,15 @@ from calcifer.domain.errors import GatewayError
 from calcifer.domain.limits import (
     MAX_BUDGET,
     BudgetExceeded,
+    BudgetPeriod,
+    Hold,
     RateLimited,
     budget_window,
     check_amount,
     check_limit,
     format_usd,
     from_units,
+    hold_at,
     rate_decision,
     rate_window,
     to_units,
@@ -168,3 +171,22 @@ def test_rate_limited_names_the_limit_that_refused() -> None:
         "Rate limit reached: 1000 tokens per minute (this request needs 200). Try again in 5s."
     )
     assert by_tokens.decision.retry_after == 5.0
+
+
+@pytest.mark.parametrize("period", ["daily", "weekly", "monthly"])
+def test_epoch_seconds_name_the_same_window_as_the_moment_all_day(period: BudgetPeriod) -> None:
+    # Windows from epoch seconds are looked up by their UTC day: the day's first and last instants and
+    # the instants either side of midnight must name what the datetime itself names.
+    midnight = datetime(2027, 1, 1, tzinfo=UTC).timestamp()  # a Friday, a new month and ISO week 53
+    for seconds in (midnight - 86_400, midnight - 0.001, midnight, midnight + 43_200, midnight + 86_399.9):
+        moment = datetime.fromtimestamp(seconds, UTC)
+        assert budget_window(period, seconds) == budget_window(period, moment), (period, moment)
+
+
+def test_a_levels_hold_is_its_budget_in_the_window_of_the_day() -> None:
+    before = datetime(2026, 11, 30, 23, 59, 59, tzinfo=UTC).timestamp()
+    first = hold_at("team", "t1", "team:t1", D("40"), "monthly", before)
+    assert first == Hold("team", "t1", "team:t1", D("40"), "2026-11")
+    assert hold_at("team", "t1", "team:t1", D("40"), "monthly", before + 1).window == "2026-12"
+    assert hold_at("team", "t1", "team:t1", D("41"), "monthly", before).limit == D("41")
+    assert hold_at("key", "k", "k", D("1"), "total", before).window == "total"

@@ -33,7 +33,12 @@ def cost_of(usage: Usage, price: PricingConfig) -> Decimal:
         + plain_output * rates.output_cost_per_1k
         + reasoning * _or(rates.reasoning_cost_per_1k, rates.output_cost_per_1k)
     )
-    return (total / _THOUSAND).quantize(_QUANTUM, rounding=ROUND_HALF_EVEN).normalize() + Decimal(0)
+    return _quantised(total)
+
+
+def _quantised(total_per_1k: Decimal) -> Decimal:
+    """USD per 1K tokens times tokens, as USD quantised once to 1e-12 (never -0)."""
+    return (total_per_1k / _THOUSAND).quantize(_QUANTUM, rounding=ROUND_HALF_EVEN).normalize() + Decimal(0)
 
 
 def _or(rate: Decimal | None, fallback: Decimal) -> Decimal:
@@ -69,5 +74,13 @@ class CostCalculator:
     def worst_case(
         self, model: str, prompt_tokens: int, max_output_tokens: int, at: datetime | None = None
     ) -> Decimal | None:
-        """The most a request can cost at `at`: its prompt plus `max_output_tokens`, all at full rates."""
-        return self.cost(model, Usage(prompt_tokens, max_output_tokens), at)
+        """The most a request can cost at `at`: its prompt plus `max_output_tokens`, all at full rates.
+
+        The same value as `cost` of that usage (no cached, cache-write or reasoning tokens), without
+        the terms that are zero: it is computed for every budgeted request."""
+        price = self._registry.served("", model, at)
+        if price is None:
+            return self.cost(model, Usage(prompt_tokens, max_output_tokens), at)  # None, warned once
+        rates = price.for_prompt(prompt_tokens)
+        total = prompt_tokens * rates.input_cost_per_1k + max_output_tokens * rates.output_cost_per_1k
+        return _quantised(total)

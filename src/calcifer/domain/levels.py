@@ -25,7 +25,7 @@ from calcifer.domain.checks import (
 )
 from calcifer.domain.errors import GatewayError, InvalidRequest
 from calcifer.domain.keys import VirtualKey
-from calcifer.domain.limits import BudgetPeriod, Hold, budget_window
+from calcifer.domain.limits import BudgetPeriod, Hold, hold_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,18 +167,17 @@ def holds(
     """Every budget a request must fit in, first the key's."""
     found: list[Hold] = []
     if key is not None and key.max_budget is not None:
-        found.append(Hold("key", key.id, key.id, key.max_budget, budget_window(key.budget_period, now)))
+        found.append(hold_at("key", key.id, key.id, key.max_budget, key.budget_period, now))
     team, user, member = owners.team, owners.user, owners.member
     if team is not None and team.max_budget is not None:
-        window = budget_window(team.budget_period, now)
-        found.append(Hold("team", team.id, f"team:{team.id}", team.max_budget, window))
+        found.append(hold_at("team", team.id, f"team:{team.id}", team.max_budget, team.budget_period, now))
     if user is not None and user.max_budget is not None:
-        window = budget_window(user.budget_period, now)
-        found.append(Hold("user", user.id, f"user:{user.id}", user.max_budget, window))
+        found.append(hold_at("user", user.id, f"user:{user.id}", user.max_budget, user.budget_period, now))
     if member is not None and member.max_budget is not None:
-        window = budget_window(member.budget_period, now)
         owner = f"{member.team_id}/{member.user_id}"
-        found.append(Hold("member", owner, f"member:{owner}", member.max_budget, window))
+        found.append(
+            hold_at("member", owner, f"member:{owner}", member.max_budget, member.budget_period, now)
+        )
     if customer is not None:
         row = owners.customer
         if row is not None and row.blocked:
@@ -187,10 +186,9 @@ def holds(
         if row is None or limit is None:
             limit, period = policy.max_budget, policy.budget_period
         if limit is not None:
-            window = budget_window(period, now)
-            found.append(Hold("customer", customer, f"customer:{customer}", limit, window))
+            found.append(hold_at("customer", customer, f"customer:{customer}", limit, period, now))
     for tag, limit, period in owners.tags:
-        found.append(Hold("tag", tag, f"tag:{tag}", limit, budget_window(period, now)))
+        found.append(hold_at("tag", tag, f"tag:{tag}", limit, period, now))
     return found
 
 

@@ -57,18 +57,24 @@ def from_units(units: int) -> Decimal:
     return Decimal(units).scaleb(-UNIT_EXPONENT)
 
 
+_MAX_UNITS = to_units(MAX_BUDGET)
+
+
 def check_amount(amount: Decimal, what: str = "amount") -> int:
     """Units of a non-negative amount to reserve or charge, rounded up; ValueError when out of range."""
     if amount.is_signed() and amount != 0:
         raise ValueError(f"{what} must not be negative, not {amount}")
     units = to_units(amount)
-    if units > to_units(MAX_BUDGET):
+    if units > _MAX_UNITS:
         raise ValueError(f"{what} {amount} exceeds the largest supported budget of ${MAX_BUDGET}")
     return units
 
 
+@functools.lru_cache(maxsize=4096)
 def check_limit(limit: Decimal) -> int:
-    """Units of a budget limit, rounded down; ValueError when negative or above `MAX_BUDGET`."""
+    """Units of a budget limit, rounded down; ValueError when negative or above `MAX_BUDGET`.
+
+    Cached: a request's limits are the same few values each time (a ValueError is not cached)."""
     if limit.is_signed() and limit != 0:
         raise ValueError(f"budget limit must not be negative, not {limit}")
     if limit > MAX_BUDGET:
@@ -76,10 +82,8 @@ def check_limit(limit: Decimal) -> int:
     return to_units(limit, round_up=False)
 
 
-def _utc(now: datetime | float) -> datetime:
-    if isinstance(now, datetime):
-        return now.astimezone(UTC) if now.tzinfo is not None else now.replace(tzinfo=UTC)
-    return datetime.fromtimestamp(now, UTC)
+def _utc(now: datetime) -> datetime:
+    return now.astimezone(UTC) if now.tzinfo is not None else now.replace(tzinfo=UTC)
 
 
 def budget_window(period: BudgetPeriod, now: datetime | float) -> str:
@@ -91,7 +95,19 @@ def budget_window(period: BudgetPeriod, now: datetime | float) -> str:
     """
     if period == "total":
         return "total"
-    moment = _utc(now)
+    if not isinstance(now, datetime):
+        # Every window starts at a UTC midnight, so the day's number names it: a cached lookup
+        # instead of a datetime and strftime per call (three per budgeted request).
+        return _day_window(period, int(now // _DAY))
+    return _window(period, _utc(now))
+
+
+@functools.lru_cache(maxsize=64)
+def _day_window(period: BudgetPeriod, day: int) -> str:
+    return _window(period, datetime.fromtimestamp(day * _DAY, UTC))
+
+
+def _window(period: BudgetPeriod, moment: datetime) -> str:
     if period == "daily":
         return moment.strftime("%Y-%m-%d")
     if period == "weekly":
@@ -162,6 +178,19 @@ class Hold:
     budget_key: str
     limit: Decimal
     window: str
+
+
+def hold_at(
+    level: str, owner: str, budget_key: str, limit: Decimal, period: BudgetPeriod, now: float
+) -> Hold:
+    """The `Hold` of a level's budget at `now` (seconds since the epoch). Cached per UTC day: the
+    levels of a request are mostly the same few, and a window changes only at midnight."""
+    return _hold(level, owner, budget_key, limit, period, int(now // _DAY))
+
+
+@functools.lru_cache(maxsize=4096)
+def _hold(level: str, owner: str, budget_key: str, limit: Decimal, period: BudgetPeriod, day: int) -> Hold:
+    return Hold(level, owner, budget_key, limit, "total" if period == "total" else _day_window(period, day))
 
 
 @dataclass(frozen=True, slots=True)

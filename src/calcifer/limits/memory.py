@@ -9,10 +9,10 @@ both adapters round and compare identically. Nothing survives a restart except w
 from __future__ import annotations
 
 import heapq
+import itertools
 import time
-import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from calcifer.domain.limits import (
@@ -30,19 +30,24 @@ from calcifer.domain.limits import (
 )
 
 _SWEEP_SECONDS = 60.0
-_NONE = (0, 0.0)
 
 
 @dataclass(slots=True)
 class _Budget:
     total: int = 0
     """Settled plus held units."""
-    holds: dict[str, tuple[int, float]] = field(default_factory=dict)
-    """Reservation id -> (units, deadline)."""
-    deadlines: list[tuple[float, str]] = field(default_factory=list)
-    """A heap of (deadline, reservation id); ids no longer in `holds` are skipped, and the heap is
-    rebuilt from `holds` when stale entries outnumber live ones."""
+    holding: int = 0
+    """How many reservations hold units here (a window with any is never swept)."""
     touched: float = 0.0
+
+
+@dataclass(slots=True)
+class _Hold:
+    """A reservation in flight: its units are held in each of `budgets` until `deadline`."""
+
+    units: int
+    deadline: float
+    budgets: list[_Budget]
 
 
 @dataclass(slots=True)
@@ -71,14 +76,22 @@ class MemoryLimiter:
         self._reservation_ttl = reservation_ttl
         self._baseline = baseline
         self._budgets: dict[tuple[str, str], _Budget] = {}
+        self._holds: dict[str, _Hold] = {}
+        # A heap of (deadline, reservation id); ids no longer in `_holds` are skipped, and the heap is
+        # rebuilt from `_holds` when stale entries outnumber live ones. One for every level: a
+        # reservation's levels share its deadline.
+        self._deadlines: list[tuple[float, str]] = []
         self._rates: dict[str, _Rate] = {}
         self._swept = 0.0
+        self._ids = itertools.count()
 
     async def start(self) -> None:
         return None
 
     async def aclose(self) -> None:
         self._budgets.clear()
+        self._holds.clear()
+        self._deadlines.clear()
         self._rates.clear()
 
     async def reserve(self, budget_key: str, amount: Decimal, limit: Decimal, window: str) -> Reservation:
@@ -87,11 +100,14 @@ class MemoryLimiter:
     async def reserve_levels(self, holds: Sequence[Hold], amount: Decimal) -> Reservation:
         units = check_amount(amount)
         limits = [check_limit(hold.limit) for hold in holds]
-        for hold in holds:
-            await self._load(hold.budget_key, hold.window)
+        if self._baseline is not None:
+            for hold in holds:
+                if (hold.budget_key, hold.window) not in self._budgets:
+                    await self._load(hold.budget_key, hold.window)
         # From here to the end: no await, so the checks and the updates are one step.
         now = self._clock()
         self._sweep(now)
+        self._expire(now)
         budgets = [self._budget(hold.budget_key, hold.window, now) for hold in holds]
         for hold, budget, limit_units in zip(holds, budgets, limits, strict=True):
             if budget.total + units > limit_units:
@@ -101,42 +117,49 @@ class MemoryLimiter:
                     level=hold.level,
                     owner=hold.owner,
                 )
-        parts = tuple((hold.budget_key, hold.window) for hold in holds)
-        reservation = Reservation(
-            uuid.uuid4().hex,
-            holds[0].budget_key,
-            holds[0].window,
-            amount,
-            units,
-            parts if len(parts) > 1 else (),
-        )
-        deadline = now + self._reservation_ttl
+        parts = tuple((hold.budget_key, hold.window) for hold in holds) if len(holds) > 1 else ()
+        first = holds[0]
+        reservation_id = str(next(self._ids))  # unique in this process, which is all that sees it
+        reservation = Reservation(reservation_id, first.budget_key, first.window, amount, units, parts)
         for budget in budgets:
             budget.total += units
-            budget.holds[reservation.id] = (units, deadline)
-            if len(budget.deadlines) > 2 * len(budget.holds) + 64:
-                budget.deadlines = [(held[1], key) for key, held in budget.holds.items()]
-                heapq.heapify(budget.deadlines)
-            else:
-                heapq.heappush(budget.deadlines, (deadline, reservation.id))
+            budget.holding += 1
+        deadline = now + self._reservation_ttl
+        self._holds[reservation_id] = _Hold(units, deadline, budgets)
+        if len(self._deadlines) > 2 * len(self._holds) + 64:
+            self._deadlines = [(held.deadline, key) for key, held in self._holds.items()]
+            heapq.heapify(self._deadlines)
+        else:
+            heapq.heappush(self._deadlines, (deadline, reservation_id))
         return reservation
 
     async def settle(self, reservation: Reservation, actual: Decimal | None) -> None:
         charge = reservation.units if actual is None else check_amount(actual, "actual cost")
         now = self._clock()
-        for budget_key, window in reservation.parts:
-            budget = self._budget(budget_key, window, now)
-            budget.total += charge - budget.holds.pop(reservation.id, _NONE)[0]
+        held = self._holds.pop(reservation.id, None)
+        if held is None:  # its hold expired (or it was settled before): charge it all the same
+            for budget_key, window in reservation.parts:
+                self._budget(budget_key, window, now).total += charge
+            return
+        for budget in held.budgets:
+            budget.total += charge - held.units
+            budget.holding -= 1
+            budget.touched = now
 
     async def release(self, reservation: Reservation) -> None:
-        now = self._clock()
-        for budget_key, window in reservation.parts:
-            budget = self._budget(budget_key, window, now)
-            budget.total -= budget.holds.pop(reservation.id, _NONE)[0]
+        held = self._holds.pop(reservation.id, None)
+        if held is not None:
+            now = self._clock()
+            for budget in held.budgets:
+                budget.total -= held.units
+                budget.holding -= 1
+                budget.touched = now
 
     async def spent(self, budget_key: str, window: str) -> Decimal:
         await self._load(budget_key, window)
-        return from_units(self._budget(budget_key, window, self._clock()).total)
+        now = self._clock()
+        self._expire(now)
+        return from_units(self._budget(budget_key, window, now).total)
 
     async def hit(self, rate_key: str, rpm: int | None, tpm: int | None, tokens: int) -> RateDecision:
         now = self._clock()
@@ -173,10 +196,18 @@ class MemoryLimiter:
         if budget is None:
             budget = self._budgets[(budget_key, window)] = _Budget()
         budget.touched = now
-        while budget.deadlines and budget.deadlines[0][0] <= now:
-            _, expired = heapq.heappop(budget.deadlines)
-            budget.total -= budget.holds.pop(expired, _NONE)[0]
         return budget
+
+    def _expire(self, now: float) -> None:
+        """Give back the units of every hold whose deadline has passed, at each of its levels."""
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            _, expired = heapq.heappop(deadlines)
+            held = self._holds.pop(expired, None)
+            if held is not None:
+                for budget in held.budgets:
+                    budget.total -= held.units
+                    budget.holding -= 1
 
     def _sweep(self, now: float) -> None:
         """Drop past rate windows and idle budget windows whose TTL ran out, once a minute."""
@@ -187,5 +218,5 @@ class MemoryLimiter:
         self._rates = {key: rate for key, rate in self._rates.items() if rate.window >= rate_index}
         for key, budget in list(self._budgets.items()):
             ttl = window_ttl(key[1])
-            if ttl is not None and not budget.holds and now - budget.touched > ttl:
+            if ttl is not None and not budget.holding and now - budget.touched > ttl:
                 del self._budgets[key]

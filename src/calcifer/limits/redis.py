@@ -9,6 +9,7 @@ two minutes after theirs. A Redis error becomes `LimiterUnavailable`: requests f
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -68,6 +69,10 @@ class RedisLimiter:
         self._reservation_ttl = reservation_ttl
         self._baseline = baseline
         self._seeded: set[tuple[str, str]] = set()
+        # Reservation ids: this process's random 64 bits and a count, unique across replicas without
+        # a uuid4 (a system call and 15k instructions) per request.
+        self._replica = uuid.uuid4().hex[:16] + "-"
+        self._ids = itertools.count()
         self._client: Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
         self.on_command: CommandObserver | None = None  # set before `start` to time every command
@@ -111,7 +116,7 @@ class RedisLimiter:
             for hold in holds:
                 if (hold.budget_key, hold.window) not in self._seeded:
                     await self._seed(hold.budget_key, hold.window)
-        reservation_id = uuid.uuid4().hex
+        reservation_id = f"{self._replica}{next(self._ids)}"
         keys: list[str] = []
         args: list[str | int | float] = [self._now(), units, reservation_id, self._reservation_ttl]
         for hold, limit_units in zip(holds, limits, strict=True):
