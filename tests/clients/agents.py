@@ -101,7 +101,7 @@ def running_upstreams() -> Iterator[Upstreams]:
 
 @contextlib.contextmanager
 def running_gateway(upstreams: Upstreams) -> Iterator[GatewayProcess]:
-    gateway = GatewayProcess(upstreams.env(), ready_timeout=60)
+    gateway = GatewayProcess(upstreams.env())
     try:
         yield gateway
     finally:

@@ -24,7 +24,12 @@ class GatewayProcess:
     load and stall the server); `output()` waits for the process to end and returns it."""
 
     def __init__(
-        self, env: dict[str, str], *, module: bool = False, port: int | None = None, ready_timeout: float = 60
+        self,
+        env: dict[str, str],
+        *,
+        module: bool = False,
+        port: int | None = None,
+        ready_timeout: float = 120,
     ) -> None:
         self.port = port or free_port()
         full_env = {
