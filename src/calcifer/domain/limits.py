@@ -193,7 +193,7 @@ def _hold(level: str, owner: str, budget_key: str, limit: Decimal, period: Budge
     return Hold(level, owner, budget_key, limit, "total" if period == "total" else _day_window(period, day))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every budgeted request, and frozen costs 2.3x to build
 class Reservation:
     """Budget held for one in-flight request; `units` is `amount` in 1e-12 USD, as the adapter holds it.
 
@@ -212,7 +212,7 @@ class Reservation:
         return self.levels or ((self.budget_key, self.window),)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every rate-limited request (see Reservation)
 class RateDecision:
     """The outcome of one `Limiter.hit`, with what the `x-ratelimit-*` headers report.
 
