@@ -21,6 +21,15 @@ BODY = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hello"}], "
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CLIENT_SPAN = "00f067aa0ba902b7"
 TRACEPARENT = f"00-{TRACE_ID}-{CLIENT_SPAN}-01"
+EMBEDDING = "text-embedding-3-small"
+# Both fakes also serve the embeddings model, primary first (CONFIG ends inside `routing.models`).
+EMBEDDING_ROUTE = f"""\
+    {EMBEDDING}:
+      strategy: cheapest
+      deployments:
+        - {{provider: primary, weight: 2}}
+        - {{provider: backup, weight: 1}}
+"""
 
 
 class Traced:
@@ -31,7 +40,10 @@ class Traced:
         config.write_text(
             CONFIG.format(
                 primary=self.primary.base_url, backup=self.backup.base_url, request_timeout="10s", tag=""
-            ).replace("timeout: 0.5", "timeout: 10")  # one attempt per request, even on a loaded machine
+            )
+            .replace("timeout: 0.5", "timeout: 10")  # one attempt per request, even on a loaded machine
+            .replace("models: [gpt-4o", f"models: [{EMBEDDING}, gpt-4o")
+            + EMBEDDING_ROUTE
             + extra_config
         )
         settings = Settings.from_env(
@@ -140,6 +152,54 @@ def test_a_failover_is_two_client_spans_and_the_failed_one_says_why(traced: Call
     assert server.attributes["calcifer.attempts"] == 2
     assert setup.primary.headers[0]["traceparent"].split("-")[2] == first.span_id
     assert setup.backup.headers[0]["traceparent"].split("-")[2] == second.span_id
+
+
+def test_an_embeddings_request_is_traced_as_the_embeddings_operation(traced: Callable[..., Traced]) -> None:
+    setup = traced()
+    setup.primary.script(Script(status=500, body=error_body("The server had an error", "server_error")))
+    answer = httpx.post(
+        setup.gateway.url + "/v1/embeddings",
+        json={"model": EMBEDDING, "input": ["two words", "and three words"]},
+        headers={"traceparent": TRACEPARENT},
+        timeout=10,
+    )
+    assert answer.status_code == 200
+    spans = setup.spans(3)
+    server = _one(spans, "SERVER")
+    assert (server.trace_id, server.parent_span_id) == (TRACE_ID, CLIENT_SPAN)
+    assert server.name == "POST /v1/embeddings"
+    assert server.attributes["gen_ai.request.model"] == EMBEDDING
+    assert server.attributes["calcifer.attempts"] == 2
+    failed, answered = sorted(
+        (s for s in spans if s.kind == "CLIENT"), key=lambda s: s.attributes["calcifer.attempt"]
+    )
+    assert {failed.parent_span_id, answered.parent_span_id} == {server.span_id}
+    assert failed.name == answered.name == f"embeddings {EMBEDDING}"
+    assert failed.status == "ERROR"
+
+    def attempt(provider: str, number: int) -> dict[str, object]:
+        return {
+            "gen_ai.operation.name": "embeddings",
+            "gen_ai.provider.name": provider,
+            "gen_ai.request.model": EMBEDDING,
+            "calcifer.provider": provider,
+            "calcifer.deployment": f"{provider}/{EMBEDDING}",
+            "calcifer.attempt": number,
+        }
+
+    assert failed.attributes == {**attempt("primary", 1), "error.type": "UpstreamUnavailable"}
+    usage = answer.json()["usage"]
+    assert usage["prompt_tokens"] == 5
+    assert answered.status == "UNSET"
+    assert answered.attributes == {
+        **attempt("backup", 2),
+        "gen_ai.response.model": answer.json()["model"],
+        "gen_ai.usage.input_tokens": 5,
+        "gen_ai.usage.cost": usage["cost"],
+    }
+    assert usage["cost"] > 0
+    assert server.attributes["gen_ai.usage.cost"] == usage["cost"]
+    assert setup.backup.headers[0]["traceparent"] == f"00-{TRACE_ID}-{answered.span_id}-01"
 
 
 def test_a_stream_span_ends_with_the_stream_and_carries_its_usage(traced: Callable[..., Traced]) -> None:

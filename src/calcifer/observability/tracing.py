@@ -34,7 +34,7 @@ from opentelemetry.sdk.trace.sampling import Decision, Sampler
 from opentelemetry.trace import SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from calcifer.domain.types import ChatRequest, StreamOutcome
+from calcifer.domain.types import EMBEDDINGS, ChatRequest, StreamOutcome
 from calcifer.observability.metrics import Facts, provider_system
 from calcifer.observability.otel_env import OtelSettings
 from calcifer.observability.otlp_encoding import DirectOtlpExporter
@@ -188,7 +188,9 @@ class Tracing:
         number: int,
         request: ChatRequest,
     ) -> None:
-        span_name = f"chat {model}"
+        native = request.native
+        operation = "embeddings" if native is not None and native.api == EMBEDDINGS else "chat"
+        span_name = f"{operation} {model}"
         parent = _REQUEST_SPAN.get()
         if parent is None:  # an attempt outside a request (none today): a trace of its own
             trace_id = new_id(128)
@@ -198,7 +200,7 @@ class Tracing:
         attributes: dict[str, Any] | None = None
         if parent.attributes is not None:
             attributes = {
-                "gen_ai.operation.name": "chat",
+                "gen_ai.operation.name": operation,
                 "gen_ai.provider.name": provider_system(provider),
                 "gen_ai.request.model": model,
                 "calcifer.provider": provider,
@@ -290,10 +292,11 @@ def _answer(attributes: dict[str, Any], outcome: StreamOutcome, body: Mapping[st
     usage = outcome.usage
     if usage is not None:
         attributes["gen_ai.usage.input_tokens"] = usage.prompt_tokens
-        attributes["gen_ai.usage.output_tokens"] = usage.completion_tokens
-        attributes["gen_ai.usage.cache_read.input_tokens"] = usage.cached_tokens
-        attributes["gen_ai.usage.cache_creation.input_tokens"] = usage.cache_write_tokens
-        attributes["gen_ai.usage.reasoning.output_tokens"] = usage.reasoning_tokens
+        if attributes["gen_ai.operation.name"] != "embeddings":  # an embedding has no output tokens
+            attributes["gen_ai.usage.output_tokens"] = usage.completion_tokens
+            attributes["gen_ai.usage.cache_read.input_tokens"] = usage.cached_tokens
+            attributes["gen_ai.usage.cache_creation.input_tokens"] = usage.cache_write_tokens
+            attributes["gen_ai.usage.reasoning.output_tokens"] = usage.reasoning_tokens
         if usage.estimated:
             attributes["calcifer.usage.estimated"] = True
     if outcome.cost is not None:
