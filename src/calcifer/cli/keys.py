@@ -10,6 +10,7 @@ from calcifer.cli.arguments import json_object, names, usd
 from calcifer.cli.context import ACTOR, database_command
 from calcifer.domain.keys import KEY_ROLES, UNSET, KeyChanges, VirtualKey, issue_key
 from calcifer.domain.limits import BUDGET_PERIODS
+from calcifer.http import admin_changes
 from calcifer.http.admin import key_view
 from calcifer.storage.audit import SqlAuditLog
 from calcifer.storage.database import Database
@@ -67,17 +68,15 @@ async def _keys(args: argparse.Namespace, database: Database) -> tuple[str, int]
             user_id=args.user_id,
             role=args.role,
         )
-        await store.create(key)
-        await log.append(ACTOR, "create", "key", key.id, None, key_view(key))
+        await admin_changes.create_key(store, log, ACTOR, key, _view)
         return f"{_line(key)}\nkey: {secret}\n(store it now: it is not shown again)", 0
     if args.action == "list":
         keys = await store.list_keys(include_revoked=True)
         return "\n".join(_line(k) for k in keys) or "no keys", 0
     if args.action == "revoke":
         before = await store.get(args.key_id)
-        if before is None or not await store.revoke(before.id):
+        if before is None or not await admin_changes.revoke_key(store, log, ACTOR, before, _view):
             return f"no key {args.key_id}", 1
-        await log.append(ACTOR, "revoke", "key", before.id, key_view(before), {"revoked": True})
         return f"revoked {args.key_id}", 0
     changes = KeyChanges(
         max_budget=UNSET if args.max_budget is None else usd(args.max_budget),
@@ -87,11 +86,16 @@ async def _keys(args: argparse.Namespace, database: Database) -> tuple[str, int]
         role=_optional(args.role),
     )
     before = await store.get(args.key_id)
-    updated = await store.update(args.key_id, changes)
-    if updated is None or before is None:
+    changed = (
+        None if before is None else await admin_changes.update_key(store, log, ACTOR, before, changes, _view)
+    )
+    if changed is None:
         return f"no key {args.key_id}", 1
-    await log.append(ACTOR, "update", "key", updated.id, key_view(before), key_view(updated))
-    return _line(updated), 0
+    return _line(changed[0]), 0
+
+
+async def _view(key: VirtualKey) -> dict[str, object]:
+    return key_view(key)
 
 
 def _optional(value: Any) -> Any:

@@ -5,9 +5,6 @@ to the same audit log, with the actor `cli`."""
 from __future__ import annotations
 
 import argparse
-import secrets
-from dataclasses import replace
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -16,15 +13,16 @@ import orjson
 from calcifer.cli.arguments import json_object, names, usd
 from calcifer.cli.context import ACTOR, database_command
 from calcifer.domain.checks import check_id
-from calcifer.domain.levels import Customer, Member, Team, User
+from calcifer.domain.levels import Member
 from calcifer.domain.limits import BUDGET_PERIODS
-from calcifer.http.admin_levels import Kind, level_view, member_view
+from calcifer.http import admin_changes
+from calcifer.http.admin_changes import Kind, member_view
+from calcifer.http.admin_levels import level_view
 from calcifer.storage.audit import SqlAuditLog
 from calcifer.storage.database import Database
 from calcifer.storage.directory import SqlDirectory
 
 _KINDS: dict[str, Kind] = {"teams": "team", "users": "user", "customers": "customer"}
-_TYPES: dict[Kind, Any] = {"team": Team, "user": User, "customer": Customer}
 _NONE = "none"
 
 
@@ -92,14 +90,16 @@ async def _levels(args: argparse.Namespace, database: Database) -> tuple[str, in
 
 async def _act(args: argparse.Namespace, directory: SqlDirectory, log: SqlAuditLog) -> tuple[str, int]:
     kind: Kind = args.kind
+
+    async def render(item: Any) -> dict[str, object]:
+        return level_view(kind, item)
+
     if args.action == "create":
-        values = _values(args, kind)
-        values.setdefault("id", f"{kind}_{secrets.token_hex(6)}")
-        item = _TYPES[kind](created_at=datetime.now(UTC), **values)
-        if not await directory.create(item):
+        item = admin_changes.new_level(kind, _values(args, kind))
+        created = await admin_changes.create_level(directory, log, ACTOR, kind, item, render)
+        if created is None:
             return f"a {kind} with id {item.id} exists already", 1
-        await log.append(ACTOR, "create", kind, item.id, None, level_view(kind, item))
-        return _dumps(level_view(kind, item)), 0
+        return _dumps(created), 0
     if args.action == "list":
         return "\n".join(_line(kind, item) for item in await directory.all(kind)) or f"no {kind}s", 0
     item = await directory.get(kind, args.id)
@@ -113,31 +113,23 @@ async def _act(args: argparse.Namespace, directory: SqlDirectory, log: SqlAuditL
             view["members"] = [member_view(m) for m in await directory.members(item.id)]
         return _dumps(view), 0
     if args.action == "delete":
-        await directory.delete(kind, item.id)
-        await log.append(ACTOR, "delete", kind, item.id, level_view(kind, item), None)
+        await admin_changes.delete_level(directory, log, ACTOR, kind, item, render)
         return f"deleted {kind} {item.id}", 0
-    changed = replace(item, **_values(args, kind))
-    await directory.replace(changed)
-    await log.append(ACTOR, "update", kind, item.id, level_view(kind, item), level_view(kind, changed))
-    return _dumps(level_view(kind, changed)), 0
+    changed = await admin_changes.update_level(directory, log, ACTOR, kind, item, _values(args, kind), render)
+    return _dumps(changed), 0
 
 
 async def _members(args: argparse.Namespace, directory: SqlDirectory, log: SqlAuditLog) -> tuple[str, int]:
     team_id, user_id = args.id, args.user_id
-    entity_id = f"{team_id}/{user_id}"
-    before = await directory.member(team_id, user_id)
     if args.member_action == "remove":
-        if before is None or not await directory.delete_member(team_id, user_id):
+        if not await admin_changes.remove_member(directory, log, ACTOR, team_id, user_id):
             return f"{user_id} is not a member of team {team_id}", 1
-        await log.append(ACTOR, "delete", "member", entity_id, member_view(before), None)
         return f"removed {user_id} from team {team_id}", 0
     check_id(user_id, "user_id")
     if await directory.get("user", user_id) is None:
         return f"no user {user_id}", 1
     member = Member(team_id, user_id, **_values(args, "member"))
-    await directory.put_member(member)
-    action = "update" if before else "create"
-    await log.append(ACTOR, action, "member", entity_id, before and member_view(before), member_view(member))
+    await admin_changes.put_member(directory, log, ACTOR, member)
     return _dumps(member_view(member)), 0
 
 

@@ -15,7 +15,8 @@ from calcifer.domain.errors import GatewayError, InvalidRequest
 from calcifer.domain.keys import KeyChanges, KeyStore, VirtualKey, issue_key
 from calcifer.domain.limits import budget_window
 from calcifer.domain.roles import NotPermitted, check_key_changes, check_new_key, may_manage_key, may_see_key
-from calcifer.http.admin_levels import audit, common_fields
+from calcifer.http import admin_changes
+from calcifer.http.admin_levels import actor, audit_log, common_fields
 from calcifer.http.asgi import Route
 from calcifer.http.auth import caller_team
 from calcifer.http.exchange import read_json
@@ -92,6 +93,13 @@ async def _view(request: Request, key: VirtualKey) -> dict[str, object]:
     return view
 
 
+def _viewer(request: Request) -> admin_changes.View:
+    async def view(key: Any) -> dict[str, object]:
+        return await _view(request, key)
+
+    return view
+
+
 def _json(body: object, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
@@ -103,9 +111,7 @@ async def create_key(request: Request) -> Response:
     fields.update(check_new_key(caller_team(request), fields))
     await _check_member(request, fields)
     key, secret = issue_key(**fields)
-    await store.create(key)
-    view = await _view(request, key)
-    await audit(request, "create", "key", key.id, None, view)
+    view = await admin_changes.create_key(store, audit_log(request), actor(request), key, _viewer(request))
     return _json({**view, "key": secret}, 201)
 
 
@@ -150,22 +156,24 @@ async def update_key(request: Request) -> Response:
     fields = _fields(body, creating=False)
     check_key_changes(caller_team(request), fields)
     await _check_member(request, fields)
-    key = await store.update(before.id, KeyChanges(**fields))
-    if key is None:
+    forget = request.app.state.authenticator.forget
+    changes = KeyChanges(**fields)
+    changed = await admin_changes.update_key(
+        store, audit_log(request), actor(request), before, changes, _viewer(request), forget
+    )
+    if changed is None:
         raise KeyNotFound(f"No key with id '{request.path_params['key_id']}'.")
-    request.app.state.authenticator.forget()
-    view = await _view(request, key)
-    await audit(request, "update", "key", key.id, await _view(request, before), view)
-    return _json(view)
+    return _json(changed[1])
 
 
 async def revoke_key(request: Request) -> Response:
     store = _store(request)
     before = await _visible(request, store, changing=True)
-    if not await store.revoke(before.id):
+    forget = request.app.state.authenticator.forget
+    if not await admin_changes.revoke_key(
+        store, audit_log(request), actor(request), before, _viewer(request), forget
+    ):
         raise KeyNotFound(f"No key with id '{request.path_params['key_id']}'.")
-    request.app.state.authenticator.forget()
-    await audit(request, "revoke", "key", before.id, await _view(request, before), {"revoked": True})
     return _json({"id": request.path_params["key_id"], "revoked": True})
 
 

@@ -8,12 +8,10 @@ inside the team; DELETE removes). Every change is appended to the audit log, `GE
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
-from dataclasses import asdict, replace
-from datetime import UTC, datetime
+from dataclasses import asdict
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -21,20 +19,20 @@ from starlette.responses import Response
 
 from calcifer.domain.checks import check_id
 from calcifer.domain.errors import GatewayError, InvalidRequest
-from calcifer.domain.levels import Customer, Member, Team, User
+from calcifer.domain.levels import Member
 from calcifer.domain.limits import BudgetPeriod, budget_window
+from calcifer.http import admin_changes
+from calcifer.http.admin_changes import Kind, member_view
 from calcifer.http.asgi import Route
 from calcifer.http.auth import IDENTITY_KEY, Identity, caller_team
 from calcifer.http.exchange import read_json
 from calcifer.http.wire import money
 
-Kind = Literal["team", "user", "customer"]
 _FIELDS: dict[Kind, tuple[str, ...]] = {
     "team": ("id", "name", "max_budget", "budget_period", "models", "rpm_limit", "tpm_limit", "metadata"),
     "user": ("id", "name", "email", "max_budget", "budget_period", "metadata"),
     "customer": ("id", "max_budget", "budget_period", "blocked", "metadata"),
 }
-_TYPES: dict[Kind, Any] = {"team": Team, "user": User, "customer": Customer}
 _KINDS: dict[str, Kind] = {"teams": "team", "users": "user", "customers": "customer"}
 
 
@@ -70,25 +68,9 @@ def actor(request: Request) -> str:
     return "master" if key is None else f"key:{key.id}"
 
 
-async def audit(
-    request: Request, action: str, entity: str, entity_id: str, before: object, after: object
-) -> None:
-    log = getattr(request.app.state, "audit", None)
-    if log is not None:
-        await log.append(actor(request), action, entity, entity_id, _plain(before), _plain(after))
-
-
-def _plain(value: object) -> object:
-    """A JSON value for the audit log (money stays an exact number)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, Decimal):
-        return money(value)
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    return value  # money is an orjson.Fragment: an exact JSON number
+def audit_log(request: Request) -> Any:
+    """The audit log admin changes are appended to (None without the gateway's database)."""
+    return getattr(request.app.state, "audit", None)
 
 
 def common_fields(body: Mapping[str, object]) -> dict[str, Any]:
@@ -158,17 +140,23 @@ def _kind(request: Request) -> Kind:
     return _KINDS[request.url.path.split("/")[2]]
 
 
+def _viewer(request: Request, kind: Kind) -> admin_changes.View:
+    async def view(item: Any) -> dict[str, object]:
+        return await _view(request, kind, item)
+
+    return view
+
+
 async def create(request: Request) -> Response:
     kind = _kind(request)
     directory = directory_of(request)
     body, _ = await read_json(request)
-    values = _values(kind, body, creating=True)
-    values.setdefault("id", f"{kind}_{secrets.token_hex(6)}")
-    item = _TYPES[kind](created_at=datetime.now(UTC), **values)
-    if not await directory.create(item):
+    item = admin_changes.new_level(kind, _values(kind, body, creating=True))
+    view = await admin_changes.create_level(
+        directory, audit_log(request), actor(request), kind, item, _viewer(request, kind)
+    )
+    if view is None:
         raise Conflict(f"A {kind} with id '{item.id}' exists already.", param="id")
-    view = await _view(request, kind, item)
-    await audit(request, "create", kind, item.id, None, view)
     return json_answer(view, 201)
 
 
@@ -202,28 +190,20 @@ async def patch(request: Request) -> Response:
     kind = _kind(request)
     item = await _one(request, kind)
     body, _ = await read_json(request)
-    changed = replace(item, **_values(kind, body, creating=False))
-    await directory_of(request).replace(changed)
-    before, after = await _view(request, kind, item), await _view(request, kind, changed)
-    await audit(request, "update", kind, item.id, before, after)
+    values = _values(kind, body, creating=False)
+    after = await admin_changes.update_level(
+        directory_of(request), audit_log(request), actor(request), kind, item, values, _viewer(request, kind)
+    )
     return json_answer(after)
 
 
 async def remove(request: Request) -> Response:
     kind = _kind(request)
     item = await _one(request, kind)
-    await directory_of(request).delete(kind, item.id)
-    await audit(request, "delete", kind, item.id, await _view(request, kind, item), None)
+    await admin_changes.delete_level(
+        directory_of(request), audit_log(request), actor(request), kind, item, _viewer(request, kind)
+    )
     return json_answer({"id": item.id, "object": kind, "deleted": True})
-
-
-def member_view(member: Member) -> dict[str, object]:
-    """A team member's budget inside the team, as JSON."""
-    return {
-        "user_id": member.user_id,
-        "max_budget": money(member.max_budget),
-        "budget_period": member.budget_period,
-    }
 
 
 async def put_member(request: Request) -> Response:
@@ -237,35 +217,24 @@ async def put_member(request: Request) -> Response:
     unknown = sorted(set(body) - {"max_budget", "budget_period"})
     if unknown:
         raise InvalidRequest(f"Unknown field(s): {', '.join(unknown)}.", param=unknown[0])
-    values = _values("user", body, creating=False)
-    before = await directory.member(team.id, user_id)
-    member = Member(team.id, user_id, **values)
-    await directory.put_member(member)
-    entity_id = f"{team.id}/{user_id}"
-    await audit(
-        request,
-        "update" if before else "create",
-        "member",
-        entity_id,
-        before and member_view(before),
-        member_view(member),
-    )
-    return json_answer(member_view(member), 200 if before else 201)
+    member = Member(team.id, user_id, **_values("user", body, creating=False))
+    created = await admin_changes.put_member(directory, audit_log(request), actor(request), member)
+    return json_answer(member_view(member), 201 if created else 200)
 
 
 async def delete_member(request: Request) -> Response:
     team = await _one(request, "team")
     user_id = request.path_params["user_id"]
-    directory = directory_of(request)
-    before = await directory.member(team.id, user_id)
-    if before is None or not await directory.delete_member(team.id, user_id):
+    removed = await admin_changes.remove_member(
+        directory_of(request), audit_log(request), actor(request), team.id, user_id
+    )
+    if not removed:
         raise NotFound(f"'{user_id}' is not a member of team '{team.id}'.")
-    await audit(request, "delete", "member", f"{team.id}/{user_id}", member_view(before), None)
     return json_answer({"team_id": team.id, "user_id": user_id, "deleted": True})
 
 
 async def list_audit(request: Request) -> Response:
-    log = getattr(request.app.state, "audit", None)
+    log = audit_log(request)
     if log is None:
         raise DirectoryMissing("The audit log needs the gateway's database.")
     params = request.query_params

@@ -17,7 +17,16 @@ from starlette.responses import Response
 from calcifer.domain.checks import check_id
 from calcifer.domain.errors import InvalidRequest
 from calcifer.domain.levels import TagBudget
-from calcifer.http.admin_levels import NotFound, actor, common_fields, directory_of, json_answer, live_spend
+from calcifer.http.admin_changes import record
+from calcifer.http.admin_levels import (
+    NotFound,
+    actor,
+    audit_log,
+    common_fields,
+    directory_of,
+    json_answer,
+    live_spend,
+)
 from calcifer.http.asgi import Route
 from calcifer.http.exchange import read_json
 from calcifer.http.wire import money
@@ -49,9 +58,8 @@ async def set_tag_budget(
     values.setdefault("budget_period", before.budget_period if before else "monthly")
     budget = TagBudget(tag, values.get("max_budget"), values["budget_period"])  # type: ignore[arg-type]
     await directory.put_tag_budget(budget)
-    if log is not None:
-        action = "update" if before else "create"
-        await log.append(who, action, "tag", tag, before and tag_view(before), tag_view(budget))
+    action = "update" if before else "create"
+    await record(log, who, action, "tag", tag, before and tag_view(before), tag_view(budget))
     return budget, before is None
 
 
@@ -60,8 +68,7 @@ async def delete_tag_budget(directory: Any, log: Any, who: str, tag: str) -> boo
     before = await directory.tag_budget(tag)
     if before is None or not await directory.delete_tag_budget(tag):
         return False
-    if log is not None:
-        await log.append(who, "delete", "tag", tag, tag_view(before), None)
+    await record(log, who, "delete", "tag", tag, tag_view(before), None)
     return True
 
 
@@ -84,17 +91,15 @@ async def get_tag(request: Request) -> Response:
 
 async def put_tag(request: Request) -> Response:
     body, _ = await read_json(request)
-    log = getattr(request.app.state, "audit", None)
     budget, created = await set_tag_budget(
-        directory_of(request), log, actor(request), request.path_params["tag"], body
+        directory_of(request), audit_log(request), actor(request), request.path_params["tag"], body
     )
     return json_answer(await _view(request, budget), 201 if created else 200)
 
 
 async def delete_tag(request: Request) -> Response:
     tag = request.path_params["tag"]
-    log = getattr(request.app.state, "audit", None)
-    if not await delete_tag_budget(directory_of(request), log, actor(request), tag):
+    if not await delete_tag_budget(directory_of(request), audit_log(request), actor(request), tag):
         raise NotFound(f"No budget for tag '{tag}'.")
     return json_answer({"tag": tag, "object": "tag_budget", "deleted": True})
 
