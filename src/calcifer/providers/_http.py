@@ -22,6 +22,7 @@ from calcifer.providers.client import ClientError, HttpClient, ResponseError
 # Upstream statuses that mean "try again" rather than "your request is wrong".
 _RETRYABLE_4XX = {408, 409, 429}
 ErrorFields = tuple[str, str | None, str | None, str | None]  # message, type, code, param
+ErrorFor = Callable[[int, bytes, Mapping[str, str]], ProviderError]  # status, body, headers -> the error
 
 
 def new_client(timeout: float, headers: Mapping[str, str]) -> HttpClient:
@@ -127,6 +128,26 @@ def transport_errors(provider: str) -> Iterator[None]:
         raise UpstreamUnavailable(f"could not reach {provider}: {exc}") from exc
 
 
+async def post_json(
+    client: HttpClient,
+    url: str,
+    payload: bytes,
+    provider: str,
+    error: ErrorFor,
+    *,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[bytes, Mapping[str, str]]:
+    """POST a JSON body (`timeout` bounds the whole call) and return the upstream's 200 answer and its
+    headers; any other status raises `error(status, body, headers)`, a transport failure its typed error."""
+    with transport_errors(provider):
+        async with client.post(url, data=payload, headers=headers, timeout=timeout) as response:
+            raw = await response.read()
+            if response.status != 200:
+                raise error(response.status, raw, response.headers)
+    return raw, response.headers
+
+
 async def sse_events(pieces: AsyncIterator[bytes]) -> AsyncIterator[tuple[str, bytes]]:
     """Server-sent events from a response body, as (event name, data) pairs, as they arrive.
 
@@ -227,3 +248,12 @@ class HttpProvider:
         if self._pool is None:
             raise UpstreamUnavailable(f"{self.name} client is not started")
         return self._pool
+
+    def _error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> ProviderError:
+        """The typed error for a non-2xx answer (a subclass reads its vendor's error body)."""
+        return error_for_status(status, raw, headers, self.name, openai_error_fields)
+
+    async def _post(self, url: str, payload: bytes) -> bytes:
+        """POST a JSON body and return the upstream's 200 answer (any other status is its error)."""
+        raw, _ = await post_json(self._client(), url, payload, self.name, self._error, timeout=self._timeout)
+        return raw

@@ -20,6 +20,7 @@ from calcifer.providers._http import (
     HttpProvider,
     error_for_status,
     json_object,
+    post_json,
     sse_events,
     transport_errors,
 )
@@ -134,14 +135,17 @@ class AnthropicProvider(HttpProvider):
         headers = native_headers(native, ANTHROPIC_VERSION)
         return native_url(url, native), native_payload(native, request.model), headers
 
-    async def _post(self, url: str, payload: bytes, headers: dict[str, str], native: bool) -> bytes:
-        with transport_errors(self.name):
-            call = self._client().post(url, data=payload, headers=headers, timeout=self._timeout)
-            async with call as response:
-                raw = await response.read()
-                if response.status != 200:
-                    raise self._error(response.status, raw, response.headers, native)
+    async def _post(
+        self, url: str, payload: bytes, headers: Mapping[str, str] | None = None, native: bool = False
+    ) -> bytes:
+        error = self._native_error if native else self._error
+        raw, _ = await post_json(
+            self._client(), url, payload, self.name, error, timeout=self._timeout, headers=headers
+        )
         return raw
+
+    def _native_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProviderError:
+        return self._error(status, body, headers, native=True)
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         native = request.native is not None

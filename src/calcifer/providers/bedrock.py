@@ -29,7 +29,7 @@ from calcifer.domain.types import (
     JSONObject,
     StreamChunk,
 )
-from calcifer.providers._http import HttpProvider, error_for_status, json_object, transport_errors
+from calcifer.providers._http import HttpProvider, error_for_status, json_object, post_json, transport_errors
 from calcifer.providers.anthropic_native import NativeEvents
 from calcifer.providers.anthropic_stream import AnthropicChunker
 from calcifer.providers.anthropic_wire import usage_from_anthropic
@@ -113,16 +113,11 @@ class BedrockProvider(HttpProvider):
         action = "converse-stream" if stream else "converse"
         return self._url(request.model, action), orjson.dumps(to_converse(request.body, request.model))
 
-    async def _post(self, url: str, payload: bytes) -> tuple[bytes, Mapping[str, str]]:
+    async def _signed_post(self, url: str, payload: bytes) -> tuple[bytes, Mapping[str, str]]:
         headers = await self._signer.headers(url, payload)
-        with transport_errors(self.name):
-            async with self._client().post(
-                url, data=payload, headers=headers, timeout=self._timeout
-            ) as response:
-                raw = await response.read()
-                if response.status != 200:
-                    raise self._error(response.status, raw, response.headers)
-        return raw, response.headers
+        return await post_json(
+            self._client(), url, payload, self.name, self._error, timeout=self._timeout, headers=headers
+        )
 
     async def _embed(self, request: ChatRequest) -> ChatResponse:
         assert request.native is not None
@@ -130,7 +125,7 @@ class BedrockProvider(HttpProvider):
         if is_titan(model):
             body, usage = from_titan(await self._titan(url, titan_bodies(request.native.body)), model)
         else:
-            raw, headers = await self._post(url, orjson.dumps(cohere_body(request.native.body)))
+            raw, headers = await self._signed_post(url, orjson.dumps(cohere_body(request.native.body)))
             count = headers.get("x-amzn-bedrock-input-token-count", "0")
             tokens = int(count) if count.isdigit() else 0
             body, usage = from_cohere(json_object(raw, self.name), model, tokens)
@@ -143,7 +138,7 @@ class BedrockProvider(HttpProvider):
 
         async def one(body: JSONObject) -> JSONObject:
             async with gate:
-                raw, _ = await self._post(url, orjson.dumps(body))
+                raw, _ = await self._signed_post(url, orjson.dumps(body))
             return json_object(raw, self.name)
 
         try:
@@ -157,7 +152,7 @@ class BedrockProvider(HttpProvider):
         if request.native is not None and request.native.api == EMBEDDINGS:
             return await self._embed(request)
         url, payload = self._call(request, stream=False)
-        raw, _ = await self._post(url, payload)
+        raw, _ = await self._signed_post(url, payload)
         answer = json_object(raw, self.name)
         if request.native is not None:
             usage = answer.get("usage")

@@ -84,14 +84,6 @@ class GeminiProvider(HttpProvider):
         body, usage = from_gemini(parsed, request.model, int(time.time()))
         return ChatResponse(body=body, usage=usage, provider=self.name)
 
-    async def _post(self, url: str, payload: bytes) -> bytes:
-        with transport_errors(self.name):
-            async with self._client().post(url, data=payload, timeout=self._timeout) as response:
-                raw = await response.read()
-                if response.status != 200:
-                    raise self._error(response.status, raw, response.headers)
-        return raw
-
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         payload = orjson.dumps(to_gemini(request.body, request.model))
         url = self._url(request.model, ":streamGenerateContent?alt=sse")

@@ -12,12 +12,11 @@ from collections.abc import AsyncIterator, Mapping
 
 import orjson
 
-from calcifer.domain.errors import ProviderError, UpstreamUnavailable
+from calcifer.domain.errors import UpstreamUnavailable
 from calcifer.domain.types import EMBEDDINGS, ChatRequest, ChatResponse, JSONObject, StreamChunk, Usage
 from calcifer.providers import openai_responses
 from calcifer.providers._http import (
     HttpProvider,
-    error_for_status,
     json_object,
     openai_error_fields,
     sse_events,
@@ -129,21 +128,9 @@ class OpenAIProvider(HttpProvider):
         """The `model` a native request names upstream."""
         return request.model
 
-    def _error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> ProviderError:
-        return error_for_status(status, raw, headers, self.name, openai_error_fields)
-
     def _relayed(self, chunk: JSONObject) -> bool:
         """Whether a stream chunk goes to the client (a subclass may absorb vendor-only chunks)."""
         return True
-
-    async def _post(self, url: str, payload: bytes) -> bytes:
-        """POST a JSON body and return the upstream's 200 answer (any other status is its error)."""
-        with transport_errors(self.name):
-            async with self._client().post(url, data=payload, timeout=self._timeout) as response:
-                raw = await response.read()
-                if response.status != 200:
-                    raise self._error(response.status, raw, response.headers)
-        return raw
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         native = request.native
