@@ -14,6 +14,7 @@ from decimal import Decimal
 
 JSONObject = dict[str, object]
 ANTHROPIC_MESSAGES = "anthropic.messages"  # `NativeCall.api` of a client's Anthropic Messages request
+OPENAI_RESPONSES = "openai.responses"  # `NativeCall.api` of a client's OpenAI Responses request
 EMBEDDINGS = "openai.embeddings"  # `NativeCall.api` of an OpenAI embeddings request (no chat translation)
 
 

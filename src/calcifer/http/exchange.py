@@ -20,6 +20,7 @@ from calcifer.domain.gateway import GatewayService
 from calcifer.domain.spending import OPEN, Admission, SpendControl, prompt_bound
 from calcifer.domain.types import (
     ANTHROPIC_MESSAGES,
+    OPENAI_RESPONSES,
     ChatRequest,
     ChatResponse,
     JSONObject,
@@ -331,7 +332,7 @@ def _responses_output(chunk: StreamChunk) -> bool:
 
 _OUTPUT: dict[str, Callable[[StreamChunk], bool]] = {
     ANTHROPIC_MESSAGES: lambda chunk: chunk.data.get("type") == "content_block_delta",
-    "openai.responses": _responses_output,
+    OPENAI_RESPONSES: _responses_output,
 }
 
 

@@ -24,7 +24,7 @@ from starlette.responses import Response
 from calcifer.domain.errors import GatewayError, InvalidRequest
 from calcifer.domain.gateway import GatewayService
 from calcifer.domain.ports import NativeResources, ResponseStore
-from calcifer.domain.types import JSONObject, NativeCall, StoredResponse, StreamChunk
+from calcifer.domain.types import OPENAI_RESPONSES, JSONObject, NativeCall, StoredResponse, StreamChunk
 from calcifer.http.asgi import Route
 from calcifer.http.auth import IDENTITY_KEY, Identity
 from calcifer.http.chat import event_stream, json_response
@@ -36,7 +36,6 @@ from calcifer.http.sse import EventStream
 from calcifer.http.wire import chat_request
 
 _log = logging.getLogger("calcifer")
-RESPONSES = "openai.responses"  # the native API's name (`NativeCall.api`, `native_apis`)
 _MAX_ITEMS = 100  # the most input items one page lists
 
 
@@ -62,22 +61,22 @@ async def create_response(request: Request) -> Response | EventStream:
             native_body = {k: v for k, v in payload.items() if k != "previous_response_id"}
             native_body["input"] = [_without_id(item) for item in [*history, *input_items(payload)]]
     translated = translate(payload, history)
-    chat = replace(chat_request(translated.body), native=NativeCall(RESPONSES, native_body))
+    chat = replace(chat_request(translated.body), native=NativeCall(OPENAI_RESPONSES, native_body))
     if translated.previous_id and not history:
         # Not kept here: only an upstream with its own store (OpenAI) can continue it.
         provider, _ = gateway.route(chat)
-        if RESPONSES not in getattr(provider, "native_apis", ()):
+        if OPENAI_RESPONSES not in getattr(provider, "native_apis", ()):
             message = f"Previous response with id '{translated.previous_id}' not found."
             raise InvalidRequest(message, param="previous_response_id")
     exchange = Exchange(request, chat, size)
     if translated.stream:
         _, chunks = await exchange.stream()  # the relay yields the first chunk too
-        if exchange.outcome.api == RESPONSES:
+        if exchange.outcome.api == OPENAI_RESPONSES:
             return event_stream(request, _native_frames(chunks, exchange), exchange)
         made = _Made(request, store, translated)
         return event_stream(request, _translated_frames(chunks, exchange, made), exchange)
     response, priced = await exchange.complete()
-    if response.api == RESPONSES:
+    if response.api == OPENAI_RESPONSES:
         add_cost(response.body, priced.usage, priced.cost)
         return json_response(response.body, exchange.headers(priced))
     made = _Made(request, store, translated)
@@ -221,7 +220,9 @@ async def _from_upstream(request: Request, method: str, path: str) -> Response:
     gateway: GatewayService = request.app.state.gateway
     query = request.url.query
     for provider in gateway.registry.providers.values():
-        if RESPONSES not in getattr(provider, "native_apis", ()) or not isinstance(provider, NativeResources):
+        if OPENAI_RESPONSES not in getattr(provider, "native_apis", ()):
+            continue
+        if not isinstance(provider, NativeResources):
             continue
         if not getattr(provider, "configured", True):
             continue

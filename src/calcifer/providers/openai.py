@@ -13,7 +13,15 @@ from collections.abc import AsyncIterator, Mapping
 import orjson
 
 from calcifer.domain.errors import UpstreamUnavailable
-from calcifer.domain.types import EMBEDDINGS, ChatRequest, ChatResponse, JSONObject, StreamChunk, Usage
+from calcifer.domain.types import (
+    EMBEDDINGS,
+    OPENAI_RESPONSES,
+    ChatRequest,
+    ChatResponse,
+    JSONObject,
+    StreamChunk,
+    Usage,
+)
 from calcifer.providers import openai_responses
 from calcifer.providers._http import (
     HttpProvider,
@@ -97,7 +105,7 @@ class OpenAIProvider(HttpProvider):
         self._voyage = embeddings_dialect == "voyage"  # Voyage AI's names for the embeddings fields
         self._prefix = model_prefix  # put before a bare model id on the wire (Fireworks' account path)
         # The APIs sent natively (`NativeApis`): the Responses API where the upstream has it.
-        self.native_apis = frozenset({EMBEDDINGS, openai_responses.RESPONSES} if responses else {EMBEDDINGS})
+        self.native_apis = frozenset({EMBEDDINGS, OPENAI_RESPONSES} if responses else {EMBEDDINGS})
 
     def supports(self, model: str) -> bool:
         return self._any_model or model in self.models
@@ -171,7 +179,7 @@ class OpenAIProvider(HttpProvider):
         raw = await self._post(self._api_url("responses"), payload)
         body = json_object(raw, self.name)
         usage = openai_responses.usage_from_responses(body.get("usage"))
-        return ChatResponse(body, usage, self.name, openai_responses.RESPONSES, raw)
+        return ChatResponse(body, usage, self.name, OPENAI_RESPONSES, raw)
 
     async def _stream_native(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         payload = openai_responses.native_payload(request, self._native_model(request))

@@ -17,7 +17,6 @@ from calcifer.domain.errors import UpstreamUnavailable
 from calcifer.domain.types import ChatRequest, StreamChunk, Usage
 from calcifer.providers._http import json_object, sse_events
 
-RESPONSES = "openai.responses"
 # The events that end a response's stream; each carries the whole response, usage included.
 TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
