@@ -22,7 +22,7 @@ from calcifer.domain.errors import (
     UpstreamUnavailable,
 )
 from calcifer.domain.types import Usage
-from calcifer.http.anthropic_inbound import anthropic_error, message_response, openai_body, reasons, sse_frame
+from calcifer.http.anthropic_inbound import anthropic_error, message_response, openai_body, reasons
 from calcifer.http.anthropic_stream import MessageStream
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "anthropic"
@@ -332,10 +332,6 @@ def test_stream_closes_an_open_block_when_cut_without_finish_reason() -> None:
         "message_delta",
         "message_stop",
     ]
-
-
-def test_sse_frame_names_the_event_after_its_type() -> None:
-    assert sse_frame({"type": "ping"}) == b'event: ping\ndata: {"type":"ping"}\n\n'
 
 
 @pytest.mark.parametrize(

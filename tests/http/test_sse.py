@@ -12,7 +12,7 @@ from starlette.types import Message
 from tests.fakes.openai_server import FakeOpenAI, Script, stream_chunks
 from tests.fakes.threaded import AsgiServer
 
-from calcifer.http.sse import EventStream
+from calcifer.http.sse import EventStream, typed_event
 
 BODY = {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "x"}]}
 
@@ -84,3 +84,7 @@ def test_a_client_that_stops_reading_is_given_up_after_the_write_timeout() -> No
     assert writes == 2  # the first frame, then the write that never completed
     assert 0.2 <= took < 2.0
     assert closed == ["events", "on_close"]
+
+
+def test_typed_event_names_the_event_after_its_type() -> None:
+    assert typed_event({"type": "ping"}) == b'event: ping\ndata: {"type":"ping"}\n\n'

@@ -380,8 +380,3 @@ def anthropic_error(error: GatewayError) -> tuple[int, JSONObject]:
     if kind is None:
         kind = "api_error" if status >= 500 else "invalid_request_error"
     return status, {"type": "error", "error": {"type": kind, "message": error.message}}
-
-
-def sse_frame(event: Mapping[str, object]) -> bytes:
-    """One Messages stream event as SSE: the event name is its `type`."""
-    return b"event: " + str(event["type"]).encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"

@@ -18,7 +18,8 @@ from starlette.requests import Request
 
 from calcifer.domain.errors import GatewayError, ProviderError
 from calcifer.domain.types import ANTHROPIC_MESSAGES, ChatResponse, JSONObject, NativeCall, StreamChunk
-from calcifer.http.anthropic_inbound import anthropic_error, sse_frame
+from calcifer.http.anthropic_inbound import anthropic_error
+from calcifer.http.sse import typed_event
 from calcifer.http.wire import money
 
 _HEADERS = ("anthropic-version", "anthropic-beta")  # the client's headers the Messages API defines
@@ -48,10 +49,10 @@ def message_bytes(response: ChatResponse, cost: Decimal | None) -> bytes:
 def event_frame(chunk: StreamChunk, cost: Decimal | None) -> bytes:
     """A native stream event's SSE frame as relayed: the upstream's bytes; a `message_delta` (the chunk
     that carries the usage) with the cost in its `usage`."""
-    frame = chunk.raw if chunk.raw is not None else sse_frame(chunk.data)
+    frame = chunk.raw if chunk.raw is not None else typed_event(chunk.data)
     if chunk.usage is None:
         return frame
-    return _spliced(frame, cost) or sse_frame(_costed(chunk.data, cost))
+    return _spliced(frame, cost) or typed_event(_costed(chunk.data, cost))
 
 
 def error_bytes(error: GatewayError) -> tuple[int, bytes]:

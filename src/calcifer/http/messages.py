@@ -24,13 +24,13 @@ from calcifer.domain.errors import GatewayError, InvalidRequest
 from calcifer.domain.gateway import GatewayService
 from calcifer.domain.ports import ExactTokenCounter, TokenCounter, speaks
 from calcifer.domain.types import ANTHROPIC_MESSAGES, ChatRequest, StreamChunk
-from calcifer.http.anthropic_inbound import message_response, openai_body, reasons, sse_frame
+from calcifer.http.anthropic_inbound import message_response, openai_body, reasons
 from calcifer.http.anthropic_native import error_bytes, event_frame, message_bytes, native_call
 from calcifer.http.anthropic_stream import MessageStream
 from calcifer.http.chat import JsonResponse, event_stream, json_response
 from calcifer.http.errors import error_headers
 from calcifer.http.exchange import Exchange, read_raw_json
-from calcifer.http.sse import EventStream
+from calcifer.http.sse import EventStream, typed_event
 from calcifer.http.wire import chat_request
 
 
@@ -126,9 +126,9 @@ async def _frames(
     try:
         async for chunk in chunks:
             for event in translator.feed(chunk.data):
-                yield sse_frame(event)
+                yield typed_event(event)
         for event in translator.finish(outcome.usage, outcome.cost):
-            yield sse_frame(event)
+            yield typed_event(event)
     except GatewayError as error:
         yield _error_event(error, exchange)
 

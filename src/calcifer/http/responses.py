@@ -31,8 +31,8 @@ from calcifer.http.chat import event_stream, json_response
 from calcifer.http.exchange import Exchange, read_json
 from calcifer.http.responses_inbound import Translated, input_items, new_id, translate
 from calcifer.http.responses_outbound import add_cost, from_completion
-from calcifer.http.responses_stream import ResponseEvents, error_event, failure, frame
-from calcifer.http.sse import EventStream
+from calcifer.http.responses_stream import ResponseEvents, error_event, failure
+from calcifer.http.sse import EventStream, typed_event
 from calcifer.http.wire import chat_request
 
 _log = logging.getLogger("calcifer")
@@ -149,15 +149,15 @@ async def _native_frames(chunks: AsyncIterator[StreamChunk], exchange: Exchange)
                 response = data["response"]
             if chunk.usage is not None:  # the terminal event
                 add_cost(response, None, outcome.cost)
-                yield frame(data)
+                yield typed_event(data)
             else:
-                yield chunk.raw if chunk.raw is not None else frame(data)
+                yield chunk.raw if chunk.raw is not None else typed_event(data)
     except GatewayError as error:
         if not isinstance(response, dict):
-            yield frame(error_event(error, sequence + 1))
+            yield typed_event(error_event(error, sequence + 1))
             return
         failed = {**response, "status": "failed", "error": failure(error)}
-        yield frame({"type": "response.failed", "sequence_number": sequence + 1, "response": failed})
+        yield typed_event({"type": "response.failed", "sequence_number": sequence + 1, "response": failed})
 
 
 async def get_response(request: Request) -> Response:

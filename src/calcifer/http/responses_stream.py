@@ -15,8 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-import orjson
-
 from calcifer.domain.errors import GatewayError
 from calcifer.domain.types import JSONObject, Usage
 from calcifer.http.errors import status_of
@@ -27,11 +25,7 @@ from calcifer.http.responses_outbound import (
     response_object,
     usage_object,
 )
-
-
-def frame(event: Mapping[str, object]) -> bytes:
-    """One event as SSE, named by its `type` (as OpenAI sends them)."""
-    return b"event: " + str(event["type"]).encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+from calcifer.http.sse import typed_event
 
 
 def failure(error: GatewayError) -> JSONObject:
@@ -88,7 +82,7 @@ class ResponseEvents:
     def _emit(self, frames: list[bytes], kind: str, **fields: object) -> None:
         event: JSONObject = {"type": kind, "sequence_number": self._sequence, **fields}
         self._sequence += 1
-        frames.append(frame(event))
+        frames.append(typed_event(event))
 
     def _response(self, status: str, **fields: object) -> JSONObject:
         output = [item.done() for item in self._items] if status != "in_progress" else []
@@ -221,7 +215,7 @@ class ResponseEvents:
     def fail(self, error: GatewayError, usage: Usage | None, cost: Decimal | None) -> bytes:
         """The frame that ends the stream on `error`: `response.failed`, or `error` if nothing was sent."""
         if not self.started:
-            return frame(error_event(error, self._sequence))
+            return typed_event(error_event(error, self._sequence))
         response = self._response("failed", usage=usage_object(usage, cost), error=failure(error))
         event: JSONObject = {
             "type": "response.failed",
@@ -229,4 +223,4 @@ class ResponseEvents:
             "response": response,
         }
         self._sequence += 1
-        return frame(event)
+        return typed_event(event)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import orjson
 from starlette.types import Message, Receive, Scope, Send
@@ -21,6 +21,11 @@ _MAX_PENDING = 256  # frames buffered for a slow client before reading upstream 
 
 def event(data: object) -> bytes:
     return b"data: " + orjson.dumps(data) + b"\n\n"
+
+
+def typed_event(data: Mapping[str, object]) -> bytes:
+    """One event named by its `type`, as the Responses and Messages APIs stream them."""
+    return b"event: " + str(data["type"]).encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
 class EventStream:
