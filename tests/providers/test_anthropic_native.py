@@ -12,8 +12,9 @@ import pytest
 from calcifer.domain.errors import ProviderError, UpstreamRejected, UpstreamUnavailable
 from calcifer.domain.ports import NativeApis
 from calcifer.domain.types import ANTHROPIC_MESSAGES, ChatRequest, NativeCall, Usage
+from calcifer.providers._http import native_payload
 from calcifer.providers.anthropic import AnthropicProvider
-from calcifer.providers.anthropic_native import NativeEvents, native_payload, sse_frame
+from calcifer.providers.anthropic_native import NativeEvents, sse_frame
 from tests.fakes.anthropic_server import (
     API_KEY,
     AnthropicFake,

@@ -16,7 +16,7 @@ from calcifer.domain.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from calcifer.domain.types import JSONObject
+from calcifer.domain.types import JSONObject, NativeCall
 from calcifer.providers.client import ClientError, HttpClient, ResponseError
 
 # Upstream statuses that mean "try again" rather than "your request is wrong".
@@ -126,6 +126,14 @@ def transport_errors(provider: str) -> Iterator[None]:
         raise UpstreamUnavailable(f"{provider} broke off its answer: {exc}") from exc
     except ClientError as exc:
         raise UpstreamUnavailable(f"could not reach {provider}: {exc}") from exc
+
+
+def native_payload(native: NativeCall, model: str) -> bytes:
+    """A client's native request as sent to `model`: its own bytes (or its object encoded) when it asked
+    for that model, else its object with only `model` renamed."""
+    if native.body.get("model") == model:
+        return native.raw if native.raw is not None else orjson.dumps(native.body)
+    return orjson.dumps({**native.body, "model": model})
 
 
 async def post_json(

@@ -20,6 +20,7 @@ from calcifer.providers._http import (
     HttpProvider,
     error_for_status,
     json_object,
+    native_payload,
     post_json,
     sse_events,
     transport_errors,
@@ -27,7 +28,6 @@ from calcifer.providers._http import (
 from calcifer.providers.anthropic_native import (
     NativeEvents,
     native_headers,
-    native_payload,
     native_url,
     tag,
 )

@@ -8,21 +8,11 @@ object with `model` renamed); its `anthropic-version` (which wins over the gatew
 
 from __future__ import annotations
 
-import orjson
-
 from calcifer.domain.errors import ProviderError
 from calcifer.domain.types import ANTHROPIC_MESSAGES, NativeCall, StreamChunk
 from calcifer.providers._http import json_object
 from calcifer.providers.anthropic_stream import merge_usage, stream_error
 from calcifer.providers.anthropic_wire import usage_from_anthropic
-
-
-def native_payload(native: NativeCall, model: str) -> bytes:
-    """The body to send `model`: the client's own bytes when it asked for that model, else its object
-    with only `model` renamed."""
-    if native.raw is not None and native.body.get("model") == model:
-        return native.raw
-    return orjson.dumps({**native.body, "model": model})
 
 
 def native_headers(native: NativeCall, default_version: str) -> dict[str, str]:

@@ -26,6 +26,7 @@ from calcifer.providers import openai_responses
 from calcifer.providers._http import (
     HttpProvider,
     json_object,
+    native_payload,
     openai_error_fields,
     sse_events,
     transport_errors,
@@ -136,6 +137,10 @@ class OpenAIProvider(HttpProvider):
         """The `model` a native request names upstream."""
         return request.model
 
+    def _native_payload(self, request: ChatRequest) -> bytes:
+        assert request.native is not None
+        return native_payload(request.native, self._native_model(request))
+
     def _relayed(self, chunk: JSONObject) -> bool:
         """Whether a stream chunk goes to the client (a subclass may absorb vendor-only chunks)."""
         return True
@@ -175,14 +180,14 @@ class OpenAIProvider(HttpProvider):
         raise UpstreamUnavailable(f"{self.name} ended the stream without [DONE]")
 
     async def _complete_native(self, request: ChatRequest) -> ChatResponse:
-        payload = openai_responses.native_payload(request, self._native_model(request))
+        payload = self._native_payload(request)
         raw = await self._post(self._api_url("responses"), payload)
         body = json_object(raw, self.name)
         usage = openai_responses.usage_from_responses(body.get("usage"))
         return ChatResponse(body, usage, self.name, OPENAI_RESPONSES, raw)
 
     async def _stream_native(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
-        payload = openai_responses.native_payload(request, self._native_model(request))
+        payload = self._native_payload(request)
         with transport_errors(self.name):
             async with self._client().post(self._api_url("responses"), data=payload) as response:
                 if response.status != 200:

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import orjson
-
 from calcifer.domain.errors import UpstreamUnavailable
-from calcifer.domain.types import ChatRequest, StreamChunk, Usage
+from calcifer.domain.types import StreamChunk, Usage
 from calcifer.providers._http import json_object, sse_events
 
 # The events that end a response's stream; each carries the whole response, usage included.
@@ -41,15 +39,6 @@ def usage_from_responses(raw: object) -> Usage | None:
 
 def _int(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
-def native_payload(request: ChatRequest, model: str) -> bytes:
-    """The client's Responses request as the upstream gets it: only `model` is `model`."""
-    assert request.native is not None
-    body = request.native.body
-    if body.get("model") == model:
-        return orjson.dumps(body)
-    return orjson.dumps({**body, "model": model})
 
 
 async def response_events(pieces: AsyncIterator[bytes], provider: str) -> AsyncIterator[StreamChunk]:
