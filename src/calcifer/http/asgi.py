@@ -233,10 +233,11 @@ class GatewayApp:
                 facts.status = 500
                 await self._render(path, InternalError())(scope, receive, reply)
         finally:
-            facts.latency_ms = round((time.perf_counter() - facts.started) * 1000, 3)
             if in_flight is not None:
                 in_flight.dec()
-            if not recorded:
+            if recorded:  # at the last body message: the latency now counts its send too
+                facts.latency_ms = round((time.perf_counter() - facts.started) * 1000, 3)
+            else:
                 record()
             for finish in self._finishers:
                 finish(facts)
