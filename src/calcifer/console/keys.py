@@ -3,13 +3,12 @@ settings to edit), revoke. Each change is the admin API's (`/admin/keys`), as th
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.responses import RedirectResponse, Response
 
 from calcifer.console.api import ApiError
-from calcifer.console.overview import chart_days
+from calcifer.console.overview import spend_history
 from calcifer.console.web import Visit
 
 PERIODS = ("total", "daily", "monthly")
@@ -73,18 +72,11 @@ async def key_page(visit: Visit, status: int = 200, error: str | None = None) ->
         key = await visit.api.get(f"/admin/keys/{key_id}")
     except ApiError as refused:
         return visit.page("refused.html", refused.status, message=refused.message)
-    now = datetime.fromtimestamp(float(visit.request.app.state.clock.now()), UTC)
-    start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=29)
-    since = start.strftime("%Y-%m-%dT%H:%M:%SZ")
-    days = await visit.api.get("/v1/spend", {"group_by": "day", "key_id": key_id, "since": since})
-    models = await visit.api.get("/v1/spend", {"group_by": "model", "key_id": key_id, "since": since})
     return visit.page(
         "key.html",
         status,
         key=key,
-        days=days["data"],
-        models=models["data"],
-        chart=chart_days(days["data"], start, now),
+        **await spend_history(visit, {"key_id": key_id}),
         periods=PERIODS,
         error=error,
         saved=visit.request.query_params.get("saved") == "1",

@@ -3,13 +3,12 @@ against its budget and its spend by day over 30 days; and the admin audit log (`
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from starlette.responses import Response
 
 from calcifer.console.api import ApiError
-from calcifer.console.overview import chart_days
+from calcifer.console.overview import spend_history
 from calcifer.console.web import Visit
 
 KINDS = {"teams": ("team", "Teams"), "users": ("user", "Users"), "customers": ("customer", "Customers")}
@@ -45,20 +44,13 @@ async def level_page(visit: Visit, status: int = 200, error: str | None = None) 
         item = await visit.api.get(f"/admin/{plural}/{item_id}")
     except ApiError as refused:
         return visit.page("refused.html", refused.status, message=refused.message)
-    now = datetime.fromtimestamp(float(visit.request.app.state.clock.now()), UTC)
-    start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=29)
-    filters = {"key_id" if kind == "key" else kind: item_id, "since": start.strftime("%Y-%m-%dT%H:%M:%SZ")}
-    days = await visit.api.get("/v1/spend", {"group_by": "day", **filters})
-    models = await visit.api.get("/v1/spend", {"group_by": "model", **filters})
     return visit.page(
         "level.html",
         status,
         plural=plural,
         kind=kind,
         item=item,
-        days=days["data"],
-        models=models["data"],
-        chart=chart_days(days["data"], start, now),
+        **await spend_history(visit, {"key_id" if kind == "key" else kind: item_id}),
         periods=PERIODS,
         error=error,
         saved=visit.request.query_params.get("saved") == "1",

@@ -62,6 +62,17 @@ def chart_days(days: list[dict[str, Any]], start: datetime, now: datetime) -> di
     return {"labels": labels, "costs": [_text(by_day.get(label)) for label in labels]}
 
 
+async def spend_history(visit: Visit, filters: dict[str, str]) -> dict[str, Any]:
+    """The last 30 days' spend that `filters` select (a key, team, user or customer), as a page shows it:
+    `days` and `models` (the spend reports by day and by model) and the day `chart`."""
+    now = datetime.fromtimestamp(float(visit.request.app.state.clock.now()), UTC)
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=29)
+    since = start.strftime("%Y-%m-%dT%H:%M:%SZ")
+    days = await visit.api.get("/v1/spend", {"group_by": "day", **filters, "since": since})
+    models = await visit.api.get("/v1/spend", {"group_by": "model", **filters, "since": since})
+    return {"days": days["data"], "models": models["data"], "chart": chart_days(days["data"], start, now)}
+
+
 def stacked_days(rows: list[dict[str, Any]], start: datetime, now: datetime, top: int = 8) -> dict[str, Any]:
     """Chart data stacked by a second dimension (`[day, value]` groups): the `top` values by cost,
     the rest as "other"; costs stay exact decimals (the page writes them as JSON numbers digit for digit)."""
