@@ -14,11 +14,14 @@ from calcifer.observability.exposition import MULTIPROC_ENV, authorized, fold_de
 from tests.observability.scrape import Scrape
 
 WORKER = """
+from calcifer.http.middleware import RequestFacts
 from calcifer.observability.metrics import GatewayMetrics
 metrics = GatewayMetrics()
-metrics.requests.labels("/v1/chat/completions", "200").inc({n})
-metrics.request_duration.labels("/v1/chat/completions").observe(0.3)
-metrics.in_flight.inc()
+facts = RequestFacts("req", "POST", "/v1/chat/completions", 0.0, status=200, latency_ms=300.0)
+facts.route = "/v1/chat/completions"
+for _ in range({n}):
+    metrics.finish(facts)
+metrics.tally.inc()
 """
 
 
@@ -39,8 +42,9 @@ def test_dead_workers_files_are_folded_into_the_archive(
     first = Scrape(render(CollectorRegistry()).decode())
     assert sorted(p.name for p in tmp_path.glob("*.db")) == ["counter_archive.db", "histogram_archive.db"]
     assert first.value("calcifer_requests_total", route="/v1/chat/completions", status="200") == 7
-    assert first.value("calcifer_request_duration_seconds_count") == 2
-    assert first.value("calcifer_request_duration_seconds_bucket", le="0.5") == 2
+    assert first.value("calcifer_request_duration_seconds_count") == 7
+    assert first.value("calcifer_request_duration_seconds_bucket", le="0.25") == 0
+    assert first.value("calcifer_request_duration_seconds_bucket", le="0.5") == 7
     assert first.value("calcifer_requests_in_flight") == 0  # the dead workers' gauges are gone
     _worker(tmp_path, 5)
     second = Scrape(render(CollectorRegistry()).decode())

@@ -72,5 +72,5 @@ def test_thousands_of_invented_names_bind_a_bounded_number_of_children() -> None
         metrics.finish(_Facts(model=f"claude-sonnet-4-2025{n:04d}"))
     seen = _scrape(metrics)
     assert len(seen.labels("gen_ai_client_operation_duration_seconds_count")) == 11
-    assert len(metrics._models) == 10  # bound children are kept for the kept names only
+    assert len(metrics._answers) == 10  # bound children are kept for the kept names only
     assert seen.value("gen_ai_client_operation_duration_seconds_count") == 3000

@@ -1,101 +1,136 @@
-"""Bound metric children, updated without prometheus_client's per-call wrapper.
-
-`Counter.inc` and `Histogram.observe` check on every call that the metric is a labelled child, that the
-amount is not negative and whether an exemplar came; `observe` then walks the buckets one by one. A
-request updates a dozen values, so the gateway binds each child once and keeps its value objects:
-`inc` is one call of the value's own `inc`, and a histogram finds its bucket by bisection.
-
-In multiprocess mode (`--workers`) the value objects stay prometheus_client's: each update is written to
-the worker's mmap file at once, so any worker's scrape sees every worker's requests. In one process
-prometheus_client keeps each value as a float under its own lock (taking the lock is most of an
-update's cost); there a bound child's values are replaced by `Cell`s, floats without a lock. That is
-safe because each gateway's request metrics have one writer, its event loop, and a scrape only reads
-them (a float is read whole under the GIL; a histogram read while a request is recorded may count it in
-its buckets and not yet in its sum, as it may with the locks, which are per value, not per histogram).
-This reads and replaces attributes prometheus_client does not document (`_value`, `_sum`, `_buckets`,
-`_upper_bounds`); `requirements.lock` pins its version and the metrics tests scrape every value.
-"""
+"""Request metrics in multiprocess mode (`--workers N`): prometheus_client's own metrics, whose every
+update goes to this worker's mmap file at once, so that any worker's scrape merges every worker's
+requests (`exposition.render`). Label children are bound once per label combination and updated through
+prometheus_client's documented `inc` and `observe`."""
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections.abc import Callable
-from typing import Any
+from decimal import Decimal
 
-from prometheus_client import Counter, Gauge, Histogram, values
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-Inc = Callable[[float], None]
-
-
-class Cell:
-    """A float with one writer: prometheus_client's in-process value without its lock."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: float = 0.0) -> None:
-        self.value = value
-
-    def inc(self, amount: float) -> None:
-        self.value += amount
-
-    def set(self, value: float, timestamp: float | None = None) -> None:
-        self.value = value
-
-    def get(self) -> float:
-        return self.value
-
-    def set_exemplar(self, exemplar: object) -> None:
-        pass  # the gateway records no exemplars
-
-    def get_exemplar(self) -> None:
-        return None
+from calcifer.domain.types import StreamOutcome
+from calcifer.observability.families import TOKEN_TYPES, AnswerLabels, Facts, Family, chunk_times
 
 
-def _unlocked(value: Any) -> Any:
-    """`value`, or a `Cell` holding its count when it is the in-process locked float."""
-    kind: object = type(value)
-    return Cell(value.get()) if kind is values.MutexValue else value
+class RouteChildren:
+    """A request's count by route and status, its duration and overhead by route."""
+
+    __slots__ = ("_duration", "_overhead", "_requests")
+
+    def __init__(
+        self,
+        counters: dict[str, Counter],
+        histograms: dict[str, Histogram],
+        route: str,
+        status: str,
+        extras: tuple[str, ...],
+    ) -> None:
+        self._requests = counters["requests"].labels(route, status, *extras)
+        self._duration = histograms["request_duration"].labels(route)
+        self._overhead = histograms["overhead"].labels(route)
+
+    def record(self, seconds: float, overhead: float | None) -> None:
+        self._requests.inc()
+        self._duration.observe(seconds)
+        if overhead is not None:
+            self._overhead.observe(overhead)
 
 
-def counter(child: Counter) -> Inc:
-    """`child.inc`, for an amount the caller knows is not negative."""
-    bound: Any = child
-    bound._value = _unlocked(bound._value)
-    inc: Inc = bound._value.inc
-    return inc
+class AnswerChildren:
+    """A request a model answered, for one combination of its labels."""
+
+    __slots__ = (
+        "_attempts",
+        "_cost",
+        "_duration",
+        "_first_chunk",
+        "_input",
+        "_output",
+        "_per_chunk",
+        "_route",
+        "_tokens",
+        "_unpriced",
+    )
+
+    def __init__(
+        self, counters: dict[str, Counter], histograms: dict[str, Histogram], labels: AnswerLabels
+    ) -> None:
+        genai, provider, model, extras = labels.genai, labels.provider, labels.model, labels.extras
+        self._route = RouteChildren(counters, histograms, labels.route, labels.status, extras)
+        self._duration = histograms["operation_duration"].labels(*genai, labels.error_type)
+        self._input = histograms["token_usage"].labels(*genai, "input")
+        self._output = histograms["token_usage"].labels(*genai, "output")
+        self._first_chunk = histograms["time_to_first_chunk"].labels(*genai)
+        self._per_chunk = histograms["time_per_output_chunk"].labels(*genai)
+        self._cost = counters["cost"].labels(provider, model, *extras)
+        self._unpriced = counters["unpriced"].labels(provider, model)
+        self._attempts = counters["attempts"].labels(provider)
+        self._tokens = [counters["tokens"].labels(provider, model, kind, *extras) for kind in TOKEN_TYPES]
+
+    def record(self, facts: Facts, outcome: StreamOutcome) -> None:
+        seconds = facts.latency_ms / 1000
+        upstream = outcome.upstream_seconds
+        self._route.record(seconds, seconds - upstream if seconds > upstream else 0.0)
+        self._duration.observe(seconds)
+        self._attempts.inc(outcome.attempts)
+        first_chunk, per_chunk = chunk_times(facts, outcome)
+        if first_chunk is not None:
+            self._first_chunk.observe(first_chunk)
+        if per_chunk is not None:
+            self._per_chunk.observe(per_chunk)
+        usage = facts.usage
+        if usage is not None:
+            self._input.observe(usage.prompt_tokens)
+            self._output.observe(usage.completion_tokens)
+            counts = (
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.cached_tokens,
+                usage.cache_write_tokens,
+                usage.reasoning_tokens,
+            )
+            for child, count in zip(self._tokens, counts, strict=True):
+                if count:
+                    child.inc(count)
+        cost = facts.cost
+        if cost is not None:
+            if cost:
+                self._cost.inc(float(cost))
+        elif usage is not None:
+            self._unpriced.inc()
 
 
-class HistogramChild:
-    """A histogram child's `observe`."""
+class ChildRecorder:
+    """The request metrics as prometheus_client metrics in `registry`."""
 
-    __slots__ = ("_bounds", "_buckets", "_sum")
+    def __init__(self, families: dict[str, Family], registry: CollectorRegistry) -> None:
+        of = families.items()
+        self.counters = {
+            name: Counter(family.name, family.help, family.labels, registry=registry)
+            for name, family in of
+            if family.kind == "counter"
+        }
+        self.histograms = {
+            name: Histogram(
+                family.name, family.help, family.labels, buckets=family.buckets, registry=registry
+            )
+            for name, family in of
+            if family.kind == "histogram"
+        }
+        in_flight = families["in_flight"]
+        self.tally = Gauge(in_flight.name, in_flight.help, registry=registry, multiprocess_mode="livesum")
+        self._children: dict[tuple[str, tuple[str, ...]], Counter] = {}
 
-    def __init__(self, child: Histogram) -> None:
-        bound: Any = child
-        bound._buckets[:] = [_unlocked(value) for value in bound._buckets]
-        bound._sum = _unlocked(bound._sum)
-        self._bounds: list[float] = bound._upper_bounds  # ends with +Inf
-        self._buckets: list[Inc] = [value.inc for value in bound._buckets]
-        self._sum: Inc = bound._sum.inc
+    def route(self, route: str, status: str, extras: tuple[str, ...]) -> RouteChildren:
+        return RouteChildren(self.counters, self.histograms, route, status, extras)
 
-    def observe(self, amount: float) -> None:
-        # The first bucket whose upper bound is >= amount, as `Histogram.observe` picks it.
-        self._buckets[bisect_left(self._bounds, amount)](1)
-        self._sum(amount)
+    def answer(self, labels: AnswerLabels) -> AnswerChildren:
+        return AnswerChildren(self.counters, self.histograms, labels)
 
-
-class Tally:
-    """A gauge of things under way (`inc` as one starts, `dec` as it ends)."""
-
-    __slots__ = ("_inc",)
-
-    def __init__(self, gauge: Gauge) -> None:
-        bound: Any = gauge
-        bound._value = _unlocked(bound._value)
-        self._inc: Inc = bound._value.inc
-
-    def inc(self) -> None:
-        self._inc(1)
-
-    def dec(self) -> None:
-        self._inc(-1)
+    def inc(self, family: str, labels: tuple[str, ...], amount: int | Decimal) -> None:
+        key = (family, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.counters[family].labels(*labels)
+        child.inc(float(amount))
