@@ -119,9 +119,19 @@ class GatewayMetrics:
             self._unanswered(facts, outcome)
             return
         error = facts.error
-        extras = self._extras(facts) if self.extra else ()
         provider = facts.provider or outcome.provider
-        key = (facts.route, facts.status, provider, facts.model, outcome.model, type(error), *extras)
+        key: tuple[object, ...] = (
+            facts.route,
+            facts.status,
+            provider,
+            facts.model,
+            outcome.model,
+            type(error),
+        )
+        extras: tuple[str, ...] = ()
+        if self.extra:
+            extras = self._extras(facts)
+            key += extras
         bound = self._answers.get(key)
         if bound is None:
             bound = self._bind(facts, outcome, provider, extras, key)
