@@ -14,7 +14,7 @@ the same spans.
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -88,6 +88,28 @@ def _pair(key: str, value: object) -> bytes:
     return _field(1, key.encode()) + _field(2, _any(value))
 
 
+class _Kept(dict[tuple[str, object], bytes]):
+    """Attributes encoded (field 9 of a span), by (key, value): a missing one is encoded on lookup, and
+    kept unless its value is unique to its span (`_UNIQUE`); when full, the attributes start afresh."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._keys: dict[str, bytes] = {}  # the unique attributes' keys, encoded
+
+    def __missing__(self, pair: tuple[str, object]) -> bytes:
+        key, value = pair
+        if key in _UNIQUE and isinstance(value, str):
+            encoded = self._keys.get(key)
+            if encoded is None:
+                encoded = self._keys[key] = _field(1, key.encode())
+            return _text_attribute(encoded, value)
+        found = _field(9, _pair(key, value))
+        if len(self) >= PAIRS_KEPT:
+            self.clear()
+        self[pair] = found
+        return found
+
+
 class Encoder:
     """Writes export requests for one resource (encoded once) and the gateway's scope."""
 
@@ -95,9 +117,8 @@ class Encoder:
         attributes = b"".join(_field(1, _pair(k, v)) for k, v in resource.attributes.items())
         self._resource = _field(1, attributes)
         self._scope = _field(1, _field(1, SCOPE.encode()))
-        self._pairs: dict[tuple[str, object], bytes] = {}  # (key, value): the attribute encoded
+        self._pairs = _Kept()
         self._names: dict[str, bytes] = {}
-        self._keys: dict[str, bytes] = {}  # the unique attributes' keys, encoded
 
     def encode(self, spans: Sequence[SpanRecord]) -> bytes:
         """The `ExportTraceServiceRequest` carrying `spans`."""
@@ -129,12 +150,10 @@ class Encoder:
         attributes = span.attributes
         if attributes:
             try:
-                found = list(map(self._pairs.get, attributes.items()))
+                parts += map(self._pairs.__getitem__, attributes.items())
             except TypeError:  # an unhashable value (a list): encoded, not kept
-                found = [None] * len(attributes)
-            if not all(found):  # (`None in found` compares each with ==: slower)
-                self._add(attributes, found)
-            parts += found  # type: ignore[arg-type]
+                del parts[8:]
+                parts += [_field(9, _pair(k, v)) for k, v in attributes.items()]
         if span.status:
             message = _field(2, span.message.encode()) if span.message else b""
             parts.append(_field(15, message + b"\x18" + _varint(span.status)))
@@ -145,24 +164,6 @@ class Encoder:
         return (
             b"\x12" + _LENGTHS[len(body)] if len(body) < _SHORT else _varint(18) + _varint(len(body))
         ) + body
-
-    def _add(self, attributes: Mapping[str, object], found: list[bytes | None]) -> None:
-        """Encode the attributes not kept yet (`found[i]` None), and keep them unless they are unique."""
-        items = list(attributes.items())
-        for index in [i for i, encoded in enumerate(found) if encoded is None]:
-            key, value = items[index]
-            if key in _UNIQUE and isinstance(value, str):
-                encoded = self._keys.get(key)
-                if encoded is None:
-                    encoded = self._keys[key] = _field(1, key.encode())
-                found[index] = _text_attribute(encoded, value)
-                continue
-            found[index] = encoded = _field(9, _pair(key, value))
-            if isinstance(value, list):
-                continue
-            if len(self._pairs) >= PAIRS_KEPT:
-                self._pairs.clear()
-            self._pairs[key, value] = encoded
 
 
 class DirectOtlpExporter(OTLPSpanExporter):
