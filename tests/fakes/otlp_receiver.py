@@ -39,6 +39,9 @@ class OtlpReceiver:
     def __init__(self) -> None:
         self.spans: list[ReceivedSpan] = []
         self.requests: list[dict[str, str]] = []  # the headers of each export
+        self.peers: list[object] = []  # the (address, port) each export came from: one per connection
+        self.refuse = 0  # answer this many of the next exports 503 (a collector that is overloaded)
+        self.close_after_answer = False  # answer with `Connection: close`, then close
         self._lock = threading.Lock()
         app = web.Application()
         app.router.add_post("/v1/traces", self._traces)
@@ -63,10 +66,15 @@ class OtlpReceiver:
 
     async def _traces(self, request: web.Request) -> web.Response:
         body = await request.read()
+        with self._lock:
+            refused, self.refuse = self.refuse > 0, max(self.refuse - 1, 0)
+        if refused:
+            return web.Response(status=503, text="overloaded")
+        # aiohttp inflates a body whose Content-Encoding it supports; inflate what it left compressed.
         encoding = request.headers.get("Content-Encoding", "")
-        if encoding == "gzip":
+        if encoding == "gzip" and body[:2] == b"\x1f\x8b":
             body = gzip.decompress(body)
-        elif encoding == "deflate":
+        elif encoding == "deflate" and body[:1] == b"\x78":
             body = zlib.decompress(body)
         export = ExportTraceServiceRequest()
         export.ParseFromString(body)
@@ -78,9 +86,13 @@ class OtlpReceiver:
                     found.append(_span(span, str(resource.get("service.name", ""))))
         with self._lock:
             self.requests.append(dict(request.headers))
+            self.peers.append(request.transport.get_extra_info("peername") if request.transport else None)
             self.spans.extend(found)
+        headers = {"Connection": "close"} if self.close_after_answer else None
         return web.Response(
-            body=ExportTraceServiceResponse().SerializeToString(), content_type="application/x-protobuf"
+            body=ExportTraceServiceResponse().SerializeToString(),
+            content_type="application/x-protobuf",
+            headers=headers,
         )
 
 

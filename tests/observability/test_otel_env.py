@@ -36,9 +36,15 @@ def test_every_setting_is_read() -> None:
             "OTEL_BSP_EXPORT_TIMEOUT": "1000",
             "OTEL_TRACES_SAMPLER": "traceidratio",
             "OTEL_TRACES_SAMPLER_ARG": "0.25",
+            "OTEL_EXPORTER_OTLP_CERTIFICATE": "/etc/ca.pem",
+            "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE": "/etc/traces-ca.pem",
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": "/etc/gw.pem",
+            "OTEL_EXPORTER_OTLP_CLIENT_KEY": "/etc/gw.key",
         }
     )
     assert found is not None
+    assert found.certificate == "/etc/traces-ca.pem"  # the traces' own first
+    assert (found.client_certificate, found.client_key) == ("/etc/gw.pem", "/etc/gw.key")
     assert found.service_name == "from-resource"
     assert found.resource["deployment.environment"] == "prod eu"
     assert found.headers == {"api-key": "abc", "x-tenant": "t1"}

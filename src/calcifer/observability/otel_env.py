@@ -41,6 +41,9 @@ class OtelSettings:
     max_queue_size: int = 2048
     max_export_batch_size: int = 512
     export_timeout_ms: float = 30000
+    certificate: str | None = None  # the CA bundle that verifies an https collector
+    client_certificate: str | None = None  # and the gateway's own, with its key, for mutual TLS
+    client_key: str | None = None
 
 
 def otel_settings(env: Mapping[str, str]) -> OtelSettings | None:
@@ -89,7 +92,15 @@ def otel_settings(env: Mapping[str, str]) -> OtelSettings | None:
         max_queue_size=int(_number(env, "OTEL_BSP_MAX_QUEUE_SIZE", 2048)),
         max_export_batch_size=int(_number(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512)),
         export_timeout_ms=_number(env, "OTEL_BSP_EXPORT_TIMEOUT", 30000),
+        certificate=_traces(get, "CERTIFICATE"),
+        client_certificate=_traces(get, "CLIENT_CERTIFICATE"),
+        client_key=_traces(get, "CLIENT_KEY"),
     )
+
+
+def _traces(get: Callable[[str], str], name: str) -> str | None:
+    """`OTEL_EXPORTER_OTLP_TRACES_<name>`, else `OTEL_EXPORTER_OTLP_<name>`, else None."""
+    return get(f"OTEL_EXPORTER_OTLP_TRACES_{name}") or get(f"OTEL_EXPORTER_OTLP_{name}") or None
 
 
 def sampler(name: str, argument: str) -> Sampler:

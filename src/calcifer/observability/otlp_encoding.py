@@ -17,6 +17,7 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
+from opentelemetry.exporter.http.transport._base import BaseHTTPTransport
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
@@ -167,11 +168,12 @@ class Encoder:
 
 
 class DirectOtlpExporter(OTLPSpanExporter):
-    """The SDK's OTLP/HTTP exporter (its transport, headers, compression, timeout and retries) sending
-    what `Encoder` writes from the records the `BatchSpanProcessor` batched."""
+    """The SDK's OTLP/HTTP exporter (its headers, compression, timeout and retries) sending what `Encoder`
+    writes from the records the `BatchSpanProcessor` batched, over `transport` (`otlp_http`)."""
 
-    def __init__(self, resource: Resource, **options: Any) -> None:
-        super().__init__(**options)  # the SDK's options: endpoint, headers, timeout, compression
+    def __init__(self, resource: Resource, transport: BaseHTTPTransport, **options: Any) -> None:
+        # The SDK's options: endpoint, headers, timeout, compression.
+        super().__init__(**options, _transport=transport)
         self._encoder = Encoder(resource)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:

@@ -37,6 +37,7 @@ from calcifer.domain.types import EMBEDDINGS, ChatRequest, StreamOutcome
 from calcifer.observability.metrics import Facts, provider_system
 from calcifer.observability.otel_env import OtelSettings
 from calcifer.observability.otlp_encoding import DirectOtlpExporter
+from calcifer.observability.otlp_http import KeptConnection
 from calcifer.observability.spans import CLIENT, ERROR, SERVER, SpanRecord, new_id
 from calcifer.runtime.tracecontext import UPSTREAM_TRACEPARENT
 
@@ -93,8 +94,10 @@ class Tracing:
         """Spans exported over OTLP/HTTP in batches, as `settings` say."""
         resource = Resource.create({**settings.resource, "service.name": settings.service_name})
         provider = TracerProvider(sampler=settings.sampler, resource=resource, shutdown_on_exit=False)
+        cert = settings.client_certificate
         exporter = exporter or DirectOtlpExporter(
             resource,
+            KeptConnection(settings.certificate, (cert, settings.client_key) if cert else None),
             endpoint=settings.endpoint,
             headers=dict(settings.headers),
             timeout=settings.timeout,
