@@ -1,4 +1,5 @@
-"""Migration 0005 builds the daily rollups from the rows already in the ledger (SQLite, PostgreSQL)."""
+"""Migration 0005 builds the daily rollups from the rows already in the ledger, and 0007, 0008 and 0010
+the coarser ones from them (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from alembic import command
 from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 
-from calcifer.domain.ledger import GroupBy, SpendRecord
+from calcifer.domain.ledger import GroupBy, SpendGroup, SpendRecord
 from calcifer.storage.database import Database
 from calcifer.storage.ledger import SqlLedger
 from calcifer.storage.migrator import _config
@@ -101,7 +102,7 @@ async def test_the_coarser_rollups_are_rebuilt_from_the_key_level_ones(db: Datab
         team, model = ("red", "blue", None)[n % 3], f"m{n % 4}"
         ledger.record(
             SpendRecord(
-                time=T0 + timedelta(hours=n),
+                time=T0 + timedelta(hours=17 * n),  # 42 days: blocks of 4 and 16 days, and days
                 request_id=f"r{n}",
                 key_id=f"k{n % 6}",
                 user=None,
@@ -118,8 +119,16 @@ async def test_the_coarser_rollups_are_rebuilt_from_the_key_level_ones(db: Datab
     await ledger.aclose()
     asks: list[tuple[GroupBy, ...]] = [("team", "model"), ("day",), ("provider",), ("key",), ("customer",)]
     asks += [("tag", "day"), ("user",)]
-    before = [(await ledger.query(group_by)).groups for group_by in asks]
+    since = (None, T0 + timedelta(days=3), T0 + timedelta(days=9))
+
+    async def reports() -> list[tuple[SpendGroup, ...]]:
+        return [(await ledger.query(by, since=start)).groups for by in asks for start in since]
+
+    before = await reports()
     async with db.engine.begin() as connection:
         await connection.run_sync(_again_from_0006)
-    assert [(await ledger.query(group_by)).groups for group_by in asks] == before
-    assert all(before) and before[1][0].cost is not None
+    assert await reports() == before
+    assert all(before) and before[4][0].cost is not None
+    by_block = await ledger.query(("team", "model"), since=T0 + timedelta(days=9))
+    by_day = await ledger.query(("day", "team", "model"), since=T0 + timedelta(days=9))
+    assert sum(g.requests for g in by_block.groups) == sum(g.requests for g in by_day.groups) > 0

@@ -1,7 +1,7 @@
 """Reports read the narrowest rollup that answers them exactly: the one without keys and users
-(`spend_daily_models`) and the one of each dimension alone (`spend_daily_each`) give, group for group
-and to the last pico-dollar, what the key-level tables give, on a randomised ledger (SQLite,
-PostgreSQL)."""
+(`spend_daily_models`, and its blocks of days `spend_blocks_models`) and the one of each dimension alone
+(`spend_daily_each`) give, group for group and to the last pico-dollar, what the key-level tables give,
+on a randomised ledger (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from sqlalchemy import Table
 from calcifer.domain.ledger import GroupBy, Outcome, SpendGroup, SpendRecord
 from calcifer.storage.database import Database
 from calcifer.storage.ledger import SqlLedger
-from calcifer.storage.rollups import group_of, report_statement, rollup_for
+from calcifer.storage.rollups import _cover, group_of, report_statement, rollup_for
 from calcifer.storage.schema import (
+    BLOCK_DAYS,
     spend_daily,
     spend_daily_customers,
     spend_daily_each,
@@ -39,7 +40,7 @@ OUTCOMES: tuple[Outcome, ...] = (
 )
 
 
-def random_ledger(seed: int, rows: int) -> list[SpendRecord]:
+def random_ledger(seed: int, rows: int, days: int = 5) -> list[SpendRecord]:
     pick = random.Random(seed)
     records = []
     for n in range(rows):
@@ -48,7 +49,7 @@ def random_ledger(seed: int, rows: int) -> list[SpendRecord]:
         priced = pick.random() < 0.85
         records.append(
             SpendRecord(
-                time=T0 + timedelta(days=pick.randrange(5), seconds=pick.randrange(86400)),
+                time=T0 + timedelta(days=pick.randrange(days), seconds=pick.randrange(86400)),
                 request_id=f"r{n}",
                 key_id=key,
                 user=pick.choice([None, "u1", "u2", "u3"]),
@@ -74,9 +75,18 @@ def random_ledger(seed: int, rows: int) -> list[SpendRecord]:
 
 
 async def report(db: Database, table: Table, group_by: tuple[GroupBy, ...], **where: str) -> set[SpendGroup]:
-    statement, parameters = report_statement(
-        group_by, T0 + timedelta(days=1), T0 + timedelta(days=4), where, table
-    )
+    return await report_over(db, table, group_by, (T0 + timedelta(days=1), T0 + timedelta(days=4)), where)
+
+
+async def report_over(
+    db: Database,
+    table: Table | None,
+    group_by: tuple[GroupBy, ...],
+    span: tuple[datetime | None, datetime | None],
+    where: dict[str, str],
+) -> set[SpendGroup]:
+    """The report of the days in `span` from `table` (None: what the ledger reads)."""
+    statement, parameters = report_statement(group_by, *span, where, table)
     async with db.engine.connect() as connection:
         rows = (await connection.execute(statement, parameters)).all()
     return {group_of(row, len(group_by)) for row in rows}
@@ -176,3 +186,55 @@ def test_each_report_reads_the_narrowest_rollup_that_has_its_dimensions(
     dimensions: tuple[GroupBy, ...], table: Table
 ) -> None:
     assert rollup_for(dimensions) is table
+
+
+async def test_reports_from_blocks_of_days_equal_the_key_level_sums_over_any_span(db: Database) -> None:
+    records = random_ledger(seed=17, rows=1200, days=75)
+    ledger = SqlLedger(db, batch_size=89)
+    await ledger.start()
+    for record in records:
+        ledger.record(record)
+    await ledger.aclose()
+    pick = random.Random(17)
+    spans: list[tuple[datetime | None, datetime | None]] = [(None, None), (T0, None)]
+    spans.append((None, T0 + timedelta(days=40)))
+    for _ in range(12):
+        first = pick.randrange(-3, 70)
+        spans.append((T0 + timedelta(days=first), T0 + timedelta(days=first + pick.randrange(1, 50))))
+    asks: list[tuple[tuple[GroupBy, ...], dict[str, str]]] = [
+        (("team", "model"), {}),
+        (("provider", "team"), {}),
+        (("model", "provider"), {"team": "red"}),
+        (("team", "model", "provider"), {}),
+    ]
+    for span in spans:
+        for group_by, where in asks:
+            blocks = await report_over(db, None, group_by, span, where)
+            assert blocks == await report_over(db, spend_daily, group_by, span, where), (span, where)
+    everything = await report_over(db, None, ("team", "model"), (None, None), {})  # 16-day blocks only
+    assert everything == await report_over(db, spend_daily_models, ("team", "model"), (None, None), {})
+    assert sum(g.requests for g in everything) == sum(r.outcome == "answered" for r in records)
+
+
+@pytest.mark.parametrize("length", [1, 3, 4, 15, 16, 17, 31, 62, 365])
+def test_a_span_of_days_is_covered_by_few_aligned_blocks_exactly_once(length: int) -> None:
+    for first in range(20_000, 20_040):
+        for end in (first + length, None):
+            limit = first + 400 if end is None else end
+            spans = _cover(first, end)
+            days: list[int] = []
+            for size, low, high in spans:
+                assert low is not None and low % size == 0
+                assert high is None or high % size == 0
+                for start in range(low, limit if high is None else high, size):
+                    days.extend(range(start, start + size))
+            assert sorted(day for day in days if day < limit) == list(range(first, limit))
+            assert len(spans) <= 2 * len(BLOCK_DAYS) + 1
+            if end is not None and length == 31:  # a month's report reads at most 7 rows per group
+                assert _blocks(spans) <= 7
+    assert _cover(20_000, 20_000) == [] and _cover(None, None) == [(BLOCK_DAYS[-1], None, None)]
+    assert _cover(None, 20_001) == [(1, 20_000, 20_001), (BLOCK_DAYS[-1], None, 20_000)]
+
+
+def _blocks(spans: list[tuple[int, int | None, int | None]]) -> int:
+    return sum((high - low) // size for size, low, high in spans if low is not None and high is not None)

@@ -212,17 +212,22 @@ ROLLUP_MONEY = ("cost", "cost_saved")
 ROLLUP_MONEY_COLUMNS = tuple(f"{name}_{part}" for name in ROLLUP_MONEY for part in ("hi", "lo"))
 
 
-def _rollup(name: str, dimensions: tuple[str, ...], *ordered: tuple[str, ...]) -> Table:
-    """A rollup table: its dimensions (unique together), its sums, and an index per `ordered` (which
-    SQLite scans for reports grouped by that index's first columns, where it would otherwise sort)."""
+def _rollup(
+    name: str, dimensions: tuple[str, ...], *ordered: tuple[str, ...], first: Column[int] | None = None
+) -> Table:
+    """A rollup table: its dimensions (unique together, after the column `first` if given), its sums,
+    and an index per `ordered` (which SQLite scans for reports grouped by that index's first columns,
+    where it would otherwise sort)."""
+    leading = () if first is None else (first,)
     return Table(
         name,
         METADATA,
         Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        *leading,
         *(Column(d, String(), nullable=False) for d in dimensions),
         *(Column(c, BigInteger(), nullable=False) for c in ROLLUP_COUNTS),
         *(Column(m, BigInteger(), nullable=False) for m in ROLLUP_MONEY_COLUMNS),
-        Index(f"uq_{name}", *dimensions, unique=True),
+        Index(f"uq_{name}", *(c.name for c in leading), *dimensions, unique=True),
         *(Index(f"ix_{name}_{'_'.join(columns)}", *columns) for columns in ordered),
     )
 
@@ -244,6 +249,14 @@ spend_daily_models = _rollup(
 # dimension (and the day): the top customers of a month read a few thousand rows, not every
 # key x customer x model of the month.
 spend_daily_each = _rollup("spend_daily_each", ("dimension", "value", "day"))
+# The same sums as `spend_daily_models` over blocks of `days` consecutive days (each of `BLOCK_DAYS`),
+# `day` being a block's first: blocks of n days start on the days whose number since 1970-01-01 is a
+# multiple of n, so any span of days is a few blocks of each size and a few days at its ends (a 31-day
+# report by team and model reads at most 7 rows per group, not 31).
+BLOCK_DAYS = (4, 16)
+spend_blocks_models = _rollup(
+    "spend_blocks_models", MODEL_DIMENSIONS, first=Column("days", Integer(), nullable=False)
+)
 
 teams = Table(
     "teams",
