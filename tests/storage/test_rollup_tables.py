@@ -17,9 +17,10 @@ from sqlalchemy import Table
 from calcifer.domain.ledger import GroupBy, Outcome, SpendGroup, SpendRecord
 from calcifer.storage.database import Database
 from calcifer.storage.ledger import SqlLedger
-from calcifer.storage.rollups import _cover, group_of, report_statement, rollup_for
+from calcifer.storage.rollups import _FIELDS, _cover, group_of, report_statement, rollup_for
 from calcifer.storage.schema import (
     BLOCK_DAYS,
+    from_pico,
     spend_daily,
     spend_daily_customers,
     spend_daily_each,
@@ -238,3 +239,19 @@ def test_a_span_of_days_is_covered_by_few_aligned_blocks_exactly_once(length: in
 
 def _blocks(spans: list[tuple[int, int | None, int | None]]) -> int:
     return sum((high - low) // size for size, low, high in spans if low is not None and high is not None)
+
+
+@pytest.mark.parametrize("priced", [0, 3])
+def test_a_report_row_becomes_a_group_sum_by_sum(priced: int) -> None:
+    sums = {name: 10 + n for n, name in enumerate(_FIELDS)} | {"priced": priced}
+    group = group_of(("red", "", *(sums[name] for name in _FIELDS)), 2)
+    assert group.values == ("red", None)
+    for name in ("requests", "prompt_tokens", "completion_tokens", "unpriced", "failed", "reasoning_tokens"):
+        assert getattr(group, name) == sums[name], name
+    for name in ("refused_budget", "refused_rate", "refused_auth", "cached_tokens", "cache_write_tokens"):
+        assert getattr(group, name) == sums[name], name
+    cost = from_pico(sums["cost_hi"] * 10**6 + sums["cost_lo"]) if priced else None
+    assert (group.cost, group.cost_saved) == (
+        cost,
+        from_pico(sums["cost_saved_hi"] * 10**6 + sums["cost_saved_lo"]),
+    )

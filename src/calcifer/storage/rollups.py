@@ -374,28 +374,47 @@ def _blocks_statement(
 
 
 def group_of(row: Sequence[Any], dimensions: int) -> SpendGroup:
-    """One report row (the statement's columns, in order) as a `SpendGroup`."""
-    sums = dict(zip(_FIELDS, row[dimensions:], strict=True))
+    """One report row (the statement's columns, in order: the groups, then `_FIELDS`) as a
+    `SpendGroup`; unpacked by position (by name, it took three times as long)."""
+    (
+        requests,
+        refused_budget,
+        refused_rate,
+        refused_auth,
+        failed,
+        prompt_tokens,
+        completion_tokens,
+        cached_tokens,
+        cache_write_tokens,
+        reasoning_tokens,
+        priced,
+        unpriced,
+        _,  # cache hits
+        cost_hi,
+        cost_lo,
+        saved_hi,
+        saved_lo,
+    ) = row[dimensions:]
     return SpendGroup(
-        values=tuple(value or None for value in row[:dimensions]),
-        requests=sums["requests"],
-        prompt_tokens=sums["prompt_tokens"],
-        completion_tokens=sums["completion_tokens"],
-        cost=_money(sums, "cost") if sums["priced"] else None,
-        unpriced=sums["unpriced"],
-        refused_budget=sums["refused_budget"],
-        refused_rate=sums["refused_rate"],
-        refused_auth=sums["refused_auth"],
-        failed=sums["failed"],
-        cached_tokens=sums["cached_tokens"],
-        cache_write_tokens=sums["cache_write_tokens"],
-        reasoning_tokens=sums["reasoning_tokens"],
-        cost_saved=_money(sums, "cost_saved"),
+        tuple(value or None for value in row[:dimensions]),
+        requests,
+        prompt_tokens,
+        completion_tokens,
+        _money(cost_hi, cost_lo) if priced else None,
+        unpriced,
+        refused_budget,
+        refused_rate,
+        refused_auth,
+        failed,
+        cached_tokens,
+        cache_write_tokens,
+        reasoning_tokens,
+        _money(saved_hi, saved_lo),
     )
 
 
-def _money(sums: Sums, name: str) -> Decimal:
-    pico = sums[name + "_hi"] * _SPLIT + sums[name + "_lo"]
+def _money(hi: int, lo: int) -> Decimal:
+    pico = hi * _SPLIT + lo
     return from_pico(pico) if pico else _ZERO
 
 
