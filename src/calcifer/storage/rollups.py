@@ -29,9 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from calcifer.domain.ledger import GroupBy, SpendGroup, SpendRecord
 from calcifer.storage.schema import (
     BLOCK_DAYS,
-    MODEL_DIMENSIONS,
     ROLLUP_COUNTS,
-    ROLLUP_DIMENSIONS,
     ROLLUP_MONEY,
     ROLLUP_MONEY_COLUMNS,
     from_pico,
@@ -143,9 +141,10 @@ def _each(key: _Key) -> tuple[_Key, ...]:
     )
 
 
-def sum_batch(batch: Iterable[SpendRecord]) -> tuple[list[Sums], ...]:
+def sum_batch(batch: Iterable[SpendRecord]) -> tuple[list[tuple[Any, ...]], ...]:
     """A batch's additions to `spend_daily`, `spend_daily_customers`, `spend_daily_tags`,
-    `spend_daily_models`, `spend_blocks_models` and `spend_daily_each`, each in dimension order."""
+    `spend_daily_models`, `spend_blocks_models` and `spend_daily_each` (`_TABLES`), each in dimension
+    order, as rows of each table's upsert's columns."""
     plain: dict[_Key, Sums] = {}
     customers: dict[_Key, Sums] = {}
     tagged: dict[_Key, Sums] = {}
@@ -165,12 +164,12 @@ def sum_batch(batch: Iterable[SpendRecord]) -> tuple[list[Sums], ...]:
             _add(tagged, (*with_customer, tag), row)
     models = _regroup({}, plain, _by_model)
     return (
-        _rows(plain, ROLLUP_DIMENSIONS),
-        _rows(customers, (*ROLLUP_DIMENSIONS, "customer")),
-        _rows(tagged, (*ROLLUP_DIMENSIONS, "customer", "tag")),
-        _rows(models, MODEL_DIMENSIONS),
-        _rows(_regroup({}, models, _blocks), ("days", *MODEL_DIMENSIONS)),
-        _rows(_one_at_a_time(plain, customers, tagged), _EACH),
+        _rows(plain),
+        _rows(customers),
+        _rows(tagged),
+        _rows(models),
+        _rows(_regroup({}, models, _blocks)),
+        _rows(_one_at_a_time(plain, customers, tagged)),
     )
 
 
@@ -184,13 +183,16 @@ def _one_at_a_time(
     return _regroup(each, tagged, lambda key: (("tag", key[7], key[0]),))
 
 
-def _rows(sums: dict[_Key, Sums], dimensions: Sequence[str]) -> list[Sums]:
+def _rows(sums: dict[_Key, Sums]) -> list[tuple[Any, ...]]:
+    """The upsert's rows in column order: the key's dimensions, the counts, each amount's two parts
+    (an entry's values are `ROLLUP_COUNTS`' then `ROLLUP_MONEY`'s, in that order)."""
     rows = []
+    counts = len(ROLLUP_COUNTS)
     for key in sorted(sums):
-        row: Sums = dict(zip(dimensions, key, strict=True)) | sums[key]
-        for name in ROLLUP_MONEY:
-            row[name + "_hi"], row[name + "_lo"] = divmod(row.pop(name), _SPLIT)
-        rows.append(row)
+        values = list(sums[key].values())
+        rows.append(
+            (*key, *values[:counts], *divmod(values[counts], _SPLIT), *divmod(values[counts + 1], _SPLIT))
+        )
     return rows
 
 
@@ -199,11 +201,11 @@ async def add_batch(connection: AsyncConnection, dialect: str, batch: Sequence[S
     for table, rows in zip(_TABLES, sum_batch(batch), strict=True):
         if not rows:
             continue
+        sql, columns = _sqlite_upsert(table)
         if dialect == "sqlite":  # plain tuples to the driver: SQLAlchemy's work per row was most of it
-            sql, columns = _sqlite_upsert(table)
-            await connection.exec_driver_sql(sql, [tuple(map(row.__getitem__, columns)) for row in rows])
+            await connection.exec_driver_sql(sql, rows)
         else:
-            await connection.execute(_upsert(table), rows)
+            await connection.execute(_upsert(table), [dict(zip(columns, row, strict=True)) for row in rows])
 
 
 def _dimensions(table: Table) -> list[str]:
@@ -222,7 +224,8 @@ def _upsert(table: Table) -> Any:
 
 @lru_cache(maxsize=8)
 def _sqlite_upsert(table: Table) -> tuple[str, tuple[str, ...]]:
-    """A table's upsert on SQLite, and the columns its parameters are, in order."""
+    """A table's upsert on SQLite, and the columns its parameters (and `sum_batch`'s rows) are, in
+    order."""
     dimensions = _dimensions(table)
     columns = (*dimensions, *_FIELDS)
     sql = (
@@ -242,7 +245,6 @@ _TABLES = (
     spend_daily_each,
 )
 _COARSE = frozenset(_COLUMN[name] for name in ("day", "team", "model", "provider"))
-_EACH = ("dimension", "value", "day")
 
 
 def rollup_for(dimensions: Iterable[GroupBy]) -> Table:
