@@ -175,6 +175,14 @@ def test_worst_case_is_the_prompt_plus_max_output_at_full_rates() -> None:
     assert calculator.worst_case("nope", 1000, 1000) is None
 
 
+def test_worst_case_uses_the_price_in_force_at_the_request_time() -> None:
+    calculator = _calculator()
+    change = datetime(2025, 6, 10, tzinfo=UTC)
+    assert calculator.worst_case("o3", M, 0, datetime(2025, 5, 1, tzinfo=UTC)) == Decimal(10)
+    assert calculator.worst_case("o3", M, 0, change.timestamp() - 1) == Decimal(10)  # epoch seconds
+    assert calculator.worst_case("o3", M, 0, change.timestamp()) == Decimal(2)
+
+
 @pytest.mark.parametrize("price", [GPT_4O, CLAUDE_SONNET_4, GEMINI_25_PRO])
 @pytest.mark.parametrize(("prompt", "output"), [(0, 0), (1, 7), (173, 16_384), (200_001, 3), (M, M)])
 def test_worst_case_is_exactly_the_cost_of_that_usage(price: PricingConfig, prompt: int, output: int) -> None:

@@ -24,7 +24,7 @@ from calcifer.domain.levels import (
     baseline_filter,
     holds,
 )
-from calcifer.domain.limits import MAX_BUDGET, BudgetExceeded, RateLimited, budget_window
+from calcifer.domain.limits import MAX_BUDGET, BudgetExceeded, Hold, RateLimited, budget_window
 from calcifer.domain.pricing import PricingConfig, PricingRegistry
 from calcifer.domain.spending import ModelNotAllowed, SpendControl, UnpricedUnderBudget
 from calcifer.domain.types import Usage
@@ -80,6 +80,19 @@ def test_holds_list_every_budgeted_level_in_order() -> None:
         ("tag", "beta", "tag:beta", D("5")),
     ]
     assert [h.window for h in found][2:4] == [budget_window("weekly", NOW), budget_window("daily", NOW)]
+
+
+def test_a_levels_hold_is_its_budget_in_the_window_of_the_day() -> None:
+    before = datetime(2026, 11, 30, 23, 59, 59, tzinfo=UTC).timestamp()
+    owners = Owners(replace(TEAM, max_budget=D("40"), budget_period="monthly"))
+    assert holds(None, owners, None, NO_CUSTOMER_BUDGET, before) == [
+        Hold("team", "red", "team:red", D("40"), "2026-11")
+    ]
+    assert [h.window for h in holds(None, owners, None, NO_CUSTOMER_BUDGET, before + 1)] == ["2026-12"]
+    richer = Owners(replace(TEAM, max_budget=D("41"), budget_period="monthly"))
+    assert [h.limit for h in holds(None, richer, None, NO_CUSTOMER_BUDGET, before)] == [D("41")]
+    forever = key(max_budget=D("1"), budget_period="total")
+    assert [h.window for h in holds(forever, Owners(), None, NO_CUSTOMER_BUDGET, before)] == ["total"]
 
 
 def test_a_customer_row_overrides_the_policy_unless_it_has_no_budget() -> None:

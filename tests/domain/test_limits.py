@@ -12,14 +12,12 @@ from calcifer.domain.limits import (
     MAX_BUDGET,
     BudgetExceeded,
     BudgetPeriod,
-    Hold,
     RateLimited,
     budget_window,
     check_amount,
     check_limit,
     format_usd,
     from_units,
-    hold_at,
     rate_decision,
     rate_window,
     to_units,
@@ -181,12 +179,3 @@ def test_epoch_seconds_name_the_same_window_as_the_moment_all_day(period: Budget
     for seconds in (midnight - 86_400, midnight - 0.001, midnight, midnight + 43_200, midnight + 86_399.9):
         moment = datetime.fromtimestamp(seconds, UTC)
         assert budget_window(period, seconds) == budget_window(period, moment), (period, moment)
-
-
-def test_a_levels_hold_is_its_budget_in_the_window_of_the_day() -> None:
-    before = datetime(2026, 11, 30, 23, 59, 59, tzinfo=UTC).timestamp()
-    first = hold_at("team", "t1", "team:t1", D("40"), "monthly", before)
-    assert first == Hold("team", "t1", "team:t1", D("40"), "2026-11")
-    assert hold_at("team", "t1", "team:t1", D("40"), "monthly", before + 1).window == "2026-12"
-    assert hold_at("team", "t1", "team:t1", D("41"), "monthly", before).limit == D("41")
-    assert hold_at("key", "k", "k", D("1"), "total", before).window == "total"

@@ -97,6 +97,9 @@ def test_dated_history_picks_the_price_in_force() -> None:
     assert registry.get("o3", _at(2025, 6, 10)) is new  # in force from `since` itself
     assert registry.get("o3", _at(2026, 1, 1)) is new
     assert registry.get("o3") is new  # no date: the newest
+    # Seconds since the epoch, as the clock gives them, pick the same price as the datetime.
+    assert registry.get("o3", _at(2025, 6, 10).timestamp() - 1) is old
+    assert registry.get("o3", _at(2025, 6, 10).timestamp()) is new
 
 
 def test_dated_history_with_several_changes_registered_in_any_order() -> None:

@@ -12,6 +12,7 @@ from calcifer.domain.types import Usage
 _log = logging.getLogger("calcifer.cost")
 _QUANTUM = Decimal("1e-12")
 _THOUSAND = Decimal(1000)
+_ZERO = Decimal(0)
 
 
 def cost_of(usage: Usage, price: PricingConfig) -> Decimal:
@@ -38,7 +39,7 @@ def cost_of(usage: Usage, price: PricingConfig) -> Decimal:
 
 def _quantised(total_per_1k: Decimal) -> Decimal:
     """USD per 1K tokens times tokens, as USD quantised once to 1e-12 (never -0)."""
-    return (total_per_1k / _THOUSAND).quantize(_QUANTUM, rounding=ROUND_HALF_EVEN).normalize() + Decimal(0)
+    return (total_per_1k / _THOUSAND).quantize(_QUANTUM, rounding=ROUND_HALF_EVEN).normalize() + _ZERO
 
 
 def _or(rate: Decimal | None, fallback: Decimal) -> Decimal:
@@ -72,15 +73,16 @@ class CostCalculator:
         return cost_of(usage, price)
 
     def worst_case(
-        self, model: str, prompt_tokens: int, max_output_tokens: int, at: datetime | None = None
+        self, model: str, prompt_tokens: int, max_output_tokens: int, at: datetime | float | None = None
     ) -> Decimal | None:
-        """The most a request can cost at `at`: its prompt plus `max_output_tokens`, all at full rates.
+        """The most a request can cost at `at` (a datetime or seconds since the epoch): its prompt plus
+        `max_output_tokens`, all at full rates.
 
         The same value as `cost` of that usage (no cached, cache-write or reasoning tokens), without
         the terms that are zero: it is computed for every budgeted request."""
         price = self._registry.served("", model, at)
         if price is None:
-            return self.cost(model, Usage(prompt_tokens, max_output_tokens), at)  # None, warned once
+            return self.cost(model, Usage(prompt_tokens, max_output_tokens))  # None, warned once
         rates = price.for_prompt(prompt_tokens)
         total = prompt_tokens * rates.input_cost_per_1k + max_output_tokens * rates.output_cost_per_1k
         return _quantised(total)

@@ -9,6 +9,7 @@ first that cannot fit: key, team, user, member, customer, tags.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,7 +26,9 @@ from calcifer.domain.checks import (
 )
 from calcifer.domain.errors import GatewayError, InvalidRequest
 from calcifer.domain.keys import VirtualKey
-from calcifer.domain.limits import BudgetPeriod, Hold, hold_at
+from calcifer.domain.limits import BudgetPeriod, Hold, budget_window
+
+_DAY = 86_400  # seconds: every budget window starts at a UTC midnight
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,19 +168,18 @@ def holds(
     now: float,
 ) -> list[Hold]:
     """Every budget a request must fit in, first the key's."""
+    day = int(now // _DAY)
     found: list[Hold] = []
     if key is not None and key.max_budget is not None:
-        found.append(hold_at("key", key.id, key.id, key.max_budget, key.budget_period, now))
+        found.append(_hold("key", key.id, key.max_budget, key.budget_period, day))
     team, user, member = owners.team, owners.user, owners.member
     if team is not None and team.max_budget is not None:
-        found.append(hold_at("team", team.id, f"team:{team.id}", team.max_budget, team.budget_period, now))
+        found.append(_hold("team", team.id, team.max_budget, team.budget_period, day))
     if user is not None and user.max_budget is not None:
-        found.append(hold_at("user", user.id, f"user:{user.id}", user.max_budget, user.budget_period, now))
+        found.append(_hold("user", user.id, user.max_budget, user.budget_period, day))
     if member is not None and member.max_budget is not None:
         owner = f"{member.team_id}/{member.user_id}"
-        found.append(
-            hold_at("member", owner, f"member:{owner}", member.max_budget, member.budget_period, now)
-        )
+        found.append(_hold("member", owner, member.max_budget, member.budget_period, day))
     if customer is not None:
         row = owners.customer
         if row is not None and row.blocked:
@@ -186,10 +188,19 @@ def holds(
         if row is None or limit is None:
             limit, period = policy.max_budget, policy.budget_period
         if limit is not None:
-            found.append(hold_at("customer", customer, f"customer:{customer}", limit, period, now))
+            found.append(_hold("customer", customer, limit, period, day))
     for tag, limit, period in owners.tags:
-        found.append(hold_at("tag", tag, f"tag:{tag}", limit, period, now))
+        found.append(_hold("tag", tag, limit, period, day))
     return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _hold(level: str, owner: str, limit: Decimal, period: BudgetPeriod, day: int) -> Hold:
+    """The `Hold` of `owner`'s budget at `level` on UTC day `day`; its counter is the key's id for a key
+    and `level:owner` for every other level. Cached: a request's levels are mostly the same few each
+    time, and a window changes only at midnight."""
+    budget_key = owner if level == "key" else f"{level}:{owner}"
+    return Hold(level, owner, budget_key, limit, budget_window(period, float(day * _DAY)))
 
 
 def baseline_filter(budget_key: str) -> dict[str, str]:

@@ -180,19 +180,6 @@ class Hold:
     window: str
 
 
-def hold_at(
-    level: str, owner: str, budget_key: str, limit: Decimal, period: BudgetPeriod, now: float
-) -> Hold:
-    """The `Hold` of a level's budget at `now` (seconds since the epoch). Cached per UTC day: the
-    levels of a request are mostly the same few, and a window changes only at midnight."""
-    return _hold(level, owner, budget_key, limit, period, int(now // _DAY))
-
-
-@functools.lru_cache(maxsize=4096)
-def _hold(level: str, owner: str, budget_key: str, limit: Decimal, period: BudgetPeriod, day: int) -> Hold:
-    return Hold(level, owner, budget_key, limit, "total" if period == "total" else _day_window(period, day))
-
-
 @dataclass(slots=True)  # not frozen: built for every budgeted request, and frozen costs 2.3x to build
 class Reservation:
     """Budget held for one in-flight request; `units` is `amount` in 1e-12 USD, as the adapter holds it.

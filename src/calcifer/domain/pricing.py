@@ -8,7 +8,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from calcifer.domain.families import ModelFamilies
@@ -102,8 +102,9 @@ class PricingRegistry:
         history.append(_Dated(since, config))
         history.sort(key=lambda d: (d.since is not None, d.since or datetime.min))
 
-    def get(self, model: str, at: datetime | None = None) -> PricingConfig | None:
-        """The price of `model` in force at `at` (the newest when None), or None when unpriced."""
+    def get(self, model: str, at: datetime | float | None = None) -> PricingConfig | None:
+        """The price of `model` in force at `at` (the newest when None), or None when unpriced. `at` is a
+        datetime or seconds since the epoch, made a datetime only for a model with dated prices."""
         history = self._prices.get(model)
         if not history:
             family = self.families.canonical(model) if self.families else None
@@ -112,13 +113,15 @@ class PricingRegistry:
                 return None
         if at is None or len(history) == 1:
             return history[-1].config
+        if not isinstance(at, datetime):
+            at = datetime.fromtimestamp(at, UTC)
         keys = [d.since for d in history]
         dated = [k for k in keys if k is not None]
         undated = len(keys) - len(dated)
         index = bisect_right(dated, at) + undated - 1
         return history[max(index, 0)].config
 
-    def served(self, provider: str, model: str, at: datetime | None = None) -> PricingConfig | None:
+    def served(self, provider: str, model: str, at: datetime | float | None = None) -> PricingConfig | None:
         """The price of `model` as `provider` serves it: a price registered for `<provider>/<model>`
         (one vendor's price of a model several serve) first, else the model's own."""
         return self.get(self._billed_name(provider, model), at)
@@ -132,8 +135,10 @@ class PricingRegistry:
         return self.get(name, at), self.source(name)
 
     def _billed_name(self, provider: str, model: str) -> str:
+        if not provider:
+            return model
         qualified = f"{provider}/{model}"
-        return qualified if provider and qualified in self._prices else model
+        return qualified if qualified in self._prices else model
 
     def source(self, model: str) -> str | None:
         """Where the price of `model` comes from, or None when it is unpriced."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from calcifer.domain.cost import CostCalculator
@@ -132,9 +131,7 @@ class SpendControl:
             raise
         if levels:
             max_out = request.max_output_tokens or self._max_output(request.model) or DEFAULT_MAX_OUTPUT
-            worst = self._calculator.worst_case(
-                request.model, prompt_bound, max_out, datetime.fromtimestamp(now, UTC)
-            )
+            worst = self._calculator.worst_case(request.model, prompt_bound, max_out, now)
             if worst is None:
                 await self._uncount(admission)
                 raise UnpricedUnderBudget(request.model)

@@ -51,7 +51,7 @@ class Authenticator:
         self._master_digest = hash_secret(master_key) if master_key else None
         self._keys = keys
         self._ttl = ttl
-        self._cache: dict[str, tuple[float, VirtualKey | None]] = {}
+        self._cache: dict[str, tuple[float, Identity | None]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -74,23 +74,27 @@ class Authenticator:
                 "Missing API key: send it as 'Authorization: Bearer <key>' or in the 'x-api-key' header."
             )
         digest = hash_secret(presented)
-        if hmac.compare_digest(digest, self._master_digest):
-            return MASTER
-        key = await self._lookup(digest)
-        if key is None:
-            raise Unauthenticated("Incorrect API key provided.")
-        return Identity(is_master=False, key=key)
-
-    async def _lookup(self, digest: str) -> VirtualKey | None:
         now = time.monotonic()
-        cached = self._cache.get(digest)
+        cached = self._cache.get(digest)  # never the master key's: it is not cached
         if cached is not None and cached[0] > now:
-            return cached[1]
+            identity = cached[1]
+        elif hmac.compare_digest(digest, self._master_digest):
+            return MASTER
+        else:
+            identity = await self._lookup(digest, now)
+        if identity is None:
+            raise Unauthenticated("Incorrect API key provided.")
+        return identity
+
+    async def _lookup(self, digest: str, now: float) -> Identity | None:
+        """The identity of a virtual key's digest (None: no live key has it), cached for `ttl`
+        seconds: the `Identity` itself, so that a request with a known key builds nothing."""
         key = await live_key(self._keys, digest) if self._keys is not None else None
+        identity = None if key is None else Identity(is_master=False, key=key)
         if len(self._cache) > 100_000:
             self._cache.clear()
-        self._cache[digest] = (now + self._ttl, key)
-        return key
+        self._cache[digest] = (now + self._ttl, identity)
+        return identity
 
 
 def caller_key(request: Request) -> VirtualKey | None:

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from calcifer.domain.cache import CacheDirective, CacheMode
 from calcifer.domain.errors import GatewayError
 from calcifer.domain.gateway import GatewayService
+from calcifer.domain.limits import RateDecision
 from calcifer.domain.spending import OPEN, Admission, SpendControl, prompt_bound
 from calcifer.domain.types import (
     ANTHROPIC_MESSAGES,
@@ -213,15 +214,25 @@ class Exchange:
                 headers["x-calcifer-cost-saved"] = format(known.cost_saved, "f")
         decision = self.admission.decision
         if decision is not None:
-            for kind, limit, remaining, reset in (
-                ("requests", decision.limit_requests, decision.remaining_requests, decision.reset_requests),
-                ("tokens", decision.limit_tokens, decision.remaining_tokens, decision.reset_tokens),
-            ):
-                if limit is not None and remaining is not None:
-                    headers[f"x-ratelimit-limit-{kind}"] = str(limit)
-                    headers[f"x-ratelimit-remaining-{kind}"] = str(remaining)
-                    headers[f"x-ratelimit-reset-{kind}"] = f"{max(reset, 0):.3f}s"
+            _rate_headers(headers, decision)
         return headers
+
+
+def _rate_headers(headers: dict[str, str], decision: RateDecision) -> None:
+    """The `x-ratelimit-*` headers of each dimension that has a limit. Written out, not looped over
+    with built names: every rate-limited answer carries them."""
+    reset = ""
+    if decision.limit_requests is not None and decision.remaining_requests is not None:
+        reset = f"{max(decision.reset_requests, 0):.3f}s"
+        headers["x-ratelimit-limit-requests"] = str(decision.limit_requests)
+        headers["x-ratelimit-remaining-requests"] = str(decision.remaining_requests)
+        headers["x-ratelimit-reset-requests"] = reset
+    if decision.limit_tokens is not None and decision.remaining_tokens is not None:
+        if not reset or decision.reset_tokens != decision.reset_requests:  # one window: the same reset
+            reset = f"{max(decision.reset_tokens, 0):.3f}s"
+        headers["x-ratelimit-limit-tokens"] = str(decision.limit_tokens)
+        headers["x-ratelimit-remaining-tokens"] = str(decision.remaining_tokens)
+        headers["x-ratelimit-reset-tokens"] = reset
 
 
 def cache_directive(calcifer: str | None, cache_control: str | None) -> CacheDirective | None:
