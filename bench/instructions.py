@@ -84,6 +84,14 @@ def totals(callgrind_out: str) -> int:
 
 def count(name: str, kind: str, requests: int, upstream_port: int, sink: str) -> int:
     """Instructions per request of configuration `name`, counted under callgrind."""
+    child_args = ["bench.instructions", "--child", name, kind, str(requests), str(upstream_port), sink]
+    return counted(child_args, requests)
+
+
+def counted(child_args: list[str], requests: int, keep: Path | None = None) -> int:
+    """Instructions per request of `python -m CHILD_ARGS... SIGNALS`, a child that signals through the
+    folder SIGNALS as `_counted` does, run under callgrind and counted between its signals; `keep`:
+    where to copy callgrind's output (for `callgrind_annotate`)."""
     with tempfile.TemporaryDirectory() as scratch:
         signals = Path(scratch)
         out = signals / "callgrind.out"
@@ -95,13 +103,7 @@ def count(name: str, kind: str, requests: int, upstream_port: int, sink: str) ->
             f"--log-file={signals / 'valgrind.log'}",
             sys.executable,
             "-m",
-            "bench.instructions",
-            "--child",
-            name,
-            kind,
-            str(requests),
-            str(upstream_port),
-            sink,
+            *child_args,
             scratch,
         ]
         env = {**os.environ, "PYTHONHASHSEED": "0"}  # the same dict and set orders in every child
@@ -114,11 +116,13 @@ def count(name: str, kind: str, requests: int, upstream_port: int, sink: str) ->
             _control(process.pid, "off")
             (signals / "stop").touch()
             if process.wait(timeout=600) != 0:
-                raise RuntimeError(f"{name}: the child failed ({process.returncode})")
+                raise RuntimeError(f"{child_args}: the child failed ({process.returncode})")
         finally:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+        if keep is not None:
+            shutil.copyfile(out, keep)
         return totals(out.read_text()) // _answered(requests)
 
 

@@ -16,6 +16,13 @@ Both run on the single-process limiter (in memory, SQLite ledger); with `--redis
 `CALCIFER_REDIS_URL` set) the same two run again with the limiter, cooldowns and budgets in Redis
 (`keyless-redis`, `keyed-redis`). KIND is `json` (default), `stream` or `both`. The report gives each
 configuration's median, its spread, and the keyed/keyless ratio of the medians.
+
+`python -m bench.keyed [KIND] [N] --instructions [--keep DIR] [--redis URL]` counts instead of timing:
+each configuration answers N requests (default 400) in its own process under callgrind, counted after
+the warm-up as `bench.instructions` does, and the report gives instructions per request and the ratio.
+The key and directory caches get a TTL 50x the production one there, as long in the app's own pace as
+in production (the app runs ~50x slower under valgrind). `--keep DIR` keeps each configuration's
+callgrind output as DIR/callgrind.NAME (for `callgrind_annotate --inclusive=yes`).
 """
 
 from __future__ import annotations
@@ -23,13 +30,17 @@ from __future__ import annotations
 import os
 import statistics
 import sys
+import tempfile
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import orjson
+import uvloop
 
-from bench.inprocess import Headers, Prepare, measure_once, upstream_port
+from bench.inprocess import Headers, Prepare, measure, measure_once, upstream_port
+from bench.instructions import _counted, counted
 from calcifer.domain.keys import issue_key
 from calcifer.domain.levels import Team
 from calcifer.http.asgi import GatewayApp
@@ -95,8 +106,55 @@ def report(kind: str, requests: int, samples: dict[str, list[float]]) -> str:
     return "\n".join(lines)
 
 
+SLOWER = 50  # how much slower the app runs under valgrind
+
+
+def child(name: str, kind: str, requests: int, port: int, redis_url: str, signals: Path) -> None:
+    """One configuration's requests, counted by the parent under callgrind (`--instructions`)."""
+    env, prepare = configurations(redis_url or None, "bench-customer")[name]
+
+    async def slowed(app: GatewayApp, body: bytes) -> tuple[Headers, bytes]:
+        app._authenticator._ttl *= SLOWER
+        directory = getattr(app.state, "directory", None)
+        if directory is not None:
+            directory._ttl *= SLOWER
+        return await prepare(app, body) if prepare is not None else ([], body)
+
+    with tempfile.TemporaryDirectory() as scratch:
+        database = Path(scratch) / "bench.db"
+        window = lambda app: _counted(app, signals)  # noqa: E731
+        uvloop.run(measure(kind, requests, port, database, env, slowed, window))
+
+
+def instructions(kind: str, requests: int, redis_url: str | None, keep: Path | None) -> str:
+    counts: dict[str, int] = {}
+    with upstream_port() as port:
+        for name in configurations(redis_url, "bench-customer"):
+            command = ["bench.keyed", "--child", name, kind, str(requests), str(port), redis_url or ""]
+            kept = keep / f"callgrind.{name}" if keep is not None else None
+            counts[name] = counted(command, requests, kept)
+            print(f"{name}: {counts[name]} instructions per request", file=sys.stderr, flush=True)
+    lines = [f"{kind}, {requests} requests per configuration, instructions per request (callgrind):"]
+    for name, value in counts.items():
+        base = name.replace("keyed", "keyless")
+        ratio = f"  {value / counts[base]:.3f}x {base}" if base != name else ""
+        lines.append(f"  {name:14} {value:10d}{ratio}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["--child"]:
+        child(args[1], args[2], int(args[3]), int(args[4]), args[5], Path(args[6]))
+        return 0
+    keep = None
+    if "--keep" in args:
+        at = args.index("--keep")
+        keep = Path(args[at + 1])
+        del args[at : at + 2]
+    counting = "--instructions" in args
+    if counting:
+        args.remove("--instructions")
     redis_url = os.environ.get("CALCIFER_REDIS_URL") or None
     if "--redis" in args:
         at = args.index("--redis")
@@ -110,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     kinds = ["json", "stream"] if kind == "both" else [kind]
+    if counting:
+        requests = int(args[1]) if len(args) > 1 else 400
+        for each in kinds:
+            print(instructions(each, requests, redis_url, keep), flush=True)
+        return 0
     requests = int(args[1]) if len(args) > 1 else 4000
     rounds = int(args[2]) if len(args) > 2 else 5
     with upstream_port() as port:
