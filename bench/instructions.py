@@ -1,6 +1,6 @@
-"""`python -m bench.instructions [KIND] [N] [ROUNDS]`: what metrics and traces cost, counted in instructions
-per request by valgrind's callgrind, which other work on the machine does not change (timings on a
-shared machine do: `bench.observability` needs many interleaved rounds for a steady median).
+"""`python -m bench.instructions [KIND] [N] [ROUNDS] [CONFIGS]`: what metrics and traces cost, counted in
+instructions per request by valgrind's callgrind, which other work on the machine does not change (timings
+on a shared machine do: `bench.observability` needs many interleaved rounds for a steady median).
 
 Each configuration of `bench.observability` (`off`, `metrics`, `tracing` at 100%, `both`) runs in a child
 process under `valgrind --tool=callgrind --instr-atstart=no`. The child builds the app and warms it up
@@ -9,6 +9,7 @@ requests (8 concurrent callers, as `bench.inprocess`) and flushes every span to 
 parent turns counting off. Every thread of the process is counted: the span exporter's encoding and
 the ledger's writer too. Counts become microseconds through the instructions per microsecond of `off`,
 timed natively (`bench.inprocess`, the fastest of ROUNDS runs, default 3: the least disturbed one).
+CONFIGS, comma-separated (default: all four), counts only those beside `off` (e.g. `metrics`).
 """
 
 from __future__ import annotations
@@ -158,12 +159,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     requests = int(args[1]) if len(args) > 1 else 400
     rounds = int(args[2]) if len(args) > 2 else 3
+    chosen = {"off", *args[3].split(",")} if len(args) > 3 else None
     port = free_port()
     upstream = start_upstream(port)
     sink, sink_process = start_sink()
     try:
         counts = {}
         for name in configurations(sink):
+            if chosen is not None and name not in chosen:
+                continue
             counts[name] = count(name, kind, requests, port, sink)
             print(f"{name}: {counts[name]} instructions per request", file=sys.stderr, flush=True)
         native = min(timed(kind, requests, port, OFF) for _ in range(rounds))
