@@ -229,3 +229,24 @@ async def test_the_directory_is_asked_only_for_a_request_that_names_a_level() ->
         (None, None, "acme", ()),
         (None, None, None, ("beta",)),
     ]
+
+
+async def test_a_refused_request_counts_at_no_rate_limit_and_a_team_limit_alone_sets_no_headers() -> None:
+    poor_team = replace(TEAM, max_budget=D("0.0001"), rpm_limit=None, tpm_limit=1_000)
+    spend, limiter = control(Owners(poor_team))
+    limited = key(team_id="red", rpm_limit=1, tpm_limit=10_000)
+    with pytest.raises(BudgetExceeded) as refused:  # the team's budget refuses
+        await spend.admit(limited, request(), 400)
+    assert refused.value.level == "team"
+    assert (await limiter.hit("key:key_1", 1, 10_000, 0)).remaining_requests == 0  # its one request is left
+    assert (await limiter.hit("team:red", None, 1_000, 0)).remaining_tokens == 1_000
+    rated = replace(poor_team, max_budget=None)
+    team_only = control(Owners(rated))[0]
+    admission = await team_only.admit(key(team_id="red"), request(), 600)
+    assert admission.decision is None and [rate.rate_key for rate in admission.rates] == ["team:red"]
+    with pytest.raises(RateLimited) as limited_team:
+        await team_only.admit(key(team_id="red", tpm_limit=10_000), request(), 600)
+    assert limited_team.value.level == "team"
+    await team_only.close(admission, Usage(10, 10), D("0.00001"), delivered=True)
+    again = await team_only.admit(key(team_id="red", tpm_limit=10_000), request(), 600)
+    assert again.decision is not None and again.decision.remaining_tokens == 10_000 - 600

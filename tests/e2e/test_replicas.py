@@ -271,7 +271,7 @@ async def test_replicas_share_one_rate_limit(shared: dict[str, str]) -> None:
             gateway.terminate()
         logs = [await asyncio.to_thread(gateway.output) for gateway in gateways]
         if key_id:
-            delete_redis_keys(f"calcifer:rate:{{key:{key_id}}}")
+            delete_redis_keys(f"calcifer:rate:{{budgets}}:key:{key_id}")
 
     sent = [s for s, _ in requests]
     ok = [s for s in sent if s.status == 200]

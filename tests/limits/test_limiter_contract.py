@@ -18,7 +18,9 @@ from calcifer.domain.limits import (
     BudgetExceeded,
     Hold,
     Limiter,
+    Rate,
     RateDecision,
+    RateLimited,
     budget_window,
 )
 from calcifer.limits.memory import MemoryLimiter
@@ -397,3 +399,50 @@ async def test_concurrent_keys_of_one_team_never_overspend_the_team(make: Make) 
     spent = await limiters[0].spent("team:red", W)
     assert spent == D("0.1") * sum(answered) and spent <= D("1")
     assert sum(answered) >= 3
+
+
+# One request's admission and close in one call each: every rate limit and every budget level at once.
+KEY_RATE = Rate("key", "key:k1", 2, 1000)
+TEAM_RATE = Rate("team", "team:red", 10, 150)
+
+
+async def test_admit_counts_every_rate_and_holds_every_level_or_nothing(make: Make, clock: FakeClock) -> None:
+    limiter = await make()
+    clock.now = START + 20
+    decisions, held = await limiter.admit([KEY_RATE, TEAM_RATE], 100, levels(), D("0.5"))
+    assert [_headers(d) for d in decisions] == [(2, 1, 1000, 900), (10, 9, 150, 50)]
+    assert decisions[0].reset_requests == pytest.approx(40)
+    assert held is not None and await limiter.spent("team:red", W) == D("0.5")
+    with pytest.raises(RateLimited) as limited:  # the team's tokens refuse: the key counts nothing
+        await limiter.admit([KEY_RATE, TEAM_RATE], 100, levels(), D("0.1"))
+    assert limited.value.level == "team" and _headers(limited.value.decision) == (10, 9, 150, 50)
+    with pytest.raises(BudgetExceeded) as refused:  # the key's budget refuses: no rate counts it
+        await limiter.admit([KEY_RATE, TEAM_RATE], 10, levels(), D("0.6"))
+    assert (refused.value.level, refused.value.remaining) == ("key", D("0.5"))
+    assert await limiter.spent("team:red", W) == D("0.5")
+    decisions, none = await limiter.admit([KEY_RATE], 10, [], D(0))  # rates only: nothing held
+    assert none is None and _headers(decisions[0]) == (2, 0, 1000, 890)
+    with pytest.raises(RateLimited) as limited:
+        await limiter.admit([KEY_RATE, TEAM_RATE], 1, levels(), D("0.1"))
+    assert limited.value.level == "key" and _headers(limited.value.decision) == (2, 0, 1000, 890)
+    assert await limiter.spent("k1", W) == D("0.5")
+
+
+async def test_finish_settles_every_level_and_corrects_every_rate(make: Make) -> None:
+    limiter = await make()
+    _, held = await limiter.admit([KEY_RATE, TEAM_RATE], 100, levels(), D("0.5"))
+    await limiter.finish(held, D("0.2"), release=False, rates=[KEY_RATE, TEAM_RATE], tokens=-60)
+    for budget_key, window in levels_parts():
+        assert await limiter.spent(budget_key, window) == D("0.2")
+    decisions, released = await limiter.admit([KEY_RATE, TEAM_RATE], 10, levels(), D("0.5"))
+    assert [d.remaining_tokens for d in decisions] == [1000 - 40 - 10, 150 - 40 - 10]
+    await limiter.finish(released, None, release=True, rates=[KEY_RATE, TEAM_RATE], tokens=0)
+    assert await limiter.spent("customer:acme", "2027-01-15") == D("0.2")
+    await limiter.finish(None, None, release=False, rates=[TEAM_RATE], tokens=50)
+    with pytest.raises(RateLimited) as limited:
+        await limiter.admit([TEAM_RATE], 51, [], D(0))
+    assert limited.value.decision.remaining_tokens == 150 - 100
+
+
+def levels_parts() -> list[tuple[str, str]]:
+    return [(hold.budget_key, hold.window) for hold in levels()]

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from calcifer.domain.limits import LimiterUnavailable
+from calcifer.domain.limits import Hold, LimiterUnavailable, Rate
 from calcifer.limits.redis import RedisLimiter
 
 D = Decimal
@@ -135,3 +135,28 @@ async def test_start_fails_closed_when_redis_is_unreachable() -> None:
         await limiter.start()
     with pytest.raises(RuntimeError, match="before start"):
         await limiter.spent("k", "total")
+
+
+async def test_a_request_is_one_command_to_admit_and_one_to_finish(redis_url: str, redis_prefix: str) -> None:
+    sent: list[str] = []
+    limiter = RedisLimiter(redis_url, prefix=redis_prefix)
+    limiter.on_command = lambda store, seconds, ok: sent.append(store)
+    await limiter.start()
+    try:
+        sent.clear()
+        rates = [Rate("key", "key:k", 10, 1000), Rate("team", "team:t", 10, 1000)]
+        holds = [
+            Hold("key", "k", "k", D("1"), "2026-11"),
+            Hold("team", "t", "team:t", D("5"), "2026-11"),
+            Hold("customer", "c", "customer:c", D("1"), "2026-11-27"),
+        ]
+        _, held = await limiter.admit(rates, 100, holds, D("0.5"))
+        assert len(sent) == 1
+        await limiter.finish(held, D("0.1"), release=False, rates=rates, tokens=-40)
+        assert len(sent) == 2
+        await limiter.finish(None, None, release=False, rates=rates[:1], tokens=0)  # nothing to do
+        assert len(sent) == 2
+        decision = await limiter.hit("team:t", 10, 1000, 0)
+        assert decision.remaining_tokens == 1000 - 60 and await limiter.spent("team:t", "2026-11") == D("0.1")
+    finally:
+        await limiter.aclose()

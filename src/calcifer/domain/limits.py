@@ -180,6 +180,24 @@ class Hold:
     window: str
 
 
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """One level's rate limits: `level` names the kind ("key" or "team") for the refusal's message,
+    `rate_key` its counter; at least one of `rpm` and `tpm` is set (None = no limit in that dimension)."""
+
+    level: str
+    rate_key: str
+    rpm: int | None
+    tpm: int | None
+
+
+@functools.lru_cache(maxsize=4096)
+def rate_at(level: str, owner: str, rpm: int | None, tpm: int | None) -> Rate:
+    """The `Rate` of `level`'s `owner` (a key's or a team's id). Cached: a request's limits are the same
+    few each time, and building a frozen dataclass per request costs more than the lookup."""
+    return Rate(level, f"{level}:{owner}", rpm, tpm)
+
+
 @dataclass(slots=True)  # not frozen: built for every budgeted request, and frozen costs 2.3x to build
 class Reservation:
     """Budget held for one in-flight request; `units` is `amount` in 1e-12 USD, as the adapter holds it.
@@ -298,6 +316,32 @@ class Limiter(Protocol):
     async def start(self) -> None: ...
 
     async def aclose(self) -> None: ...
+
+    async def admit(
+        self, rates: Sequence[Rate], tokens: int, holds: Sequence[Hold], amount: Decimal
+    ) -> tuple[list[RateDecision], Reservation | None]:
+        """Admit one request, atomically and in one step (one script on Redis): count it, with `tokens`
+        (estimated) tokens, at every one of `rates`, and hold `amount` USD at every one of `holds`.
+
+        All or nothing: `RateLimited` names the first rate that refuses (in the order given) and
+        `BudgetExceeded` the first budget level; either way no counter moves and nothing is held. Rates
+        are checked before budgets. Returns each rate's decision (in order) and the reservation (None
+        when `holds` is empty)."""
+        ...
+
+    async def finish(
+        self,
+        reservation: Reservation | None,
+        actual: Decimal | None,
+        *,
+        release: bool,
+        rates: Sequence[Rate],
+        tokens: int,
+    ) -> None:
+        """Close one request in one step (one script on Redis): `settle` the reservation to `actual`
+        (or `release` it), and correct the token count of every one of `rates` by `tokens`
+        (`add_tokens`). Exactly once per admitted request."""
+        ...
 
     async def reserve(self, budget_key: str, amount: Decimal, limit: Decimal, window: str) -> Reservation:
         """Hold `amount` USD of `limit` for `window`, atomically; `BudgetExceeded` if it cannot fit."""

@@ -1,14 +1,16 @@
 """Spend control for one request: a key's model list, rate limits and hard budget, before and after.
 
-Before a request goes upstream, `admit` checks the key may use the model, counts it against the key's
-requests- and tokens-per-minute, and reserves its worst-case cost against the key's budget. When the
-request ends, `close` settles the reservation to the real cost (or releases it when nothing was
-delivered) and corrects the token count — exactly once, however the request ended.
+Before a request goes upstream, `admit` checks the key may use the model, then in one limiter call
+(`Limiter.admit`: one script on Redis) counts it against the key's and the team's requests- and
+tokens-per-minute and reserves its worst-case cost at every budget level: all or nothing, so a refused
+request counts nowhere. When the request ends, `close` settles the reservation to the real cost (or
+releases it when nothing was delivered) and corrects the token counts, again in one call
+(`Limiter.finish`) — exactly once, however the request ended.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -16,11 +18,12 @@ from calcifer.domain.cost import CostCalculator
 from calcifer.domain.errors import GatewayError
 from calcifer.domain.keys import VirtualKey
 from calcifer.domain.levels import NO_CUSTOMER_BUDGET, NO_OWNERS, CustomerPolicy, holds
-from calcifer.domain.limits import Limiter, RateDecision, RateLimited, Reservation
+from calcifer.domain.limits import Limiter, Rate, RateDecision, Reservation, rate_at
 from calcifer.domain.ports import Clock, Directory
 from calcifer.domain.types import ChatRequest, Usage
 
 DEFAULT_MAX_OUTPUT = 16_384
+_FREE = Decimal(0)
 
 
 class ModelNotAllowed(GatewayError):
@@ -50,8 +53,8 @@ class Admission:
     """What `admit` granted a request; `close` gives back what it did not use."""
 
     key: VirtualKey | None
-    rate_key: str | None = None
-    team_rate_key: str | None = None
+    rates: Sequence[Rate] = ()
+    """The rate limits this request was counted at (its key's, its team's), for the token correction."""
     decision: RateDecision | None = None
     counted_tokens: int = 0
     reservation: Reservation | None = None
@@ -108,67 +111,55 @@ class SpendControl:
         if team is not None and not team.allows(request.model):
             raise ModelNotAllowed(request.model)
         admission = Admission(key=key)
+        rates: list[Rate] = []
         if key is not None and (key.rpm_limit is not None or key.tpm_limit is not None):
-            admission.rate_key = f"key:{key.id}"
-            decision = await self.limiter.hit(admission.rate_key, key.rpm_limit, key.tpm_limit, prompt_bound)
-            if not decision.allowed:
-                raise RateLimited(decision, tokens=prompt_bound)
-            admission.decision = decision
-            admission.counted_tokens = prompt_bound
+            rates.append(rate_at("key", key.id, key.rpm_limit, key.tpm_limit))
         if team is not None and (team.rpm_limit is not None or team.tpm_limit is not None):
-            rate_key = f"team:{team.id}"
-            decision = await self.limiter.hit(rate_key, team.rpm_limit, team.tpm_limit, prompt_bound)
-            if not decision.allowed:
-                await self._uncount(admission)
-                raise RateLimited(decision, tokens=prompt_bound, level="team")
-            admission.team_rate_key = rate_key
-            admission.counted_tokens = prompt_bound
+            rates.append(rate_at("team", team.id, team.rpm_limit, team.tpm_limit))
         now = self._clock.now()
-        try:
-            levels = holds(key, owners, customer, self._customers, now)
-        except GatewayError:
-            await self._uncount(admission)
-            raise
+        levels = holds(key, owners, customer, self._customers, now)
+        worst = _FREE
         if levels:
             max_out = request.max_output_tokens or self._max_output(request.model) or DEFAULT_MAX_OUTPUT
-            worst = self._calculator.worst_case(request.model, prompt_bound, max_out, now)
-            if worst is None:
-                await self._uncount(admission)
+            priced = self._calculator.worst_case(request.model, prompt_bound, max_out, now)
+            if priced is None:
                 raise UnpricedUnderBudget(request.model)
-            if worst > 0:  # a model the operator declared free passes even when a budget is spent
-                try:
-                    admission.reservation = await self.limiter.reserve_levels(levels, worst)
-                except GatewayError:
-                    await self._uncount(admission)
-                    raise
+            if priced > 0:  # a model the operator declared free passes even when a budget is spent
+                worst = priced
                 admission.max_output_tokens = max_out
+            else:
+                levels = []
+        if not rates and not levels:
+            return admission
+        # One limiter call (one script on Redis) for every level's rate limits and budget: all or none.
+        decisions, admission.reservation = await self.limiter.admit(rates, prompt_bound, levels, worst)
+        if rates:
+            admission.rates = rates
+            admission.counted_tokens = prompt_bound
+            if rates[0].level == "key":
+                admission.decision = decisions[0]
         return admission
 
     async def close(
         self, admission: Admission, usage: Usage | None, cost: Decimal | None, *, delivered: bool
     ) -> None:
         """Settle what the request really cost, once. A request that delivered nothing is released; one
-        that delivered something with no known cost is charged its whole reservation (never $0)."""
+        that delivered something with no known cost is charged its whole reservation (never $0). The
+        token counts of its rate limits are corrected to the real usage in the same limiter call."""
         if admission.closed:
             return
         admission.closed = True
-        if admission.reservation is not None:
-            if not delivered and cost is None:
-                await self.limiter.release(admission.reservation)
-            else:
-                await self.limiter.settle(admission.reservation, cost)
         used = usage.total_tokens if usage is not None else 0
-        if admission.rate_key is not None and used != admission.counted_tokens:
-            await self.limiter.add_tokens(admission.rate_key, used - admission.counted_tokens)
-        if admission.team_rate_key is not None and used != admission.counted_tokens:
-            await self.limiter.add_tokens(admission.team_rate_key, used - admission.counted_tokens)
-
-    async def _uncount(self, admission: Admission) -> None:
-        if admission.counted_tokens:
-            for rate_key in (admission.rate_key, admission.team_rate_key):
-                if rate_key is not None:
-                    await self.limiter.add_tokens(rate_key, -admission.counted_tokens)
-            admission.counted_tokens = 0
+        tokens = used - admission.counted_tokens if admission.rates else 0
+        if admission.reservation is None and not tokens:
+            return
+        await self.limiter.finish(
+            admission.reservation,
+            cost,
+            release=not delivered and cost is None,
+            rates=admission.rates,
+            tokens=tokens,
+        )
 
 
 def prompt_bound(body_size: int, messages: int, images: int) -> int:

@@ -19,7 +19,9 @@ from calcifer.domain.limits import (
     BaselineSource,
     BudgetExceeded,
     Hold,
+    Rate,
     RateDecision,
+    RateLimited,
     Reservation,
     check_amount,
     check_limit,
@@ -28,6 +30,7 @@ from calcifer.domain.limits import (
     rate_window,
     window_ttl,
 )
+from calcifer.limits._calls import OneStepLimiter
 
 _SWEEP_SECONDS = 60.0
 
@@ -57,7 +60,7 @@ class _Rate:
     tokens: int = 0
 
 
-class MemoryLimiter:
+class MemoryLimiter(OneStepLimiter):
     """The in-process `Limiter`.
 
     `clock` gives seconds since the epoch (tests pass a fake one); `reservation_ttl` is how long a
@@ -94,11 +97,10 @@ class MemoryLimiter:
         self._deadlines.clear()
         self._rates.clear()
 
-    async def reserve(self, budget_key: str, amount: Decimal, limit: Decimal, window: str) -> Reservation:
-        return await self.reserve_levels([Hold("key", budget_key, budget_key, limit, window)], amount)
-
-    async def reserve_levels(self, holds: Sequence[Hold], amount: Decimal) -> Reservation:
-        units = check_amount(amount)
+    async def admit(
+        self, rates: Sequence[Rate], tokens: int, holds: Sequence[Hold], amount: Decimal
+    ) -> tuple[list[RateDecision], Reservation | None]:
+        units = check_amount(amount) if holds else 0
         limits = [check_limit(hold.limit) for hold in holds]
         if self._baseline is not None:
             for hold in holds:
@@ -107,6 +109,28 @@ class MemoryLimiter:
         # From here to the end: no await, so the checks and the updates are one step.
         now = self._clock()
         self._sweep(now)
+        index, reset = rate_window(now)
+        counters = []
+        for rate in rates:
+            counter = self._rate(rate.rate_key, index)
+            if (rate.rpm is not None and counter.requests + 1 > rate.rpm) or (
+                rate.tpm is not None and counter.tokens + tokens > rate.tpm
+            ):
+                decision = rate_decision(False, rate.rpm, rate.tpm, counter.requests, counter.tokens, reset)
+                raise RateLimited(decision, tokens=tokens, level=rate.level)
+            counters.append(counter)
+        reservation = self._hold(holds, limits, amount, units, now) if holds else None
+        decisions = []
+        for rate, counter in zip(rates, counters, strict=True):
+            counter.requests += 1
+            counter.tokens += tokens
+            decisions.append(rate_decision(True, rate.rpm, rate.tpm, counter.requests, counter.tokens, reset))
+        return decisions, reservation
+
+    def _hold(
+        self, holds: Sequence[Hold], limits: list[int], amount: Decimal, units: int, now: float
+    ) -> Reservation:
+        """Hold `units` at every level, or raise `BudgetExceeded` for the first it does not fit in."""
         self._expire(now)
         budgets = [self._budget(hold.budget_key, hold.window, now) for hold in holds]
         for hold, budget, limit_units in zip(holds, budgets, limits, strict=True):
@@ -133,55 +157,43 @@ class MemoryLimiter:
             heapq.heappush(self._deadlines, (deadline, reservation_id))
         return reservation
 
-    async def settle(self, reservation: Reservation, actual: Decimal | None) -> None:
-        charge = reservation.units if actual is None else check_amount(actual, "actual cost")
+    async def finish(
+        self,
+        reservation: Reservation | None,
+        actual: Decimal | None,
+        *,
+        release: bool,
+        rates: Sequence[Rate],
+        tokens: int,
+    ) -> None:
+        charge = 0
+        if reservation is not None and not release:
+            charge = reservation.units if actual is None else check_amount(actual, "actual cost")
         now = self._clock()
-        held = self._holds.pop(reservation.id, None)
-        if held is None:  # its hold expired (or it was settled before): charge it all the same
-            for budget_key, window in reservation.parts:
-                self._budget(budget_key, window, now).total += charge
-            return
-        for budget in held.budgets:
-            budget.total += charge - held.units
-            budget.holding -= 1
-            budget.touched = now
+        if reservation is not None:
+            held = self._holds.pop(reservation.id, None)
+            if held is not None:
+                for budget in held.budgets:
+                    budget.total += (0 if release else charge) - held.units
+                    budget.holding -= 1
+                    budget.touched = now
+            elif not release:  # its hold expired (or it was settled before): charge it all the same
+                for budget_key, window in reservation.parts:
+                    self._budget(budget_key, window, now).total += charge
+        if tokens:
+            index, _ = rate_window(now)
+            for rate in rates:
+                counter = self._rate(rate.rate_key, index)
+                counter.tokens = max(counter.tokens + tokens, 0)
 
-    async def release(self, reservation: Reservation) -> None:
-        held = self._holds.pop(reservation.id, None)
-        if held is not None:
-            now = self._clock()
-            for budget in held.budgets:
-                budget.total -= held.units
-                budget.holding -= 1
-                budget.touched = now
+    def _seconds(self) -> float:
+        return self._clock()
 
     async def spent(self, budget_key: str, window: str) -> Decimal:
         await self._load(budget_key, window)
         now = self._clock()
         self._expire(now)
         return from_units(self._budget(budget_key, window, now).total)
-
-    async def hit(self, rate_key: str, rpm: int | None, tpm: int | None, tokens: int) -> RateDecision:
-        now = self._clock()
-        index, reset = rate_window(now)
-        if rpm is None and tpm is None:
-            return rate_decision(True, None, None, 0, 0, reset)
-        self._sweep(now)
-        rate = self._rates.get(rate_key)
-        if rate is None or rate.window != index:
-            rate = self._rates[rate_key] = _Rate(index)
-        fits = (rpm is None or rate.requests + 1 <= rpm) and (tpm is None or rate.tokens + tokens <= tpm)
-        if fits:
-            rate.requests += 1
-            rate.tokens += tokens
-        return rate_decision(fits, rpm, tpm, rate.requests, rate.tokens, reset)
-
-    async def add_tokens(self, rate_key: str, tokens: int) -> None:
-        index, _ = rate_window(self._clock())
-        rate = self._rates.get(rate_key)
-        if rate is None or rate.window != index:
-            rate = self._rates[rate_key] = _Rate(index)
-        rate.tokens = max(rate.tokens + tokens, 0)
 
     async def _load(self, budget_key: str, window: str) -> None:
         if self._baseline is None or (budget_key, window) in self._budgets:
@@ -190,6 +202,13 @@ class MemoryLimiter:
         units = check_amount(spent, "baseline spend")
         if (budget_key, window) not in self._budgets:  # another task may have loaded it meanwhile
             self._budgets[(budget_key, window)] = _Budget(total=units, touched=self._clock())
+
+    def _rate(self, rate_key: str, index: int) -> _Rate:
+        """The counters of `rate_key`'s window `index`, fresh when its last window has passed."""
+        rate = self._rates.get(rate_key)
+        if rate is None or rate.window != index:
+            rate = self._rates[rate_key] = _Rate(index)
+        return rate
 
     def _budget(self, budget_key: str, window: str, now: float) -> _Budget:
         budget = self._budgets.get((budget_key, window))

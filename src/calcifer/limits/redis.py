@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import cast
+from typing import Any, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.commands.core import AsyncScript
@@ -26,20 +26,22 @@ from calcifer.domain.limits import (
     BudgetExceeded,
     Hold,
     LimiterUnavailable,
+    Rate,
     RateDecision,
+    RateLimited,
     Reservation,
     check_amount,
     check_limit,
     from_units,
     rate_decision,
-    rate_window,
     window_ttl,
 )
 from calcifer.limits import _lua
+from calcifer.limits._calls import OneStepLimiter
 from calcifer.runtime.redis_timing import CommandObserver, timed
 
 
-class RedisLimiter:
+class RedisLimiter(OneStepLimiter):
     """The `Limiter` for many replicas.
 
     `url` is a `redis://` or `rediss://` URL. `clock` gives seconds since the epoch; None (the default)
@@ -106,34 +108,49 @@ class RedisLimiter:
             client, self._client = self._client, None
             await client.aclose()
 
-    async def reserve(self, budget_key: str, amount: Decimal, limit: Decimal, window: str) -> Reservation:
-        return await self.reserve_levels([Hold("key", budget_key, budget_key, limit, window)], amount)
-
-    async def reserve_levels(self, holds: Sequence[Hold], amount: Decimal) -> Reservation:
-        units = check_amount(amount)
+    async def admit(
+        self, rates: Sequence[Rate], tokens: int, holds: Sequence[Hold], amount: Decimal
+    ) -> tuple[list[RateDecision], Reservation | None]:
+        units = check_amount(amount) if holds else 0
         limits = [check_limit(hold.limit) for hold in holds]
         if self._baseline is not None:
             for hold in holds:
                 if (hold.budget_key, hold.window) not in self._seeded:
                     await self._seed(hold.budget_key, hold.window)
-        reservation_id = f"{self._replica}{next(self._ids)}"
-        keys: list[str] = []
-        args: list[str | int | float] = [self._now(), units, reservation_id, self._reservation_ttl]
-        for hold, limit_units in zip(holds, limits, strict=True):
-            keys += self._budget_keys(hold.budget_key, hold.window)
-            args += [limit_units, _ttl(hold.window)]
-        reply = cast(list[object], await self._run("reserve_levels", keys, *args))
-        if not reply[0]:
-            index = int(str(reply[1])) - 1
+        keys = [self._rate_key(rate.rate_key) for rate in rates]
+        args: list[str | int | float] = [self._now(), tokens, RATE_WINDOW_SECONDS, len(rates)]
+        for rate in rates:
+            args += [_opt(rate.rpm), _opt(rate.tpm)]
+        reservation_id = ""
+        if holds:
+            reservation_id = f"{self._replica}{next(self._ids)}"
+            args += [units, reservation_id, self._reservation_ttl]
+            for hold, limit_units in zip(holds, limits, strict=True):
+                keys += self._budget_keys(hold.budget_key, hold.window)
+                args += [limit_units, _ttl(hold.window)]
+        reply = cast(list[Any], await self._run("admit", keys, *args))
+        if reply[0] == 0:
+            rate = rates[int(reply[1]) - 1]
+            decision = rate_decision(False, rate.rpm, rate.tpm, int(reply[2]), int(reply[3]), float(reply[4]))
+            raise RateLimited(decision, tokens=tokens, level=rate.level)
+        if reply[0] == 2:
+            index = int(reply[1]) - 1
             refused = holds[index]
             raise BudgetExceeded(
-                from_units(limits[index] - int(str(reply[2]))),
+                from_units(limits[index] - int(reply[2])),
                 requested=amount,
                 level=refused.level,
                 owner=refused.owner,
             )
+        reset = float(reply[1])
+        decisions = [
+            rate_decision(True, rate.rpm, rate.tpm, int(reply[2 * i + 2]), int(reply[2 * i + 3]), reset)
+            for i, rate in enumerate(rates)
+        ]
+        if not holds:
+            return decisions, None
         parts = tuple((hold.budget_key, hold.window) for hold in holds)
-        return Reservation(
+        reservation = Reservation(
             reservation_id,
             holds[0].budget_key,
             holds[0].window,
@@ -141,45 +158,43 @@ class RedisLimiter:
             units,
             parts if len(parts) > 1 else (),
         )
+        return decisions, reservation
 
-    async def settle(self, reservation: Reservation, actual: Decimal | None) -> None:
-        charge = reservation.units if actual is None else check_amount(actual, "actual cost")
-        await self._finish(reservation, str(charge))
+    async def finish(
+        self,
+        reservation: Reservation | None,
+        actual: Decimal | None,
+        *,
+        release: bool,
+        rates: Sequence[Rate],
+        tokens: int,
+    ) -> None:
+        if tokens == 0:
+            rates = ()
+        if reservation is None and not rates:
+            return
+        keys: list[str] = []
+        args: list[str | int | float] = [self._now(), tokens, RATE_WINDOW_SECONDS]
+        if reservation is None:
+            args += [0, "", 0, ""]
+        else:
+            units = reservation.units
+            charge = "" if release else str(units if actual is None else check_amount(actual, "actual cost"))
+            args += [len(reservation.parts), f"{reservation.id}:{units}", units, charge]
+            for budget_key, window in reservation.parts:
+                keys += self._budget_keys(budget_key, window)
+                args.append(_ttl(window))
+        keys += [self._rate_key(rate.rate_key) for rate in rates]
+        await self._run("finish", keys, *args)
 
-    async def release(self, reservation: Reservation) -> None:
-        await self._finish(reservation, "")
+    def _seconds(self) -> float:
+        return self._clock() if self._clock is not None else time.time()
 
     async def spent(self, budget_key: str, window: str) -> Decimal:
         if self._baseline is not None and (budget_key, window) not in self._seeded:
             await self._seed(budget_key, window)
         total = await self._run("spent", self._budget_keys(budget_key, window), self._now())
         return from_units(int(str(total)))
-
-    async def hit(self, rate_key: str, rpm: int | None, tpm: int | None, tokens: int) -> RateDecision:
-        if rpm is None and tpm is None:
-            now = self._clock() if self._clock is not None else time.time()
-            return rate_decision(True, None, None, 0, 0, rate_window(now)[1])
-        args: list[str | int | float] = [self._now(), _opt(rpm), _opt(tpm), tokens, RATE_WINDOW_SECONDS]
-        reply = cast(list[object], await self._run("hit", [self._rate_key(rate_key)], *args))
-        allowed, requests, counted, reset = reply
-        return rate_decision(
-            bool(allowed), rpm, tpm, int(str(requests)), int(str(counted)), float(str(reset))
-        )
-
-    async def add_tokens(self, rate_key: str, tokens: int) -> None:
-        if tokens == 0:
-            return
-        args: list[str | int | float] = [self._now(), tokens, RATE_WINDOW_SECONDS]
-        await self._run("add_tokens", [self._rate_key(rate_key)], *args)
-
-    async def _finish(self, reservation: Reservation, charge: str) -> None:
-        member = f"{reservation.id}:{reservation.units}"
-        keys: list[str] = []
-        args: list[str | int | float] = [member, reservation.units, charge]
-        for budget_key, window in reservation.parts:
-            keys += self._budget_keys(budget_key, window)
-            args.append(_ttl(window))
-        await self._run("settle_levels", keys, *args)
 
     async def _seed(self, budget_key: str, window: str) -> None:
         assert self._baseline is not None
@@ -217,16 +232,15 @@ class RedisLimiter:
         return [base, base + ":holds"]
 
     def _rate_key(self, rate_key: str) -> str:
-        return f"{self._prefix}rate:{{{rate_key}}}"
+        # The budgets' hash tag: one script counts a request's rates and holds its budget.
+        return f"{self._prefix}rate:{{budgets}}:{rate_key}"
 
 
 _SCRIPTS = {
-    "reserve_levels": _lua.RESERVE_LEVELS,
-    "settle_levels": _lua.SETTLE_LEVELS,
+    "admit": _lua.ADMIT,
+    "finish": _lua.FINISH,
     "spent": _lua.SPENT,
     "seed": _lua.SEED,
-    "hit": _lua.HIT,
-    "add_tokens": _lua.ADD_TOKENS,
 }
 
 
