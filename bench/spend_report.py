@@ -34,7 +34,7 @@ from bench.run import _python_speed
 from calcifer.domain.ledger import GroupBy, SpendRecord, day_span
 from calcifer.storage.database import Database, open_database
 from calcifer.storage.ledger import SqlLedger
-from calcifer.storage.rollups import group_of, report_statement, rollup_for
+from calcifer.storage.spend_reports import group_of, report_statement, rollup_for
 
 REPEAT = 21
 MODELS = [("gpt-4o", "openai"), ("gpt-4o-mini", "openai"), ("claude-sonnet-4-5", "anthropic")]

@@ -17,7 +17,7 @@ from sqlalchemy import Table
 from calcifer.domain.ledger import GroupBy, Outcome, SpendGroup, SpendRecord
 from calcifer.storage.database import Database
 from calcifer.storage.ledger import SqlLedger
-from calcifer.storage.rollups import _FIELDS, _cover, group_of, report_statement, rollup_for
+from calcifer.storage.rollups import FIELDS
 from calcifer.storage.schema import (
     BLOCK_DAYS,
     from_pico,
@@ -27,6 +27,7 @@ from calcifer.storage.schema import (
     spend_daily_models,
     spend_daily_tags,
 )
+from calcifer.storage.spend_reports import _cover, group_of, report_statement, rollup_for
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 COARSE: tuple[GroupBy, ...] = ("day", "team", "model", "provider")
@@ -243,8 +244,8 @@ def _blocks(spans: list[tuple[int, int | None, int | None]]) -> int:
 
 @pytest.mark.parametrize("priced", [0, 3])
 def test_a_report_row_becomes_a_group_sum_by_sum(priced: int) -> None:
-    sums = {name: 10 + n for n, name in enumerate(_FIELDS)} | {"priced": priced}
-    group = group_of(("red", "", *(sums[name] for name in _FIELDS)), 2)
+    sums = {name: 10 + n for n, name in enumerate(FIELDS)} | {"priced": priced}
+    group = group_of(("red", "", *(sums[name] for name in FIELDS)), 2)
     assert group.values == ("red", None)
     for name in ("requests", "prompt_tokens", "completion_tokens", "unpriced", "failed", "reasoning_tokens"):
         assert getattr(group, name) == sums[name], name

@@ -29,8 +29,9 @@ from calcifer.domain.ledger import GroupBy, SpendFilter, SpendRecord, SpendRepor
 from calcifer.storage.database import Database
 from calcifer.storage.journal import LedgerJournal
 from calcifer.storage.recovery import replay_dead
-from calcifer.storage.rollups import add_batch, group_of, report_statement
+from calcifer.storage.rollups import add_batch
 from calcifer.storage.schema import spend, to_pico
+from calcifer.storage.spend_reports import group_of, report_statement
 
 _log = logging.getLogger("calcifer.ledger")
 _STOP: Final = None
